@@ -1,0 +1,129 @@
+// Package bus defines the transport that carries events between contexts (R-EVT-4, R-EVT-5).
+// Two implementations satisfy it and pass the same contract suite (bus/bustest): in-process
+// (bus/inproc, the embedded default) and RabbitMQ (bus/rabbitmq, when ATES_AMQP_URL is set).
+//
+// Semantics, for both:
+//   - Publish returns nil only once the transport has taken responsibility for every message
+//     (RabbitMQ: publisher confirms of persistent messages; in-process: every bound queue's
+//     consumer acknowledged it). Only then may the outbox mark rows sent.
+//   - Messages are routed by Topic (the event name) to every queue bound with a matching
+//     pattern, with topic-exchange rules: words separated by '.', '*' matches one word, '#'
+//     zero or more. A message that matches no queue is dropped (and confirmed).
+//   - A durable queue (Subscription.Queue set) is shared: its consumers compete, each message
+//     goes to one of them. A private subscription (Queue empty) gets its own exclusive queue
+//     that lives as long as the consumer: every private subscriber sees every message.
+//   - The handler's nil return acknowledges the message; an error, or the consumer stopping
+//     before the handler returned, puts it back for redelivery (Delivery.Redelivered set).
+package bus
+
+import (
+	"context"
+	"strings"
+)
+
+// Message is one event on the wire.
+type Message struct {
+	// ID is the event id, unique per event.
+	ID string
+	// Topic is the routing key: the event name, e.g. "account.created".
+	Topic string
+	// Body is the event envelope as JSON.
+	Body []byte
+}
+
+// Delivery is a message handed to a consumer.
+type Delivery struct {
+	Message
+	// Redelivered is set when the message was handed out before and not acknowledged.
+	Redelivered bool
+}
+
+// Handler processes one delivery; nil acknowledges it, an error requeues it.
+type Handler func(ctx context.Context, d Delivery) error
+
+// Queue is a durable queue and the topic patterns bound to it.
+type Queue struct {
+	Name   string
+	Topics []string
+}
+
+// Subscription describes what a consumer reads.
+type Subscription struct {
+	// Queue is the durable queue to consume; empty for a private, exclusive, auto-deleted queue.
+	Queue string
+	// Topics are the binding patterns; for a durable queue they are declared (idempotently).
+	Topics []string
+	// Prefetch bounds the unacknowledged deliveries held by this consumer (default 64).
+	Prefetch int
+	// Concurrency is how many handler calls run at once (default 1).
+	Concurrency int
+}
+
+// Consumer is a running subscription.
+type Consumer interface {
+	// Stop stops taking deliveries, waits for running handlers and returns; deliveries not
+	// acknowledged go back to the queue.
+	Stop()
+}
+
+// Transport publishes and consumes messages.
+type Transport interface {
+	// Declare creates durable queues and their bindings, so messages published before a
+	// consumer starts are kept for it.
+	Declare(ctx context.Context, queues ...Queue) error
+	// Publish hands the messages over; see the package comment for when it returns nil.
+	Publish(ctx context.Context, msgs ...Message) error
+	// Subscribe declares and binds the subscription's queue, then consumes it in the background
+	// until ctx is cancelled (stop without waiting: unacknowledged deliveries are redelivered)
+	// or Stop is called. It returns once the queue is bound.
+	Subscribe(ctx context.Context, s Subscription, h Handler) (Consumer, error)
+	// Close releases the transport's resources.
+	Close() error
+}
+
+// Normalize fills the subscription's defaults.
+func (s Subscription) Normalize() Subscription {
+	if s.Prefetch <= 0 {
+		s.Prefetch = 64
+	}
+	if s.Concurrency <= 0 {
+		s.Concurrency = 1
+	}
+	if s.Prefetch < s.Concurrency {
+		s.Prefetch = s.Concurrency
+	}
+	return s
+}
+
+// TopicMatches reports whether a routing key matches a binding pattern under topic-exchange
+// rules ('*' one word, '#' zero or more words).
+func TopicMatches(pattern, topic string) bool {
+	return matchWords(strings.Split(pattern, "."), strings.Split(topic, "."))
+}
+
+func matchWords(p, t []string) bool {
+	for len(p) > 0 {
+		switch p[0] {
+		case "#":
+			if len(p) == 1 {
+				return true
+			}
+			for i := 0; i <= len(t); i++ {
+				if matchWords(p[1:], t[i:]) {
+					return true
+				}
+			}
+			return false
+		case "*":
+			if len(t) == 0 {
+				return false
+			}
+		default:
+			if len(t) == 0 || t[0] != p[0] {
+				return false
+			}
+		}
+		p, t = p[1:], t[1:]
+	}
+	return len(t) == 0
+}

@@ -1,0 +1,237 @@
+// Package inproc is the in-process event transport of the embedded default (R-OPS-1).
+//
+// It keeps queues in memory, so durability comes from the outbox: Publish returns only when
+// every queue the message was routed to has had it acknowledged by a consumer, i.e. after the
+// consuming context committed. A crash before that leaves the outbox row unsent and the relay
+// publishes it again; consumers' inboxes drop the duplicate. That gives the same outbox and
+// idempotency guarantees as RabbitMQ, at the price of publish latency equal to consumption.
+package inproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/uberpopug/ates/services/bus"
+)
+
+// ErrClosed is returned by a closed bus.
+var ErrClosed = errors.New("inproc: bus closed")
+
+// Bus is an in-process bus.Transport.
+type Bus struct {
+	mu     sync.Mutex
+	queues map[string]*queue
+	closed bool
+}
+
+var _ bus.Transport = (*Bus)(nil)
+
+// New returns an empty bus.
+func New() *Bus { return &Bus{queues: map[string]*queue{}} }
+
+type item struct {
+	msg         bus.Message
+	redelivered bool
+	acked       *sync.WaitGroup
+}
+
+type queue struct {
+	name    string
+	private bool
+	topics  map[string]bool
+	pending []*item
+	signal  chan struct{} // closed and replaced when items arrive
+}
+
+func (q *queue) matches(topic string) bool {
+	for p := range q.topics {
+		if bus.TopicMatches(p, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// wake tells waiting consumers there is work; callers hold b.mu.
+func (q *queue) wake() {
+	close(q.signal)
+	q.signal = make(chan struct{})
+}
+
+// Declare creates durable queues and bindings.
+func (b *Bus) Declare(_ context.Context, queues ...bus.Queue) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	for _, q := range queues {
+		b.declareLocked(q.Name, false, q.Topics)
+	}
+	return nil
+}
+
+func (b *Bus) declareLocked(name string, private bool, topics []string) *queue {
+	q, ok := b.queues[name]
+	if !ok {
+		q = &queue{name: name, private: private, topics: map[string]bool{}, signal: make(chan struct{})}
+		b.queues[name] = q
+	}
+	for _, t := range topics {
+		q.topics[t] = true
+	}
+	return q
+}
+
+// Publish routes each message to every matching queue and waits until each has been acknowledged.
+func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
+	var acked sync.WaitGroup
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	for _, m := range msgs {
+		for _, q := range b.queues {
+			if q.matches(m.Topic) {
+				acked.Add(1)
+				q.pending = append(q.pending, &item{msg: m, acked: &acked})
+				q.wake()
+			}
+		}
+	}
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { acked.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("inproc: waiting for consumers to acknowledge: %w", ctx.Err())
+	}
+}
+
+// Subscribe starts consuming the subscription's queue.
+func (b *Bus) Subscribe(ctx context.Context, s bus.Subscription, h bus.Handler) (bus.Consumer, error) {
+	s = s.Normalize()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrClosed
+	}
+	name, private := s.Queue, s.Queue == ""
+	if private {
+		name = "private." + uuid.NewString()
+	}
+	q := b.declareLocked(name, private, s.Topics)
+	b.mu.Unlock()
+
+	abortCtx, abort := context.WithCancel(ctx)
+	c := &consumer{bus: b, q: q, stopping: make(chan struct{}), abort: abort}
+	for range s.Concurrency {
+		c.wg.Add(1)
+		go c.work(abortCtx, h)
+	}
+	go func() {
+		<-abortCtx.Done()
+		c.stop() // an aborted consumer also releases its private queue
+	}()
+	return c, nil
+}
+
+type consumer struct {
+	bus      *Bus
+	q        *queue
+	wg       sync.WaitGroup
+	once     sync.Once
+	stopping chan struct{}
+	abort    context.CancelFunc
+}
+
+// Stop stops taking deliveries and waits for the running handlers.
+func (c *consumer) Stop() {
+	c.stop()
+	c.abort()
+}
+
+func (c *consumer) stop() {
+	c.once.Do(func() {
+		close(c.stopping)
+		c.wg.Wait()
+		if c.q.private {
+			c.bus.mu.Lock()
+			delete(c.bus.queues, c.q.name)
+			// Nobody will consume what is left: release its publishers.
+			for _, it := range c.q.pending {
+				it.acked.Done()
+			}
+			c.q.pending = nil
+			c.bus.mu.Unlock()
+		}
+	})
+}
+
+func (c *consumer) work(ctx context.Context, h bus.Handler) {
+	defer c.wg.Done()
+	for {
+		it, ok := c.take(ctx)
+		if !ok {
+			return
+		}
+		// The handler keeps running on Stop (graceful) but sees an abort.
+		err := h(ctx, bus.Delivery{Message: it.msg, Redelivered: it.redelivered})
+		if err == nil && ctx.Err() == nil {
+			it.acked.Done()
+			continue
+		}
+		c.bus.mu.Lock()
+		it.redelivered = true
+		c.q.pending = append([]*item{it}, c.q.pending...)
+		c.q.wake()
+		c.bus.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// take waits for the next item, or reports false when the consumer stops.
+func (c *consumer) take(ctx context.Context) (*item, bool) {
+	for {
+		c.bus.mu.Lock()
+		select {
+		case <-c.stopping:
+			c.bus.mu.Unlock()
+			return nil, false
+		default:
+		}
+		if len(c.q.pending) > 0 {
+			it := c.q.pending[0]
+			c.q.pending[0] = nil
+			c.q.pending = c.q.pending[1:]
+			c.bus.mu.Unlock()
+			return it, true
+		}
+		signal := c.q.signal
+		c.bus.mu.Unlock()
+		select {
+		case <-signal:
+		case <-c.stopping:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// Close stops accepting publications and subscriptions.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}

@@ -1,0 +1,132 @@
+package event
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+//go:embed schemas
+var schemaFiles embed.FS
+
+// Registry validates envelopes against the schema files (R-EVT-2).
+type Registry struct {
+	envelope *jsonschema.Schema
+	data     map[string]*jsonschema.Schema // "name/version"
+}
+
+var (
+	defaultOnce     sync.Once
+	defaultRegistry *Registry
+	defaultErr      error
+)
+
+// DefaultRegistry returns the registry of the project's schema files, compiled once.
+func DefaultRegistry() (*Registry, error) {
+	defaultOnce.Do(func() { defaultRegistry, defaultErr = NewRegistry(schemaFiles) })
+	return defaultRegistry, defaultErr
+}
+
+// MustDefaultRegistry is DefaultRegistry for callers that cannot go on without it.
+func MustDefaultRegistry() *Registry {
+	r, err := DefaultRegistry()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// NewRegistry compiles the schemas of fsys: schemas/envelope.json and schemas/<name>/<version>.json.
+func NewRegistry(fsys fs.FS) (*Registry, error) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	r := &Registry{data: map[string]*jsonschema.Schema{}}
+	var keys []string
+	err := fs.WalkDir(fsys, "schemas", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("schema %s: %w", p, err)
+		}
+		if err := c.AddResource("mem:///"+p, doc); err != nil {
+			return fmt.Errorf("schema %s: %w", p, err)
+		}
+		if p != "schemas/envelope.json" {
+			name, file := path.Split(strings.TrimPrefix(p, "schemas/"))
+			version, err := strconv.Atoi(strings.TrimSuffix(file, ".json"))
+			if err != nil || version < 1 || strings.Count(name, "/") != 1 {
+				return fmt.Errorf("schema %s: want schemas/<name>/<version>.json", p)
+			}
+			keys = append(keys, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.envelope, err = c.Compile("mem:///schemas/envelope.json"); err != nil {
+		return nil, fmt.Errorf("envelope schema: %w", err)
+	}
+	for _, p := range keys {
+		s, err := c.Compile("mem:///" + p)
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", p, err)
+		}
+		r.data[strings.TrimSuffix(strings.TrimPrefix(p, "schemas/"), ".json")] = s
+	}
+	return r, nil
+}
+
+// Has reports whether the registry knows the event name and version.
+func (r *Registry) Has(name string, version int) bool {
+	_, ok := r.data[name+"/"+strconv.Itoa(version)]
+	return ok
+}
+
+// Validate checks the envelope and its data against their schemas.
+func (r *Registry) Validate(e Envelope) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("event %s v%d: encoding: %w", e.Name, e.Version, err)
+	}
+	_, err = r.Parse(raw)
+	return err
+}
+
+// Parse decodes and validates an envelope received as JSON.
+func (r *Registry) Parse(raw []byte) (Envelope, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return Envelope{}, fmt.Errorf("event is not JSON: %w", err)
+	}
+	if err := r.envelope.Validate(doc); err != nil {
+		return Envelope{}, fmt.Errorf("event envelope invalid: %w", err)
+	}
+	var e Envelope
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return Envelope{}, fmt.Errorf("event envelope: %w", err)
+	}
+	s, ok := r.data[e.Name+"/"+strconv.Itoa(e.Version)]
+	if !ok {
+		return e, fmt.Errorf("event %s v%d: no schema in the registry", e.Name, e.Version)
+	}
+	data, _ := doc.(map[string]any)["data"]
+	if err := s.Validate(data); err != nil {
+		return e, fmt.Errorf("event %s v%d %s: data invalid: %w", e.Name, e.Version, e.ID, err)
+	}
+	return e, nil
+}

@@ -1,0 +1,181 @@
+// Package storage opens the database of one bounded context: a SQLite file under the data
+// directory (the embedded default, R-OPS-1) or a PostgreSQL database of its own, created when
+// missing (R-OPS-2, R-OPS-3). Contexts never share a database.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/lib/pq"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// DB is an open context database.
+type DB struct {
+	// SQL is the connection pool.
+	SQL *sql.DB
+	// Dialect is dialect.SQLite or dialect.Postgres.
+	Dialect string
+	// Name identifies the database in logs: a file path or a PostgreSQL database name.
+	Name string
+}
+
+// Driver returns an Ent driver over the pool, for the context's generated client.
+func (db *DB) Driver() *entsql.Driver { return entsql.OpenDB(db.Dialect, db.SQL) }
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.SQL.Close() }
+
+// Config says where the contexts' databases live.
+type Config struct {
+	// DataDir holds one SQLite file per context when no PostgreSQL URL applies.
+	DataDir string
+	// DatabaseURL is postgres://…/NAME: context c then uses database NAME_c on that server.
+	DatabaseURL string
+	// Overrides maps a context name to its own database URL, used as is.
+	Overrides map[string]string
+}
+
+// Open opens (creating when missing) the database of the named context.
+func Open(ctx context.Context, cfg Config, contextName string) (*DB, error) {
+	if u := cfg.Overrides[contextName]; u != "" {
+		return OpenURL(ctx, u)
+	}
+	if cfg.DatabaseURL != "" {
+		u, err := ContextURL(cfg.DatabaseURL, contextName)
+		if err != nil {
+			return nil, err
+		}
+		return OpenURL(ctx, u)
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("storage: neither a data directory nor a database URL is configured")
+	}
+	return OpenSQLite(ctx, filepath.Join(cfg.DataDir, contextName+".db"))
+}
+
+// ContextURL derives a context's database URL from postgres://…/NAME: the database NAME_context.
+func ContextURL(base, contextName string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("storage: database URL: %w", err)
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return "", fmt.Errorf("storage: database URL must be postgres://…/NAME, got scheme %q", u.Scheme)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" {
+		return "", errors.New("storage: database URL must name a database: postgres://…/NAME")
+	}
+	u.Path = "/" + name + "_" + contextName
+	return u.String(), nil
+}
+
+// OpenURL opens a postgres:// URL (creating the database when missing) or a sqlite:// path.
+func OpenURL(ctx context.Context, raw string) (*DB, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("storage: database URL: %w", err)
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return OpenPostgres(ctx, raw)
+	case "sqlite", "file":
+		return OpenSQLite(ctx, strings.TrimPrefix(strings.TrimPrefix(raw, u.Scheme+"://"), u.Scheme+":"))
+	default:
+		return nil, fmt.Errorf("storage: unsupported database URL scheme %q", u.Scheme)
+	}
+}
+
+// OpenSQLite opens (creating) a SQLite database file with foreign keys, WAL and a busy timeout.
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("storage: creating data directory: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
+	}
+	// SQLite has one writer at a time; a small pool keeps readers concurrent under WAL.
+	db.SetMaxOpenConns(4)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
+	}
+	return &DB{SQL: db, Dialect: dialect.SQLite, Name: path}, nil
+}
+
+// OpenPostgres opens a PostgreSQL database, creating it on its server when missing.
+func OpenPostgres(ctx context.Context, raw string) (*DB, error) {
+	if err := ensurePostgresDatabase(ctx, raw); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("postgres", raw)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: connecting to PostgreSQL: %w", err)
+	}
+	return &DB{SQL: db, Dialect: dialect.Postgres, Name: databaseName(raw)}, nil
+}
+
+func databaseName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// ensurePostgresDatabase creates the URL's database through the server's maintenance database.
+func ensurePostgresDatabase(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("storage: database URL: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" {
+		return errors.New("storage: PostgreSQL URL names no database")
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	db, err := sql.Open("postgres", admin.String())
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer db.Close()
+	var exists bool
+	err = db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists)
+	if err != nil {
+		return fmt.Errorf("storage: connecting to PostgreSQL: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = db.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name))
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "42P04" { // created concurrently by another process
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: creating database %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+// Package storagetest gives tests a fresh, real database per test: a SQLite file in a temporary
+// directory, or a new PostgreSQL database dropped when the test ends. Nothing is mocked.
+package storagetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/lib/pq"
+
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/testenv"
+)
+
+// Dialects are the databases storage tests run on.
+var Dialects = []string{dialect.SQLite, dialect.Postgres}
+
+// Each runs fn as a subtest per dialect, each with a fresh database.
+func Each(t *testing.T, fn func(t *testing.T, db *storage.DB)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) { fn(t, MustOpen(t, d)) })
+	}
+}
+
+// MustOpen returns a fresh database of the dialect, removed when the test ends.
+func MustOpen(tb testing.TB, d string) *storage.DB {
+	tb.Helper()
+	ctx := context.Background()
+	switch d {
+	case dialect.SQLite:
+		db, err := storage.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "test.db"))
+		if err != nil {
+			tb.Fatalf("opening SQLite: %v", err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		return db
+	case dialect.Postgres:
+		return MustOpenPostgres(tb, MustCreatePostgresDatabase(tb))
+	default:
+		tb.Fatalf("unknown dialect %q", d)
+		return nil
+	}
+}
+
+// MustCreatePostgresDatabase creates a uniquely named empty database, dropped when the test
+// ends, and returns its URL.
+func MustCreatePostgresDatabase(tb testing.TB) string {
+	tb.Helper()
+	admin := testenv.RequirePostgres(tb)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	name := "ates_test_" + hex.EncodeToString(b[:])
+	adb, err := sql.Open("postgres", admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := adb.Exec("CREATE DATABASE " + pq.QuoteIdentifier(name)); err != nil {
+		adb.Close()
+		tb.Fatalf("creating test database: %v", err)
+	}
+	tb.Cleanup(func() {
+		defer adb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := adb.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
+			tb.Logf("dropping test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// MustOpenPostgres opens the database at the URL, closed when the test ends.
+func MustOpenPostgres(tb testing.TB, u string) *storage.DB {
+	tb.Helper()
+	db, err := storage.OpenPostgres(context.Background(), u)
+	if err != nil {
+		tb.Fatalf("opening PostgreSQL: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
