@@ -98,7 +98,16 @@ func (s Subscription) Normalize() Subscription {
 // TopicMatches reports whether a routing key matches a binding pattern under topic-exchange
 // rules ('*' one word, '#' zero or more words).
 func TopicMatches(pattern, topic string) bool {
-	return matchWords(strings.Split(pattern, "."), strings.Split(topic, "."))
+	return matchWords(words(pattern), words(topic))
+}
+
+// words splits a key into its words. As on RabbitMQ, the empty key has none (so '*' does not
+// match it), while "a..b" has an empty middle word.
+func words(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return strings.Split(key, ".")
 }
 
 func matchWords(p, t []string) bool {

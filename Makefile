@@ -1,0 +1,32 @@
+# aTES — see README.md.
+GO ?= go
+PKGS ?= ./...
+
+.PHONY: run test test-short generate check-generated bench build vet
+
+## run: start all of aTES on the embedded default (SQLite, in-process bus) on :8080
+run:
+	$(GO) run ./cmd/ates
+
+## test: every test, with the race detector, against SQLite, PostgreSQL and RabbitMQ
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## generate: regenerate the Ent and gqlgen code from pinned versions
+generate:
+	$(GO) run -mod=mod ./ent/entc.go
+	$(GO) tool gqlgen generate
+
+## check-generated: fail when the committed generated code is stale
+check-generated: generate
+	@git diff --exit-code --stat -- ent graph || (echo "generated code is stale: run make generate and commit" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph)" || (git status --porcelain -- ent graph; echo "generated code is stale: run make generate and commit"; exit 1)
+
+## bench: the benchmarks whose figures are in docs/benchmarks.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## build: the ates binary into bin/
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/ates ./cmd/ates

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/uberpopug/ates/ent/accountingdb"
+	"github.com/uberpopug/ates/ent/analyticsdb"
+	"github.com/uberpopug/ates/ent/authdb"
+	"github.com/uberpopug/ates/ent/tasksdb"
+	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/bus/inproc"
+	"github.com/uberpopug/ates/services/bus/rabbitmq"
+	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
+)
+
+// Contexts are the bounded contexts, each with its own database.
+var Contexts = []string{"auth", "tasks", "accounting", "analytics"}
+
+// topology is every durable queue and its bindings, declared by every process at start so no
+// event is published before its queue exists.
+func topology() []bus.Queue {
+	return []bus.Queue{}
+}
+
+// app is aTES wired together: databases, transport, outboxes and the contexts' services.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	registry  *event.Registry
+	transport bus.Transport
+	dbs       map[string]*storage.DB
+	relays    map[string]*outbox.Relay
+
+	authClient *authdb.Client
+	auth       *auth.Service
+}
+
+// openApp opens every context database (migrating its schema), the transport and the services.
+func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, dbs: map[string]*storage.DB{}, relays: map[string]*outbox.Relay{}}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.registry, err = event.DefaultRegistry(); err != nil {
+		return nil, err
+	}
+	scfg := storage.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Overrides: cfg.databaseOverrides()}
+	for _, name := range Contexts {
+		db, err := storage.Open(ctx, scfg, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s database: %w", name, err)
+		}
+		a.dbs[name] = db
+		if err := migrate(ctx, name, db); err != nil {
+			return nil, err
+		}
+		log.Info("database ready", "context", name, "dialect", db.Dialect, "database", db.Name)
+	}
+	if a.transport, err = openTransport(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	if err := a.transport.Declare(ctx, topology()...); err != nil {
+		return nil, fmt.Errorf("declaring queues: %w", err)
+	}
+	for _, name := range Contexts {
+		r, err := outbox.NewRelay(a.dbs[name], a.transport, outbox.RelayOptions{Context: name, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		a.relays[name] = r
+	}
+	writer := func(name string) (*outbox.Writer, error) { return outbox.NewWriter(a.dbs[name].Dialect, a.registry) }
+
+	a.authClient = authdb.NewClient(authdb.Driver(a.dbs["auth"].Driver()))
+	authOutbox, err := writer("auth")
+	if err != nil {
+		return nil, err
+	}
+	if a.auth, err = auth.New(ctx, auth.Config{
+		Client: a.authClient, Outbox: authOutbox, Clock: time.Now, Logger: log.With("context", "auth"),
+		Notify: a.relays["auth"].Notify, TokenTTL: cfg.TokenTTL,
+	}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// migrate creates or upgrades a context's tables with Ent's automatic migration.
+func migrate(ctx context.Context, name string, db *storage.DB) error {
+	var err error
+	switch name {
+	case "auth":
+		err = authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
+	case "tasks":
+		err = tasksdb.NewClient(tasksdb.Driver(db.Driver())).Schema.Create(ctx)
+	case "accounting":
+		err = accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx)
+	case "analytics":
+		err = analyticsdb.NewClient(analyticsdb.Driver(db.Driver())).Schema.Create(ctx)
+	default:
+		err = errors.New("unknown context")
+	}
+	if err != nil {
+		return fmt.Errorf("migrating the %s database: %w", name, err)
+	}
+	return nil
+}
+
+// openTransport returns RabbitMQ when ATES_AMQP_URL is set, else the in-process bus.
+func openTransport(ctx context.Context, cfg Config, log *slog.Logger) (bus.Transport, error) {
+	if cfg.AMQPURL == "" {
+		log.Info("event transport: in-process")
+		return inproc.New(), nil
+	}
+	t, err := rabbitmq.New(ctx, rabbitmq.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, Logger: log.With("component", "rabbitmq")})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
+	}
+	log.Info("event transport: RabbitMQ", "exchange", cfg.AMQPExchange)
+	return t, nil
+}
+
+// ready returns the readiness checks of /readyz: every context database answers.
+func (a *app) ready() map[string]func(context.Context) error {
+	checks := map[string]func(context.Context) error{}
+	for name, db := range a.dbs {
+		checks["database:"+name] = db.SQL.PingContext
+	}
+	return checks
+}
+
+func (a *app) close() {
+	if a.transport != nil {
+		if err := a.transport.Close(); err != nil {
+			a.log.Warn("closing transport", "error", err)
+		}
+	}
+	for name, db := range a.dbs {
+		if err := db.Close(); err != nil {
+			a.log.Warn("closing database", "context", name, "error", err)
+		}
+	}
+}
+
+// redrivers are the contexts' event consumers that can re-process dead letters, by context.
+func (a *app) redrivers() map[string]redriver {
+	return map[string]redriver{}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is every setting of aTES, read from ATES_* environment variables (R-OPS-3). Unset
+// means the embedded default: SQLite under DataDir, the in-process bus, mail to a local
+// mailbox folder. The README documents each variable.
+type Config struct {
+	// HTTPAddr is where the gateway listens.
+	HTTPAddr string `env:"ATES_HTTP_ADDR" envDefault:":8080"`
+	// DataDir holds the SQLite databases (and, later, the mailbox) of the embedded default.
+	DataDir string `env:"ATES_DATA_DIR" envDefault:"./data"`
+	// Timezone is the business-day timezone (R-ACC-7).
+	Timezone string `env:"ATES_TIMEZONE" envDefault:"UTC"`
+	// AdminUsername and AdminPassword bootstrap the first admin (R-AUTH-3).
+	AdminUsername string `env:"ATES_ADMIN_USERNAME"`
+	AdminPassword string `env:"ATES_ADMIN_PASSWORD"`
+	// DatabaseURL is postgres://…/NAME; each context uses NAME_<context> on that server.
+	DatabaseURL string `env:"ATES_DATABASE_URL"`
+	// Per-context database URL overrides.
+	AuthDatabaseURL       string `env:"ATES_AUTH_DATABASE_URL"`
+	TasksDatabaseURL      string `env:"ATES_TASKS_DATABASE_URL"`
+	AccountingDatabaseURL string `env:"ATES_ACCOUNTING_DATABASE_URL"`
+	AnalyticsDatabaseURL  string `env:"ATES_ANALYTICS_DATABASE_URL"`
+	// AMQPURL selects RabbitMQ as the event transport.
+	AMQPURL string `env:"ATES_AMQP_URL"`
+	// AMQPExchange is the topic exchange events are published to.
+	AMQPExchange string `env:"ATES_AMQP_EXCHANGE" envDefault:"ates.events"`
+	// SMTPURL, MailFrom and CloseSchedule are accepted and validated; the end-of-day close
+	// that uses them is not built yet.
+	SMTPURL       string `env:"ATES_SMTP_URL"`
+	MailFrom      string `env:"ATES_MAIL_FROM" envDefault:"aTES <ates@uberpopug.local>"`
+	CloseSchedule string `env:"ATES_CLOSE_SCHEDULE"`
+	// Dev allows introspection for everyone (R-API-3).
+	Dev bool `env:"ATES_DEV"`
+	// TokenTTL is the access token lifetime (R-AUTH-4).
+	TokenTTL time.Duration `env:"ATES_TOKEN_TTL" envDefault:"1h"`
+	// AllowedOrigins are extra host patterns browsers may open WebSockets from.
+	AllowedOrigins []string `env:"ATES_ALLOWED_ORIGINS" envSeparator:","`
+	// LogLevel is debug, info, warn or error; LogFormat is json or text.
+	LogLevel  string `env:"ATES_LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"ATES_LOG_FORMAT" envDefault:"text"`
+	// ShutdownTimeout bounds the graceful shutdown (R-OPS-5).
+	ShutdownTimeout time.Duration `env:"ATES_SHUTDOWN_TIMEOUT" envDefault:"20s"`
+
+	location *time.Location
+}
+
+// LoadConfig reads the configuration from environ (os.Environ() in production) and validates it.
+func LoadConfig(environ []string) (Config, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: vars}); err != nil {
+		return Config{}, explainParseError(err)
+	}
+	return c, c.validate()
+}
+
+// explainParseError names the variable whose value could not be parsed.
+func explainParseError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var problems []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+				problems = append(problems, fmt.Errorf("%s: %w", f.Tag.Get("env"), pe.Err))
+				continue
+			}
+		}
+		problems = append(problems, e)
+	}
+	return fmt.Errorf("configuration: %w", errors.Join(problems...))
+}
+
+func (c *Config) validate() error {
+	var problems []error
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("ATES_TIMEZONE %q is not a timezone name like Europe/Berlin", c.Timezone))
+	}
+	c.location = loc
+	for name, u := range map[string]string{
+		"ATES_DATABASE_URL": c.DatabaseURL, "ATES_AUTH_DATABASE_URL": c.AuthDatabaseURL,
+		"ATES_TASKS_DATABASE_URL": c.TasksDatabaseURL, "ATES_ACCOUNTING_DATABASE_URL": c.AccountingDatabaseURL,
+		"ATES_ANALYTICS_DATABASE_URL": c.AnalyticsDatabaseURL,
+	} {
+		if u == "" {
+			continue
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") || strings.Trim(p.Path, "/") == "" {
+			problems = append(problems, fmt.Errorf("%s must be postgres://user@host:port/NAME", name))
+		}
+	}
+	if c.AMQPURL != "" {
+		if p, err := url.Parse(c.AMQPURL); err != nil || (p.Scheme != "amqp" && p.Scheme != "amqps") {
+			problems = append(problems, errors.New("ATES_AMQP_URL must be amqp://user:pass@host:port/vhost"))
+		}
+	}
+	if c.SMTPURL != "" {
+		if p, err := url.Parse(c.SMTPURL); err != nil || (p.Scheme != "smtp" && p.Scheme != "smtps") || p.Host == "" {
+			problems = append(problems, errors.New("ATES_SMTP_URL must be smtp://[user:pass@]host:port"))
+		}
+	}
+	if c.TokenTTL < time.Minute {
+		problems = append(problems, errors.New("ATES_TOKEN_TTL must be at least 1m"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		problems = append(problems, errors.New("ATES_LOG_LEVEL must be debug, info, warn or error"))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		problems = append(problems, errors.New("ATES_LOG_FORMAT must be json or text"))
+	}
+	return errors.Join(problems...)
+}
+
+// Location is the business-day timezone.
+func (c Config) Location() *time.Location { return c.location }
+
+// databaseOverrides maps context names to their own database URLs.
+func (c Config) databaseOverrides() map[string]string {
+	m := map[string]string{}
+	for k, v := range map[string]string{
+		"auth": c.AuthDatabaseURL, "tasks": c.TasksDatabaseURL,
+		"accounting": c.AccountingDatabaseURL, "analytics": c.AnalyticsDatabaseURL,
+	} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return m
+}

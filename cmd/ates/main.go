@@ -1,0 +1,253 @@
+// Command ates runs aTES.
+//
+//	ates                      everything in one process (the embedded default, R-OPS-1)
+//	ates gateway              the GraphQL gateway only
+//	ates worker [context…]    outbox relays and event consumers of the named contexts (default all)
+//	ates deadletters list     dead letters of every context
+//	ates deadletters redrive  re-process dead letters of a context
+//
+// Configuration comes from ATES_* environment variables (see README.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/uberpopug/ates/graph"
+	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/event"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ates:", err)
+		os.Exit(1)
+	}
+}
+
+// run executes one command line; it returns when the command is done or a signal stops it.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	cfg, err := LoadConfig(environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cmd := "all"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "all", "gateway", "worker":
+	case "deadletters":
+		return runDeadLetters(ctx, cfg, log, args, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive …]")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (want all, gateway, worker or deadletters)", cmd)
+	}
+
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	var workers []string
+	switch cmd {
+	case "all":
+		workers = Contexts
+	case "worker":
+		workers = args
+		if len(workers) == 0 {
+			workers = Contexts
+		}
+		for _, w := range workers {
+			if !slices.Contains(Contexts, w) {
+				return fmt.Errorf("unknown context %q (want one of %v)", w, Contexts)
+			}
+		}
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(workers) > 0 {
+		wg.Go(func() { errc <- a.runWorkers(runCtx, workers) })
+	}
+	if cmd != "worker" {
+		if err := a.bootstrapAdmin(ctx, stdout); err != nil {
+			return err
+		}
+		wg.Go(func() { errc <- a.runGateway(runCtx, stdout) })
+	}
+	err = <-errc
+	cancel()
+	wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// bootstrapAdmin creates the first admin on an empty auth database and prints its
+// credentials once (R-AUTH-3).
+func (a *app) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
+	created, password, err := a.auth.Bootstrap(ctx, a.cfg.AdminUsername, a.cfg.AdminPassword)
+	if err != nil || !created {
+		return err
+	}
+	username := a.cfg.AdminUsername
+	if username == "" {
+		username = "admin"
+	}
+	if a.cfg.AdminPassword == "" {
+		fmt.Fprintf(stdout, "\nBootstrap admin created. Username: %s  Password: %s\n(printed once; change it by creating your own admin)\n\n", username, password)
+	} else {
+		fmt.Fprintf(stdout, "Bootstrap admin %q created with the password from ATES_ADMIN_PASSWORD.\n", username)
+	}
+	a.log.Warn("bootstrap admin created", "username", username)
+	return nil
+}
+
+// runGateway serves GraphQL until ctx is done, then shuts down gracefully (R-OPS-5).
+func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
+	keys, err := a.auth.PublicKeys(ctx)
+	if err != nil {
+		return err
+	}
+	revocations := auth.NewRevocations()
+	// Subscribe before seeding, so no change between the two is missed.
+	feed, err := a.transport.Subscribe(ctx, bus.Subscription{
+		Topics: []string{auth.EventAccountCreated, auth.EventAccountUpdated}, Concurrency: 1,
+	}, func(_ context.Context, d bus.Delivery) error {
+		e, err := a.registry.Parse(d.Body)
+		if err != nil {
+			a.log.Error("gateway: invalid account event dropped from the token feed", "error", err)
+			return nil // the feed is a cache; the contexts' inboxes keep dead letters
+		}
+		return revocations.ApplyEvent(e)
+	})
+	if err != nil {
+		return fmt.Errorf("subscribing to account events: %w", err)
+	}
+	defer feed.Stop()
+	if err := a.auth.SeedRevocations(ctx, revocations); err != nil {
+		return err
+	}
+	verifier, err := auth.NewVerifier(keys, revocations, time.Now)
+	if err != nil {
+		return err
+	}
+	jwks, err := auth.JWKS(keys)
+	if err != nil {
+		return err
+	}
+	h, err := graph.NewHandler(graph.Config{
+		Resolver:       &graph.Resolver{Auth: a.auth, Log: a.log},
+		Verifier:       verifier,
+		JWKS:           func(context.Context) ([]byte, error) { return jwks, nil },
+		Ready:          a.ready(),
+		Logger:         a.log,
+		Dev:            a.cfg.Dev,
+		AllowedOrigins: a.cfg.AllowedOrigins,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              a.cfg.HTTPAddr,
+		Handler:           withCorrelation(h),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	base := "http://" + displayAddr(ln.Addr())
+	fmt.Fprintf(stdout, "aTES is up: GraphQL %s/graphql  GraphiQL %s/graphiql\n", base, base)
+	a.log.Info("gateway listening", "addr", ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down HTTP: %w", err)
+	}
+	return ctx.Err()
+}
+
+// runWorkers runs the outbox relays and event consumers of the contexts until ctx is done.
+func (a *app) runWorkers(ctx context.Context, contexts []string) error {
+	var wg sync.WaitGroup
+	for _, name := range contexts {
+		r := a.relays[name]
+		wg.Go(func() {
+			if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("outbox relay stopped", "context", name, "error", err)
+			}
+		})
+	}
+	a.log.Info("workers running", "contexts", contexts)
+	<-ctx.Done()
+	wg.Wait()
+	return ctx.Err()
+}
+
+// withCorrelation gives every request a correlation id (X-Request-Id, or a new one) that the
+// events it causes carry (R-EVT-1).
+func withCorrelation(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 128 {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(event.WithCorrelationID(r.Context(), id)))
+	})
+}
+
+func displayAddr(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+	}
+	return addr.String()
+}

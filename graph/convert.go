@@ -1,0 +1,49 @@
+package graph
+
+import (
+	"github.com/google/uuid"
+
+	"github.com/uberpopug/ates/graph/model"
+	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/page"
+)
+
+// parseID reads an id argument; a malformed one is BAD_USER_INPUT naming the argument.
+func parseID(arg, id string) (uuid.UUID, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return uuid.Nil, errs.InvalidField(arg, "%s is not a valid id", arg)
+	}
+	return u, nil
+}
+
+// notAvailable answers a contract operation whose context is not built yet: a clear error,
+// never a fake value.
+func notAvailable(op string) error {
+	return errs.E(errs.Internal, "%s is not available yet", op)
+}
+
+func accountModel(a auth.Account) *model.Account {
+	return &model.Account{
+		ID: a.ID.String(), Username: a.Username, FullName: a.FullName, Email: a.Email,
+		Role: model.Role(a.Role), Active: a.Active, CreatedAt: a.CreatedAt.UTC(),
+	}
+}
+
+func sessionModel(s auth.Session) *model.AuthPayload {
+	return &model.AuthPayload{Token: s.Token, ExpiresAt: s.ExpiresAt.UTC(), Account: accountModel(s.Account)}
+}
+
+// pageInfo builds a Relay PageInfo from a page's keys.
+func pageInfo[T any](p page.Page[T]) (*model.PageInfo, []string) {
+	cursors := make([]string, len(p.Keys))
+	for i, k := range p.Keys {
+		cursors[i] = page.EncodeCursor(k)
+	}
+	info := &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrev}
+	if len(cursors) > 0 {
+		info.StartCursor, info.EndCursor = &cursors[0], &cursors[len(cursors)-1]
+	}
+	return info, cursors
+}

@@ -1,0 +1,67 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/uberpopug/ates/services/errs"
+)
+
+// presentError turns any error into a GraphQL error with extensions.code (R-API-4): coded
+// errors keep their message; errors of the request itself (parse, validation, limits, input
+// coercion) are BAD_USER_INPUT; anything else is logged in full and shown as "internal error".
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		out := graphql.DefaultErrorPresenter(ctx, err)
+		if e, ok := errs.As(err); ok {
+			out.Message = e.Message
+			out.Extensions = map[string]any{"code": string(e.Code)}
+			if e.Field != "" {
+				out.Extensions["field"] = e.Field
+			}
+			for k, v := range e.Meta {
+				out.Extensions[k] = v
+			}
+			if e.Code == errs.Internal {
+				log.ErrorContext(ctx, "internal error", "error", err, "path", out.Path.String())
+			}
+			return out
+		}
+		var ge *gqlerror.Error
+		if errors.As(err, &ge) && ge.Err == nil {
+			// The request itself is wrong: parse, validation or limits. Keep a code of ours.
+			code, _ := ge.Extensions["code"].(string)
+			if !knownCode(code) {
+				code = string(errs.Invalid)
+			}
+			out.Extensions = map[string]any{"code": code}
+			return out
+		}
+		log.ErrorContext(ctx, "internal error", "error", err, "path", out.Path.String())
+		out.Message = "internal error"
+		out.Extensions = map[string]any{"code": string(errs.Internal)}
+		return out
+	}
+}
+
+// recoverPanic logs a resolver panic with its stack and answers "internal error".
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return errs.E(errs.Internal, "internal error")
+	}
+}
+
+func knownCode(c string) bool {
+	switch errs.Code(c) {
+	case errs.Invalid, errs.NotFound, errs.Conflict, errs.Forbidden, errs.Unauthenticated, errs.Internal:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,371 @@
+package graph_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/uberpopug/ates/ent/authdb"
+	"github.com/uberpopug/ates/graph"
+	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/storage/storagetest"
+)
+
+// Clock is a time source the test moves by hand; the service and the verifier share it.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// syncBuffer is a log sink safe for the handler's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Gateway is the real HTTP handler over a real auth service and database.
+type Gateway struct {
+	URL         string
+	DB          *storage.DB
+	Auth        *auth.Service
+	Revocations *auth.Revocations
+	Clock       *Clock
+	Logs        *syncBuffer
+	// AdminToken and AdminID belong to the bootstrap admin "root".
+	AdminToken string
+	AdminID    string
+}
+
+type gatewayConfig struct {
+	dialect string
+	dev     bool
+	limits  graph.Limits
+	ready   func(db *storage.DB) map[string]func(context.Context) error
+}
+
+// GatewayOption adjusts MustGateway.
+type GatewayOption func(*gatewayConfig)
+
+// OnDialect runs the gateway on a database of the dialect (default SQLite).
+func OnDialect(d string) GatewayOption { return func(c *gatewayConfig) { c.dialect = d } }
+
+// DevMode turns on ATES_DEV (introspection for everyone).
+func DevMode() GatewayOption { return func(c *gatewayConfig) { c.dev = true } }
+
+// WithLimits sets the cost limits.
+func WithLimits(l graph.Limits) GatewayOption { return func(c *gatewayConfig) { c.limits = l } }
+
+// WithReady replaces the readiness checks.
+func WithReady(f func(db *storage.DB) map[string]func(context.Context) error) GatewayOption {
+	return func(c *gatewayConfig) { c.ready = f }
+}
+
+// start is the fake clock's first instant.
+var start = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+var schemaMu sync.Mutex
+
+// MustGateway serves graph.NewHandler on an httptest server, over a fresh database holding a
+// bootstrap admin, as cmd/ates wires it: verifier and JWKS from the auth service's keys.
+func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
+	tb.Helper()
+	cfg := gatewayConfig{dialect: dialect.SQLite, ready: func(db *storage.DB) map[string]func(context.Context) error {
+		return map[string]func(context.Context) error{"auth-db": db.SQL.PingContext}
+	}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx := context.Background()
+	db := storagetest.MustOpen(tb, cfg.dialect)
+	client := authdb.NewClient(authdb.Driver(db.Driver()))
+	schemaMu.Lock() // Ent's migration writes the generated package-level table list.
+	err := client.Schema.Create(ctx)
+	schemaMu.Unlock()
+	if err != nil {
+		tb.Fatalf("creating the auth schema: %v", err)
+	}
+	w, err := outbox.NewWriter(db.Dialect, event.MustDefaultRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	clock := &Clock{now: start}
+	svc, err := auth.New(ctx, auth.Config{
+		Client: client, Outbox: w, Clock: clock.Now, Logger: log,
+		Argon2: auth.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, _, err := svc.Bootstrap(ctx, "root", "root-beak-print"); err != nil {
+		tb.Fatal(err)
+	}
+	admin, err := svc.Login(ctx, "root", "root-beak-print")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := svc.PublicKeys(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	revocations := auth.NewRevocations()
+	if err := svc.SeedRevocations(ctx, revocations); err != nil {
+		tb.Fatal(err)
+	}
+	verifier, err := auth.NewVerifier(keys, revocations, clock.Now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	jwks, err := auth.JWKS(keys)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := graph.NewHandler(graph.Config{
+		Resolver: &graph.Resolver{Auth: svc, Log: log},
+		Verifier: verifier,
+		JWKS:     func(context.Context) ([]byte, error) { return jwks, nil },
+		Ready:    cfg.ready(db),
+		Logger:   log,
+		Dev:      cfg.dev,
+		Limits:   cfg.limits,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return &Gateway{
+		URL: srv.URL, DB: db, Auth: svc, Revocations: revocations, Clock: clock, Logs: logs,
+		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
+	}
+}
+
+// GQLError is one entry of a GraphQL response's errors.
+type GQLError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Response is a GraphQL response with its HTTP status and raw body.
+type Response struct {
+	Status int
+	Body   string
+	Data   json.RawMessage `json:"data"`
+	Errors []GQLError      `json:"errors"`
+}
+
+// Post sends a GraphQL request with the Authorization header when auth is not "".
+func (g *Gateway) Post(tb testing.TB, authHeader, query string, vars map[string]any) Response {
+	tb.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, g.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if authHeader != "" {
+		req.Header.Set("Authorization", authHeader)
+	}
+	return mustDo(tb, req)
+}
+
+// Query sends a GraphQL request as the token's bearer ("" = anonymous).
+func (g *Gateway) Query(tb testing.TB, token, query string, vars map[string]any) Response {
+	tb.Helper()
+	h := ""
+	if token != "" {
+		h = "Bearer " + token
+	}
+	return g.Post(tb, h, query, vars)
+}
+
+func mustDo(tb testing.TB, req *http.Request) Response {
+	tb.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := Response{Status: resp.StatusCode, Body: string(raw)}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		tb.Fatalf("response %d is not JSON: %v\n%s", resp.StatusCode, err, raw)
+	}
+	return r
+}
+
+// MustOK fails unless the response has no errors, and decodes its data into v (when not nil).
+func (r Response) MustOK(tb testing.TB, v any) {
+	tb.Helper()
+	if len(r.Errors) > 0 || r.Status != http.StatusOK {
+		tb.Fatalf("want success, got HTTP %d: %s", r.Status, r.Body)
+	}
+	if v != nil {
+		if err := json.Unmarshal(r.Data, v); err != nil {
+			tb.Fatalf("decoding data: %v\n%s", err, r.Body)
+		}
+	}
+}
+
+// MustError fails unless the response carries errors, all with extensions.code == code, and
+// no data besides nulls; it returns the first error.
+func (r Response) MustError(tb testing.TB, code string) GQLError {
+	tb.Helper()
+	if len(r.Errors) == 0 {
+		tb.Fatalf("want a %s error, got: %s", code, r.Body)
+	}
+	for _, e := range r.Errors {
+		if got, _ := e.Extensions["code"].(string); got != code {
+			tb.Fatalf("want code %s, got %q: %s", code, got, r.Body)
+		}
+		if e.Message == "" {
+			tb.Fatalf("error without a message: %s", r.Body)
+		}
+	}
+	if d := strings.TrimSpace(string(r.Data)); d != "" && d != "null" {
+		var fields map[string]any
+		if err := json.Unmarshal(r.Data, &fields); err != nil {
+			tb.Fatal(err)
+		}
+		for k, v := range fields {
+			if v != nil {
+				tb.Fatalf("an error response carries data %s = %v: %s", k, v, r.Body)
+			}
+		}
+	}
+	return r.Errors[0]
+}
+
+// MustFieldError is MustError for BAD_USER_INPUT naming field in extensions.field.
+func (r Response) MustFieldError(tb testing.TB, field string) GQLError {
+	tb.Helper()
+	e := r.MustError(tb, "BAD_USER_INPUT")
+	if got, _ := e.Extensions["field"].(string); got != field {
+		tb.Fatalf("want extensions.field %q, got %q: %s", field, got, r.Body)
+	}
+	return e
+}
+
+// User is an account made for a test, with a token.
+type User struct {
+	ID, Username, Password, Token string
+	Role                          identity.Role
+}
+
+// MustUser creates an account of the role through the auth service (as the admin) and logs in.
+func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) User {
+	tb.Helper()
+	ctx := context.Background()
+	admin := g.adminActor(tb)
+	pw := "beak-" + username
+	a, err := g.Auth.CreateAccount(ctx, admin, auth.NewAccount{
+		Username: username, Password: pw, FullName: "Popug " + username, Email: username + "@uberpopug.com", Role: role,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := g.Auth.Login(ctx, username, pw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return User{ID: a.ID.String(), Username: username, Password: pw, Token: s.Token, Role: role}
+}
+
+func (g *Gateway) adminActor(tb testing.TB) identity.Actor {
+	tb.Helper()
+	s, err := g.Auth.Login(context.Background(), "root", "root-beak-print")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return identity.Actor{AccountID: s.Account.ID, Role: identity.Admin}
+}
+
+// FeedEvents applies every stored account event to the gateway's revocations, as the
+// gateway's event feed does once the outbox relay has published them (R-AUTH-5).
+func (g *Gateway) FeedEvents(tb testing.TB) {
+	tb.Helper()
+	rows, err := g.DB.SQL.Query(`SELECT payload FROM outbox_events ORDER BY id`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var payload string
+		if err := rows.Scan(&payload); err != nil {
+			tb.Fatal(err)
+		}
+		e, err := event.MustDefaultRegistry().Parse([]byte(payload))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := g.Revocations.ApplyEvent(e); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Get fetches a path of the gateway.
+func (g *Gateway) Get(tb testing.TB, path string) (*http.Response, string) {
+	tb.Helper()
+	resp, err := http.Get(g.URL + path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, string(raw)
+}

@@ -1,0 +1,19 @@
+// Package graph is the GraphQL gateway (R-API-1…6): one gqlgen schema composed of the
+// contexts' schema files (graph/schema), thin resolvers that decode input, call one service
+// method and map the result, and the HTTP handler with its transports, limits and error
+// presentation.
+package graph
+
+import (
+	"log/slog"
+
+	"github.com/uberpopug/ates/services/auth"
+)
+
+//go:generate go tool gqlgen generate
+
+// Resolver holds the contexts' services the resolvers call.
+type Resolver struct {
+	Auth *auth.Service
+	Log  *slog.Logger
+}

@@ -1,0 +1,248 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/uberpopug/ates/services/bus"
+)
+
+// consumer is a running subscription. It outlives connections: after a loss it opens a new
+// channel, declares and binds its queue again and resumes.
+type consumer struct {
+	t       *Transport
+	sub     bus.Subscription
+	queue   string // prefixed durable queue name; empty for a private subscription
+	handler bus.Handler
+	log     *slog.Logger
+
+	ctx      context.Context // handlers' context: cancelled on abort, or once Stop returned
+	cancel   context.CancelFunc
+	quit     context.Context // cancelled on Stop or abort: stop waiting for connections
+	stopQuit context.CancelFunc
+	stopping chan struct{} // closed by Stop: take no more deliveries
+	stopOnce sync.Once
+	done     chan struct{} // closed when the consumer has finished
+}
+
+// session is one channel's consumption of the queue.
+type session struct {
+	ch         *amqp.Channel
+	queue      string
+	deliveries <-chan amqp.Delivery
+}
+
+// Subscribe declares and binds the subscription's queue and consumes it in the background; see
+// bus.Transport. Prefetch is the channel's QoS, Concurrency the number of handler goroutines.
+// After a lost connection the consumer resumes by itself; a private subscription then gets a new
+// queue, so what was published while it was away is not delivered to it.
+func (t *Transport) Subscribe(ctx context.Context, s bus.Subscription, h bus.Handler) (bus.Consumer, error) {
+	if h == nil {
+		return nil, errors.New("rabbitmq: subscribe: nil handler")
+	}
+	s = s.Normalize()
+	c := &consumer{t: t, sub: s, handler: h, stopping: make(chan struct{}), done: make(chan struct{})}
+	if s.Queue != "" {
+		c.queue = t.cfg.QueuePrefix + s.Queue
+	}
+	c.log = t.log.With("queue", c.queue, "topics", s.Topics)
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.quit, c.stopQuit = context.WithCancel(c.ctx)
+
+	conn, err := t.waitConn(ctx)
+	if err != nil {
+		c.cancel()
+		return nil, fmt.Errorf("rabbitmq: subscribe: %w", err)
+	}
+	sess, err := c.open(conn)
+	if err != nil {
+		c.cancel()
+		return nil, fmt.Errorf("rabbitmq: subscribe: %w", err)
+	}
+	if c.queue != "" {
+		t.remember(c.queue, s.Topics)
+	}
+	if !t.register(c) {
+		closeChannel(sess.ch)
+		c.cancel()
+		return nil, ErrClosed
+	}
+	go c.run(sess)
+	return c, nil
+}
+
+// Stop stops taking deliveries, waits for the running handlers (whose deliveries are then
+// acknowledged or requeued as usual) and hands prefetched deliveries back to the queue.
+func (c *consumer) Stop() {
+	c.stopOnce.Do(func() {
+		close(c.stopping)
+		c.stopQuit()
+	})
+	<-c.done
+	c.cancel()
+}
+
+// abort stops at once: the channel closes and every unacknowledged delivery goes back.
+func (c *consumer) abort() { c.cancel() }
+
+// open sets up a channel consuming the queue.
+func (c *consumer) open(conn *amqp.Connection) (*session, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, fmt.Errorf("opening a consumer channel: %w", err)
+	}
+	sess, err := c.consume(ch)
+	if err != nil {
+		closeChannel(ch)
+		return nil, err
+	}
+	return sess, nil
+}
+
+func (c *consumer) consume(ch *amqp.Channel) (*session, error) {
+	if err := ch.Qos(c.sub.Prefetch, 0, false); err != nil {
+		return nil, fmt.Errorf("setting prefetch %d: %w", c.sub.Prefetch, err)
+	}
+	name := c.queue
+	if name == "" {
+		q, err := ch.QueueDeclare("", false, true, true, false, nil)
+		if err != nil {
+			return nil, fmt.Errorf("declaring a private queue: %w", err)
+		}
+		name = q.Name
+		if err := c.t.bind(ch, name, c.sub.Topics); err != nil {
+			return nil, err
+		}
+	} else if err := c.t.declareQueue(ch, name, c.sub.Topics); err != nil {
+		return nil, err
+	}
+	deliveries, err := ch.Consume(name, "", false, false, false, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("consuming queue %q: %w", name, err)
+	}
+	return &session{ch: ch, queue: name, deliveries: deliveries}, nil
+}
+
+// run serves sessions until the consumer stops, resuming after lost channels.
+func (c *consumer) run(sess *session) {
+	defer close(c.done)
+	defer c.t.unregister(c)
+	flaps := newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+	for {
+		started := time.Now()
+		c.serve(sess)
+		// Deliveries not acknowledged (prefetched, or held by an aborted handler) go back now.
+		closeChannel(sess.ch)
+		if c.quit.Err() != nil {
+			return
+		}
+		c.log.Warn("consumer lost its channel; resuming")
+		if time.Since(started) < time.Second {
+			// A channel that keeps closing at once (say, the server cancels the consumer
+			// again and again) must not make a busy loop.
+			if !sleep(c.quit, flaps.next()) {
+				return
+			}
+		} else {
+			flaps = newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+		}
+		if sess = c.reopen(); sess == nil {
+			return
+		}
+		c.log.Info("consumer resumed", "consuming", sess.queue)
+	}
+}
+
+// serve runs the handler goroutines until the session ends, the consumer stops or it is aborted.
+func (c *consumer) serve(sess *session) {
+	var wg sync.WaitGroup
+	for range c.sub.Concurrency {
+		wg.Go(func() { c.work(sess) })
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-c.ctx.Done():
+		// Aborted: return unacknowledged deliveries without waiting for the handlers.
+		closeChannel(sess.ch)
+		<-finished
+	}
+}
+
+// reopen waits for a connection and consumes again; nil means the consumer stopped meanwhile.
+func (c *consumer) reopen() *session {
+	b := newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+	for {
+		conn, err := c.t.waitConn(c.quit)
+		if err != nil {
+			return nil
+		}
+		sess, err := c.open(conn)
+		if err == nil {
+			return sess
+		}
+		delay := b.next()
+		c.log.Warn("cannot resume consumer; retrying", "retry_in", delay, "err", err)
+		if !sleep(c.quit, delay) {
+			return nil
+		}
+	}
+}
+
+// work handles deliveries one at a time.
+func (c *consumer) work(sess *session) {
+	for {
+		select {
+		case <-c.stopping:
+			return
+		case <-c.ctx.Done():
+			return
+		case d, ok := <-sess.deliveries:
+			if !ok {
+				return
+			}
+			if c.stopped() {
+				return // not handled: it goes back to the queue when the channel closes
+			}
+			c.handle(d)
+		}
+	}
+}
+
+func (c *consumer) stopped() bool {
+	select {
+	case <-c.stopping:
+		return true
+	default:
+		return c.ctx.Err() != nil
+	}
+}
+
+// handle runs the handler and acknowledges (nil) or requeues (error) the delivery; an aborted
+// consumer does neither, and the broker redelivers.
+func (c *consumer) handle(d amqp.Delivery) {
+	err := c.handler(c.ctx, bus.Delivery{
+		Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
+		Redelivered: d.Redelivered,
+	})
+	if c.ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		c.log.Warn("handler failed; requeueing", "id", d.MessageId, "topic", d.RoutingKey, "redelivered", d.Redelivered, "err", err)
+		if err := d.Nack(false, true); err != nil {
+			c.log.Warn("nack failed; the broker redelivers when the channel closes", "id", d.MessageId, "err", err)
+		}
+		return
+	}
+	if err := d.Ack(false); err != nil {
+		c.log.Warn("ack failed; the message will be redelivered", "id", d.MessageId, "err", err)
+	}
+}

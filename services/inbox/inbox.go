@@ -1,0 +1,277 @@
+// Package inbox is the consuming half of the event platform (R-EVT-2, R-EVT-5): an idempotent
+// consumer that validates every delivery against the schema registry, applies it in the
+// context's own transaction together with a processed-event record, acknowledges only after
+// that transaction commits, retries failures with backoff and moves what cannot be processed
+// to the dead-letter store, where it stays visible and can be re-driven.
+//
+// Exactly once: the processed-event record (consumer, event id) is unique, so a redelivered,
+// duplicated or replayed event, even delivered to two replicas at the same moment, is applied
+// once (R-ACC-4). On PostgreSQL the second replica's insert waits for the first transaction and
+// then conflicts; on SQLite transactions are serialized.
+package inbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/uberpopug/ates/ent/eventschema"
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/event"
+)
+
+// Tx is a context database transaction; every context's generated Ent *Tx satisfies it (its
+// client is generated with the sql/execquery feature). The processed-event record is written
+// through it, in the same transaction as the handler's changes (R-EVT-5).
+type Tx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	Commit() error
+	Rollback() error
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxAttempts = 5
+	defaultBackoffBase = 50 * time.Millisecond
+	defaultBackoffCap  = 2 * time.Second
+	// maxErrorText bounds the error text stored with a dead letter.
+	maxErrorText = 16 << 10
+)
+
+// DefaultBackoff waits 50ms after the first failed attempt, doubling per attempt up to 2s
+// (R-EVT-5).
+func DefaultBackoff(attempt int) time.Duration {
+	d := defaultBackoffBase
+	for i := 1; i < attempt && d < defaultBackoffCap; i++ {
+		d *= 2
+	}
+	return min(d, defaultBackoffCap)
+}
+
+// Config is what a Consumer needs; the zero values of MaxAttempts, Backoff, Logger and Now
+// take defaults, everything else is required.
+type Config[T Tx] struct {
+	// Name identifies the consumer in the inbox and dead-letter tables, logs and metrics, e.g.
+	// "accounting"; one database may hold several consumers' records.
+	Name string
+	// Dialect is dialect.SQLite or dialect.Postgres, the dialect of DB.
+	Dialect string
+	// DB is the context database the transactions of Begin run on; dead letters are written
+	// through it, outside the failed transaction.
+	DB *sql.DB
+	// Begin starts a transaction on the context database, e.g. an Ent client's Tx.
+	Begin func(ctx context.Context) (T, error)
+	// Registry validates every delivery (R-EVT-2).
+	Registry *event.Registry
+	// Handle applies a validated event inside tx. An error rolls tx back and is retried, unless
+	// it is marked with Permanent, which dead-letters the event at once.
+	Handle func(ctx context.Context, tx T, e event.Envelope) error
+	// MaxAttempts bounds the attempts before an event is dead-lettered (default 5, R-EVT-5).
+	MaxAttempts int
+	// Backoff is the wait after failed attempt n (1-based) (default DefaultBackoff).
+	Backoff func(attempt int) time.Duration
+	// Logger receives the consumer's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock of processed_at and dead-letter timestamps (default time.Now).
+	Now func() time.Time
+}
+
+// Consumer applies events idempotently and dead-letters what it cannot apply (R-EVT-2,
+// R-EVT-5).
+type Consumer[T Tx] struct {
+	cfg Config[T]
+	log *slog.Logger
+
+	consumed, retried, deadLettered, duplicates prometheus.Counter
+}
+
+// New returns a consumer; it refuses a missing dependency (R-EVT-5).
+func New[T Tx](cfg Config[T]) (*Consumer[T], error) {
+	switch {
+	case cfg.Name == "":
+		return nil, errors.New("inbox: consumer needs a name")
+	case cfg.Dialect != dialect.SQLite && cfg.Dialect != dialect.Postgres:
+		return nil, fmt.Errorf("inbox: unsupported SQL dialect %q (want %q or %q)", cfg.Dialect, dialect.SQLite, dialect.Postgres)
+	case cfg.DB == nil:
+		return nil, errors.New("inbox: consumer needs the context database")
+	case cfg.Begin == nil:
+		return nil, errors.New("inbox: consumer needs a Begin function")
+	case cfg.Registry == nil:
+		return nil, errors.New("inbox: consumer needs a schema registry")
+	case cfg.Handle == nil:
+		return nil, errors.New("inbox: consumer needs a Handle function")
+	case cfg.MaxAttempts < 0:
+		return nil, fmt.Errorf("inbox: negative MaxAttempts %d", cfg.MaxAttempts)
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Consumer[T]{
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "inbox", "consumer", cfg.Name),
+		consumed:     consumedTotal.WithLabelValues(cfg.Name),
+		retried:      retriedTotal.WithLabelValues(cfg.Name),
+		deadLettered: deadLetteredTotal.WithLabelValues(cfg.Name),
+		duplicates:   duplicateTotal.WithLabelValues(cfg.Name),
+	}, nil
+}
+
+// Name is the consumer's name.
+func (c *Consumer[T]) Name() string { return c.cfg.Name }
+
+// Handler returns the bus handler of the consumer (R-EVT-2, R-EVT-5). It acknowledges (returns
+// nil) once the event is applied and committed, was applied before, or is safely stored as a
+// dead letter. It returns an error, so the transport redelivers, only when ctx ends before
+// that, or when the dead letter cannot be stored: an event is never dropped.
+func (c *Consumer[T]) Handler() bus.Handler {
+	return func(ctx context.Context, d bus.Delivery) error {
+		e, err := c.cfg.Registry.Parse(d.Body)
+		if err != nil {
+			// Invalid events never become valid by retrying: dead-letter at once (R-EVT-2).
+			return c.deadLetter(ctx, letterOf(d, e), d.Body, fmt.Errorf("invalid event: %w", err), 1)
+		}
+		_, attempts, err := c.apply(ctx, e, nil)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("inbox %s: event %s not applied before stopping: %w", c.cfg.Name, e.ID, err)
+		}
+		return c.deadLetter(ctx, letterOf(d, e), d.Body, err, attempts)
+	}
+}
+
+// apply runs attempts until the event is applied (or found applied before), a permanent error,
+// MaxAttempts failures or the end of ctx. extra, when set, runs in the applying transaction.
+func (c *Consumer[T]) apply(ctx context.Context, e event.Envelope, extra func(ctx context.Context, tx T) error) (applied bool, attempts int, err error) {
+	for attempt := 1; ; attempt++ {
+		applied, err := c.once(ctx, e, extra)
+		if err == nil {
+			if applied {
+				c.consumed.Inc()
+			} else {
+				c.duplicates.Inc()
+				c.log.Debug("event already applied; acknowledging the duplicate", "event_id", e.ID, "event", e.Name)
+			}
+			return applied, attempt, nil
+		}
+		if ctx.Err() != nil {
+			return false, attempt, err
+		}
+		if IsPermanent(err) || attempt >= c.cfg.MaxAttempts {
+			return false, attempt, err
+		}
+		c.retried.Inc()
+		wait := c.cfg.Backoff(attempt)
+		c.log.Warn("applying event failed; retrying", "event_id", e.ID, "event", e.Name,
+			"version", e.Version, "attempt", attempt, "retry_in", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false, attempt, fmt.Errorf("%w (stopped before retrying: %w)", err, ctx.Err())
+		}
+	}
+}
+
+// once is one attempt: record the event as processed and, when it was not before, apply it, in
+// one transaction. It reports whether the event was applied now (false: a duplicate).
+func (c *Consumer[T]) once(ctx context.Context, e event.Envelope, extra func(ctx context.Context, tx T) error) (applied bool, err error) {
+	tx, err := c.cfg.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("inbox %s: beginning a transaction: %w", c.cfg.Name, err)
+	}
+	finished := false
+	defer func() {
+		if p := recover(); p != nil {
+			applied, err = false, fmt.Errorf("inbox %s: handler panicked: %v", c.cfg.Name, p)
+		}
+		if !finished {
+			if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				c.log.Warn("rolling back", "event_id", e.ID, "error", rbErr)
+			}
+		}
+	}()
+	query, args := entsql.Dialect(c.cfg.Dialect).
+		Insert(eventschema.InboxTable).
+		Columns("consumer", "event_id", "processed_at").
+		Values(c.cfg.Name, e.ID, c.cfg.Now().UTC()).
+		OnConflict(entsql.ConflictColumns("consumer", "event_id"), entsql.DoNothing()).
+		Query()
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("inbox %s: recording event %s as processed: %w", c.cfg.Name, e.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("inbox %s: recording event %s as processed: %w", c.cfg.Name, e.ID, err)
+	}
+	if n == 0 {
+		return false, nil // applied before: the deferred rollback ends the transaction
+	}
+	if err := c.cfg.Handle(ctx, tx, e); err != nil {
+		return false, fmt.Errorf("inbox %s: handling event %s v%d %s: %w", c.cfg.Name, e.Name, e.Version, e.ID, err)
+	}
+	if extra != nil {
+		if err := extra(ctx, tx); err != nil {
+			return false, err
+		}
+	}
+	finished = true // a failed commit ends the transaction too
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("inbox %s: committing event %s: %w", c.cfg.Name, e.ID, err)
+	}
+	return true, nil
+}
+
+// letterOf names what a delivery carries, as far as it is known: from the validated envelope,
+// else from whatever of the envelope decodes, else from the message.
+func letterOf(d bus.Delivery, e event.Envelope) DeadLetter {
+	if e.ID == "" && e.Name == "" {
+		var partial struct {
+			ID      any `json:"eventId"`
+			Name    any `json:"eventName"`
+			Version any `json:"eventVersion"`
+		}
+		if json.Unmarshal(d.Body, &partial) == nil {
+			e.ID, _ = partial.ID.(string)
+			e.Name, _ = partial.Name.(string)
+			if v, ok := partial.Version.(float64); ok && v == float64(int(v)) {
+				e.Version = int(v)
+			}
+		}
+	}
+	l := DeadLetter{EventID: e.ID, Name: e.Name, Version: e.Version}
+	if l.EventID == "" {
+		l.EventID = d.ID
+	}
+	if l.EventID == "" {
+		sum := sha256.Sum256(d.Body)
+		l.EventID = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	if l.Name == "" {
+		l.Name = d.Topic
+	}
+	return l
+}

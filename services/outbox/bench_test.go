@@ -1,0 +1,148 @@
+package outbox_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/bus/inproc"
+	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/storage/storagetest"
+)
+
+// shuffleRows is the size of the tasks context's shuffle (R-TASK-4).
+const shuffleRows = 100000
+
+// BenchmarkAppend measures appending 100 000 events (validation included) in one transaction
+// and committing it, as a shuffle of 100 000 open tasks does (R-TASK-4, R-EVT-4).
+//
+//	go test -run '^$' -bench BenchmarkAppend -benchtime 5x ./services/outbox/
+func BenchmarkAppend(b *testing.B) {
+	for _, d := range storagetest.Dialects {
+		b.Run(d, func(b *testing.B) {
+			db := storagetest.MustOpen(b, d)
+			client := MustContextDB(b, db)
+			w := MustWriter(b, db)
+			recs := MustRecords(b, shuffleRows)
+			ctx := context.Background()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				for i := range recs { // fresh event ids: event_id is unique
+					recs[i].Envelope.ID = uuid.NewString()
+				}
+				b.StartTimer()
+				tx, err := client.Tx(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Append(ctx, tx, recs...); err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*shuffleRows)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/shuffle")
+		})
+	}
+}
+
+// relayEvents is how many outbox rows one BenchmarkRelay iteration relays.
+const relayEvents = 20000
+
+// BenchmarkRelay measures events from committed outbox rows to acknowledged consumption
+// through the in-process bus: "noop" acknowledges at once, "inbox" applies each event in its
+// own transaction through an idempotent consumer with a no-op handler (R-EVT-4, R-EVT-5).
+//
+//	go test -run '^$' -bench BenchmarkRelay -benchtime 5x ./services/outbox/
+func BenchmarkRelay(b *testing.B) {
+	for _, d := range storagetest.Dialects {
+		for _, consumer := range []string{"noop", "inbox"} {
+			b.Run(d+"/"+consumer, func(b *testing.B) {
+				db := storagetest.MustOpen(b, d)
+				benchRelay(b, db, inproc.New(), consumer, "bench_"+consumer)
+			})
+		}
+	}
+}
+
+// benchRelay relays relayEvents rows per iteration from db through t to a consumer of queue.
+func benchRelay(b *testing.B, db *storage.DB, t bus.Transport, consumer, queue string) {
+	b.Helper()
+	client := MustContextDB(b, db)
+	w := MustWriter(b, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var consumed atomic.Int64
+	done := make(chan struct{}, 1)
+	count := func() {
+		if consumed.Add(1)%relayEvents == 0 {
+			select {
+			case done <- struct{}{}:
+			default:
+			}
+		}
+	}
+	var h bus.Handler
+	switch consumer {
+	case "noop":
+		h = func(context.Context, bus.Delivery) error { count(); return nil }
+	case "inbox":
+		in := MustInbox(b, db, client, queue)
+		inner := in.Handler()
+		h = func(ctx context.Context, d bus.Delivery) error {
+			if err := inner(ctx, d); err != nil {
+				return err
+			}
+			count()
+			return nil
+		}
+	}
+	sub, err := t.Subscribe(ctx, bus.Subscription{Queue: queue, Topics: []string{"account.*"}, Concurrency: 8, Prefetch: 1024}, h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Stop()
+
+	recs := MustRecords(b, relayEvents)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for i := range recs {
+			recs[i].Envelope.ID = uuid.NewString()
+		}
+		MustAppend(b, client, w, recs...)
+		r, err := outbox.NewRelay(db, t, outbox.RelayOptions{Context: "bench", Logger: testLogger(b)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		ran := make(chan error, 1)
+		b.StartTimer()
+		go func() { ran <- r.Run(rctx) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Minute):
+			b.Fatalf("consumed %d events, want %d", consumed.Load(), relayEvents)
+		}
+		b.StopTimer()
+		stop()
+		if err := <-ran; err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if got := consumed.Load(); got < int64(b.N*relayEvents) {
+		b.Fatalf("consumed %d events, want %d", got, b.N*relayEvents)
+	}
+	b.ReportMetric(float64(b.N*relayEvents)/b.Elapsed().Seconds(), "events/s")
+}

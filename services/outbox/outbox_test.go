@@ -1,0 +1,458 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/bus/inproc"
+	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/storage/storagetest"
+)
+
+func TestNewWriterRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	reg := event.MustDefaultRegistry()
+	tests := []struct {
+		name    string
+		dialect string
+		reg     *event.Registry
+		ok      bool
+	}{
+		{"sqlite", dialect.SQLite, reg, true},
+		{"postgres", dialect.Postgres, reg, true},
+		{"mysql", dialect.MySQL, reg, false},
+		{"no dialect", "", reg, false},
+		{"no registry", dialect.Postgres, nil, false},
+	}
+	for _, tt := range tests {
+		w, err := outbox.NewWriter(tt.dialect, tt.reg)
+		if tt.ok != (err == nil && w != nil) {
+			t.Errorf("%s: NewWriter = %v, %v", tt.name, w, err)
+		}
+	}
+}
+
+func TestNewRelayRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	db := storagetest.MustOpen(t, dialect.SQLite)
+	b := inproc.New()
+	tests := []struct {
+		name string
+		db   *storage.DB
+		t    bus.Transport
+		opts outbox.RelayOptions
+	}{
+		{"no db", nil, b, outbox.RelayOptions{Context: "auth"}},
+		{"no transport", db, nil, outbox.RelayOptions{Context: "auth"}},
+		{"no context name", db, b, outbox.RelayOptions{}},
+		{"huge batch", db, b, outbox.RelayOptions{Context: "auth", BatchSize: outbox.MaxBatchSize + 1}},
+	}
+	for _, tt := range tests {
+		if r, err := outbox.NewRelay(tt.db, tt.t, tt.opts); err == nil {
+			t.Errorf("%s: NewRelay = %v, want an error", tt.name, r)
+		}
+	}
+}
+
+// R-EVT-2: producers validate before an event is stored; an invalid one stores nothing.
+func TestAppendValidates(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(*outbox.Record)
+	}{
+		{"data violates schema", func(r *outbox.Record) { r.Envelope.Data = json.RawMessage(`{"accountId":"not-a-uuid"}`) }},
+		{"unknown event", func(r *outbox.Record) { r.Envelope.Name = "account.exploded" }},
+		{"unknown version", func(r *outbox.Record) { r.Envelope.Version = 7 }},
+		{"no event id", func(r *outbox.Record) { r.Envelope.ID = "" }},
+		{"no producer", func(r *outbox.Record) { r.Envelope.Producer = "" }},
+		{"data not JSON", func(r *outbox.Record) { r.Envelope.Data = json.RawMessage(`{`) }},
+		{"no aggregate key", func(r *outbox.Record) { r.Key = "" }},
+	}
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		ctx := context.Background()
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				// The bad record sits among good ones, beyond the parallel-validation threshold.
+				recs := MustRecords(t, 1500)
+				tt.mutate(&recs[1200])
+				tx, err := client.Tx(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Append(ctx, tx, recs...); err == nil {
+					t.Error("Append accepted an invalid record")
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				if got := mustRows(t, db); len(got) != 0 {
+					t.Errorf("%d rows stored after a refused Append", len(got))
+				}
+			})
+		}
+	})
+}
+
+// R-EVT-2: a batch larger than one INSERT that is refused part-way (an invalid record, or the
+// database refusing a chunk) leaves nothing behind, and the caller's transaction goes on.
+func TestAppendLargeBatchRefusedLeavesNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(recs []outbox.Record)
+	}{
+		{"invalid record in the third chunk", func(recs []outbox.Record) {
+			recs[11000].Envelope.Data = json.RawMessage(`{"role":"EMPEROR"}`)
+		}},
+		{"duplicate event id in the third chunk", func(recs []outbox.Record) {
+			recs[10500].Envelope.ID = recs[3].Envelope.ID
+		}},
+	}
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		ctx := context.Background()
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				recs := MustRecords(t, 12001)
+				tt.mutate(recs)
+				tx, err := client.Tx(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback()
+				if err := w.Append(ctx, tx, recs...); err == nil {
+					t.Fatal("Append accepted the batch")
+				}
+				good := MustRecords(t, 2)
+				if err := w.Append(ctx, tx, good...); err != nil {
+					t.Fatalf("the transaction is unusable after a refused Append: %v", err)
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				rows := mustRows(t, db)
+				if len(rows) != 2 || rows[0].EventID != good[0].Envelope.ID || rows[1].EventID != good[1].Envelope.ID {
+					t.Fatalf("stored %d rows, want only the 2 appended after the refusal", len(rows))
+				}
+				if _, err := db.SQL.Exec("DELETE FROM outbox_events"); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+}
+
+// R-EVT-4: the events commit or roll back with the caller's transaction, in many chunks.
+func TestAppendIsPartOfTheCallersTransaction(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		ctx := context.Background()
+
+		tx, err := client.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Append(ctx, tx, MustRecords(t, 3)...); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustRows(t, db); len(got) != 0 {
+			t.Fatalf("%d rows after rollback, want 0", len(got))
+		}
+
+		// More rows than one INSERT carries: 12 001 = 3 chunks.
+		recs := MustRecords(t, 12001)
+		MustAppend(t, client, w, recs...)
+		rows := mustRows(t, db)
+		if len(rows) != len(recs) {
+			t.Fatalf("%d rows, want %d", len(rows), len(recs))
+		}
+		for i, r := range rows {
+			e := recs[i].Envelope
+			if r.EventID != e.ID || r.Name != e.Name || r.Version != e.Version || r.Key != recs[i].Key || r.Sent {
+				t.Fatalf("row %d = %+v, want event %s unsent", i, r, e.ID)
+			}
+			if time.Since(r.Created) > time.Minute || time.Since(r.Created) < 0 {
+				t.Fatalf("row %d created_at = %v", i, r.Created)
+			}
+			want, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Payload != string(want) {
+				t.Fatalf("row %d payload = %s, want the envelope %s", i, r.Payload, want)
+			}
+		}
+		if err := w.Append(ctx, nil, recs[0]); err == nil {
+			t.Error("Append without a transaction succeeded")
+		}
+	})
+}
+
+// R-EVT-4: the relay publishes every committed row, in id order, and marks it sent.
+func TestRelayPublishesInOrderAndMarksSent(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		b := inproc.New()
+		ctx := context.Background()
+		got := MustCollect(t, ctx, b, "account.#")
+		var recs []outbox.Record
+		for range 4 {
+			batch := MustRecords(t, 300)
+			MustAppend(t, client, w, batch...)
+			recs = append(recs, batch...)
+		}
+		r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: "order-" + db.Dialect, BatchSize: 500, PollInterval: 10 * time.Millisecond, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, oldest, err := r.Lag(ctx); err != nil || n != len(recs) || oldest <= 0 {
+			t.Errorf("Lag before relaying = %d, %v, %v; want %d, > 0", n, oldest, err, len(recs))
+		}
+		runRelay(t, r)
+		msgs := got.waitFor(t, len(recs), 30*time.Second)
+		if len(msgs) != len(recs) {
+			t.Fatalf("received %d messages, want %d", len(msgs), len(recs))
+		}
+		for i, m := range msgs {
+			e := recs[i].Envelope
+			if m.ID != e.ID || m.Topic != e.Name {
+				t.Fatalf("message %d = %s %s, want %s %s", i, m.ID, m.Topic, e.ID, e.Name)
+			}
+			if parsed, err := event.MustDefaultRegistry().Parse(m.Body); err != nil || parsed.ID != e.ID {
+				t.Fatalf("message %d body = %v, %v", i, parsed, err)
+			}
+		}
+		eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+		for _, row := range mustRows(t, db) {
+			if !row.Sent || row.SentAt.Time.Before(row.Created.Add(-time.Second)) {
+				t.Fatalf("row %+v not marked sent properly", row)
+			}
+		}
+		if n, oldest, err := r.Lag(ctx); err != nil || n != 0 || oldest != 0 {
+			t.Errorf("Lag after relaying = %d, %v, %v; want 0, 0, nil", n, oldest, err)
+		}
+	})
+}
+
+// R-EVT-4: while the broker is down the rows wait; once it is back they flow, nothing lost.
+func TestRelayResumesAfterPublishErrors(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		b := inproc.New()
+		ctx := context.Background()
+		got := MustCollect(t, ctx, b, "#")
+		ft := &failingTransport{Transport: b, failFirst: 4}
+		recs := MustRecords(t, 250)
+		MustAppend(t, client, w, recs...)
+		r, err := outbox.NewRelay(db, ft, outbox.RelayOptions{
+			Context: "flaky-" + db.Dialect, BatchSize: 100, PollInterval: 5 * time.Millisecond,
+			MaxBackoff: 20 * time.Millisecond, Logger: testLogger(t),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runRelay(t, r)
+		msgs := got.waitFor(t, len(recs), 30*time.Second)
+		for i, m := range msgs {
+			if m.ID != recs[i].Envelope.ID {
+				t.Fatalf("message %d = %s, want %s", i, m.ID, recs[i].Envelope.ID)
+			}
+		}
+		eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+		if calls := ft.calls.Load(); calls != 4+3 {
+			t.Errorf("Publish called %d times, want 4 failures + 3 batches", calls)
+		}
+		if len(got.snapshot()) != len(recs) {
+			t.Errorf("received %d messages, want exactly %d", len(got.snapshot()), len(recs))
+		}
+	})
+}
+
+// R-EVT-4, R-EVT-5: 10 000 events from the outbox to an idempotent consumer, each applied once.
+func TestRelayTenThousandToInbox(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		b := inproc.New()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		const n = 10000
+		consumer := MustInbox(t, db, client, "ten-k")
+		sub, err := b.Subscribe(ctx, bus.Subscription{Queue: "ten-k", Topics: []string{"account.*"}, Concurrency: 4}, consumer.Handler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Stop()
+		recs := MustRecords(t, n)
+		MustAppend(t, client, w, recs[:n/2]...)
+		r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: "tenk-" + db.Dialect, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runRelay(t, r)
+		// More events while it runs, in small transactions, each followed by a Notify.
+		for i := n / 2; i < n; i += 500 {
+			MustAppend(t, client, w, recs[i:i+500]...)
+			r.Notify()
+		}
+		eventually(t, 60*time.Second, "all events applied", func() bool { return consumer.applied.Load() >= n })
+		eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+		if got := consumer.applied.Load(); got != n {
+			t.Errorf("applied %d events, want %d", got, n)
+		}
+		if got := countWhere(t, db, "test_effects", entsql.EQ("consumer", "ten-k")); got != n {
+			t.Errorf("%d effects, want %d", got, n)
+		}
+	})
+}
+
+// R-EVT-4: Notify wakes an idle relay at once, without waiting for the poll interval.
+func TestRelayNotifyWakesIt(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		b := inproc.New()
+		got := MustCollect(t, context.Background(), b, "#")
+		r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: "notify-" + db.Dialect, PollInterval: time.Hour, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runRelay(t, r)
+		eventually(t, 10*time.Second, "relay active", r.Active)
+		time.Sleep(200 * time.Millisecond) // idle now, for an hour unless notified
+		for i := range 3 {
+			MustAppend(t, client, w, MustRecords(t, 1)...)
+			r.Notify()
+			got.waitFor(t, i+1, 10*time.Second)
+		}
+	})
+}
+
+// R-OPS-2: with several relays on one PostgreSQL database only one publishes; when it stops,
+// a standby takes over.
+func TestRelaySingleActiveOnPostgres(t *testing.T) {
+	t.Parallel()
+	url := storagetest.MustCreatePostgresDatabase(t)
+	db := storagetest.MustOpenPostgres(t, url)
+	client := MustContextDB(t, db)
+	w := MustWriter(t, db)
+	b := inproc.New()
+	got := MustCollect(t, context.Background(), b, "#")
+
+	var relays []*outbox.Relay
+	var stops []context.CancelFunc
+	for i := range 3 {
+		// Each replica has its own pool, as separate processes would.
+		rdb := storagetest.MustOpenPostgres(t, url)
+		r, err := outbox.NewRelay(rdb, b, outbox.RelayOptions{
+			Context: "single", PollInterval: 10 * time.Millisecond, StandbyInterval: 20 * time.Millisecond,
+			Logger: testLogger(t).With("replica", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		relays = append(relays, r)
+		stops = append(stops, runRelay(t, r))
+	}
+	activeOne := func() int {
+		idx, n := -1, 0
+		for i, r := range relays {
+			if r.Active() {
+				idx, n = i, n+1
+			}
+		}
+		if n > 1 {
+			t.Fatalf("%d relays active at once", n)
+		}
+		return idx
+	}
+	eventually(t, 10*time.Second, "one active relay", func() bool { return activeOne() >= 0 })
+	first := activeOne()
+	MustAppend(t, client, w, MustRecords(t, 100)...)
+	got.waitFor(t, 100, 10*time.Second)
+	for range 20 {
+		activeOne()
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	stops[first]()
+	eventually(t, 10*time.Second, "a standby taking over", func() bool {
+		i := activeOne()
+		return i >= 0 && i != first
+	})
+	MustAppend(t, client, w, MustRecords(t, 100)...)
+	if msgs := got.waitFor(t, 200, 10*time.Second); len(msgs) != 200 {
+		t.Errorf("received %d messages, want 200", len(msgs))
+	}
+}
+
+// R-OPS-4: Lag counts unsent rows and ages the oldest.
+func TestLag(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		r, err := outbox.NewRelay(db, inproc.New(), outbox.RelayOptions{Context: "lag-" + db.Dialect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if n, oldest, err := r.Lag(ctx); err != nil || n != 0 || oldest != 0 {
+			t.Fatalf("Lag of an empty outbox = %d, %v, %v", n, oldest, err)
+		}
+		MustAppend(t, client, w, MustRecords(t, 3)...)
+		time.Sleep(50 * time.Millisecond)
+		n, oldest, err := r.Lag(ctx)
+		if err != nil || n != 3 || oldest < 50*time.Millisecond || oldest > time.Minute {
+			t.Fatalf("Lag = %d, %v, %v; want 3, ≥ 50ms", n, oldest, err)
+		}
+	})
+}
+
+// R-EVT-4: Run refuses to run twice at once, and returns nil once its context ends.
+func TestRelayRunTwice(t *testing.T) {
+	t.Parallel()
+	db := storagetest.MustOpen(t, dialect.SQLite)
+	MustContextDB(t, db)
+	r, err := outbox.NewRelay(db, inproc.New(), outbox.RelayOptions{Context: "twice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var first error
+	wg.Go(func() { first = r.Run(ctx) })
+	eventually(t, 5*time.Second, "relay active", r.Active)
+	if err := r.Run(ctx); err == nil {
+		t.Error("a second concurrent Run was accepted")
+	}
+	cancel()
+	wg.Wait()
+	if first != nil {
+		t.Errorf("Run = %v, want nil", first)
+	}
+}

@@ -1,0 +1,425 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/uberpopug/ates/ent/eventschema"
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/storage"
+)
+
+// Relay defaults.
+const (
+	DefaultBatchSize       = 500
+	DefaultPollInterval    = 100 * time.Millisecond
+	DefaultMaxBackoff      = 5 * time.Second
+	DefaultStandbyInterval = time.Second
+	// MaxBatchSize bounds a batch so its mark-sent UPDATE stays under SQLite's 32 766 bind
+	// variables.
+	MaxBatchSize = 10000
+)
+
+// lagRefresh is how often a running relay refreshes the lag gauge.
+const lagRefresh = time.Second
+
+// advisoryLockKey is the PostgreSQL session advisory lock one context database's active relay
+// holds. Advisory locks are per database, and every context has its own database.
+var advisoryLockKey = func() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("ates.outbox.relay"))
+	return int64(h.Sum64())
+}()
+
+// RelayOptions configure a Relay; zero values take the defaults (R-EVT-4).
+type RelayOptions struct {
+	// Context names the bounded context (auth, tasks, …) in logs and metrics.
+	Context string
+	// BatchSize is how many rows one Publish call carries (default 500, at most MaxBatchSize).
+	BatchSize int
+	// PollInterval is how long an idle relay waits for new rows when not notified (default
+	// 100ms); it is also the first publish-error backoff.
+	PollInterval time.Duration
+	// MaxBackoff caps the doubling wait after failed attempts (default 5s).
+	MaxBackoff time.Duration
+	// StandbyInterval is how often a standby relay tries to become the active one on
+	// PostgreSQL (default 1s).
+	StandbyInterval time.Duration
+	// Logger receives the relay's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Relay publishes a context's committed outbox rows to the bus, in id order, and marks them
+// sent (R-EVT-4). Only one relay per context database publishes at a time: on PostgreSQL the
+// active one holds a session advisory lock and the others stand by.
+type Relay struct {
+	db   *storage.DB
+	t    bus.Transport
+	opts RelayOptions
+	log  *slog.Logger
+	wake chan struct{}
+
+	running atomic.Bool
+	active  atomic.Bool
+
+	selectQuery string
+	selectArgs  []any
+	published   prometheus.Counter
+	errors      prometheus.Counter
+	lag         prometheus.Gauge
+}
+
+// NewRelay returns a relay of db's outbox onto t (R-EVT-4).
+func NewRelay(db *storage.DB, t bus.Transport, opts RelayOptions) (*Relay, error) {
+	if db == nil || db.SQL == nil {
+		return nil, errors.New("outbox: NewRelay needs a database")
+	}
+	if err := checkDialect(db.Dialect); err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, errors.New("outbox: NewRelay needs a bus transport")
+	}
+	if opts.Context == "" {
+		return nil, errors.New("outbox: NewRelay needs the context name")
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.BatchSize > MaxBatchSize {
+		return nil, fmt.Errorf("outbox: batch size %d above the maximum %d", opts.BatchSize, MaxBatchSize)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	opts.MaxBackoff = max(opts.MaxBackoff, opts.PollInterval)
+	if opts.StandbyInterval <= 0 {
+		opts.StandbyInterval = DefaultStandbyInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	sel := entsql.Dialect(db.Dialect).
+		Select("id", "event_id", "name", "payload").
+		From(entsql.Table(eventschema.OutboxTable)).
+		Where(entsql.IsNull("sent_at")).
+		OrderBy("id").
+		Limit(opts.BatchSize)
+	query, args := sel.Query()
+	return &Relay{
+		db:          db,
+		t:           t,
+		opts:        opts,
+		log:         opts.Logger.With("component", "outbox-relay", "context", opts.Context),
+		wake:        make(chan struct{}, 1),
+		selectQuery: query,
+		selectArgs:  args,
+		published:   publishedTotal.WithLabelValues(opts.Context),
+		errors:      publishErrorsTotal.WithLabelValues(opts.Context),
+		lag:         lagEvents.WithLabelValues(opts.Context),
+	}, nil
+}
+
+// Notify wakes the relay at once; services call it after committing events, so latency stays
+// low without polling the database hard (R-EVT-4). It never blocks.
+func (r *Relay) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Active reports whether this relay currently is the one publishing for its database.
+func (r *Relay) Active() bool { return r.active.Load() }
+
+// queryer is the part of *sql.DB and *sql.Conn the relay uses.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Run relays until ctx is done, then returns nil (R-EVT-4, R-OPS-5). Failures (database or
+// bus down) are logged and retried with bounded exponential backoff; rows not yet marked sent
+// are published again, so nothing is lost and duplicates are possible. On PostgreSQL Run
+// stands by while another relay holds the database's relay lock.
+func (r *Relay) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("outbox: relay is already running")
+	}
+	defer r.running.Store(false)
+	r.log.Info("outbox relay starting", "database", r.db.Name, "dialect", r.db.Dialect)
+	defer r.log.Info("outbox relay stopped")
+
+	if r.db.Dialect != dialect.Postgres {
+		// SQLite: one process owns the file; no lock is needed.
+		r.active.Store(true)
+		defer r.active.Store(false)
+		failures := 0
+		for ctx.Err() == nil {
+			if err := r.publishLoop(ctx, r.db.SQL); err != nil && ctx.Err() == nil {
+				failures++
+				r.log.Error("outbox relay: database error; retrying", "error", err, "failures", failures)
+				r.sleep(ctx, r.backoff(failures))
+			}
+		}
+		return nil
+	}
+
+	failures := 0
+	standbyLogged := false
+	for ctx.Err() == nil {
+		conn, locked, err := r.acquire(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			r.log.Error("outbox relay: taking the relay lock failed; retrying", "error", err, "failures", failures)
+			r.sleep(ctx, r.backoff(failures))
+		case !locked:
+			failures = 0
+			if !standbyLogged {
+				r.log.Info("outbox relay standing by: another relay is active for this database")
+				standbyLogged = true
+			}
+			r.sleep(ctx, r.opts.StandbyInterval)
+		default:
+			failures, standbyLogged = 0, false
+			r.active.Store(true)
+			r.log.Info("outbox relay active")
+			err := r.publishLoop(ctx, conn)
+			r.active.Store(false)
+			r.release(conn)
+			if err != nil && ctx.Err() == nil {
+				failures++
+				r.log.Error("outbox relay: database error; giving up the relay lock and retrying", "error", err)
+				r.sleep(ctx, r.backoff(failures))
+			}
+		}
+	}
+	return nil
+}
+
+// acquire takes a dedicated connection and tries the relay's advisory lock on it.
+func (r *Relay) acquire(ctx context.Context) (*sql.Conn, bool, error) {
+	conn, err := r.db.SQL.Conn(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("outbox: dedicated connection: %w", err)
+	}
+	var locked bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", advisoryLockKey).Scan(&locked); err != nil {
+		r.discard(conn)
+		return nil, false, fmt.Errorf("outbox: pg_try_advisory_lock: %w", err)
+	}
+	if !locked {
+		if err := conn.Close(); err != nil {
+			r.log.Warn("outbox relay: returning a connection", "error", err)
+		}
+		return nil, false, nil
+	}
+	return conn, true, nil
+}
+
+// release ends the lock-holding session. The connection is closed, not pooled, so the lock
+// can never linger in an idle pooled session.
+func (r *Relay) release(conn *sql.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", advisoryLockKey); err != nil {
+		r.log.Warn("outbox relay: releasing the relay lock (the session is closed anyway)", "error", err)
+	}
+	r.discard(conn)
+}
+
+// discard closes the connection's session instead of returning it to the pool.
+func (r *Relay) discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
+}
+
+// publishLoop relays batches through q until ctx is done (nil) or the database fails (error).
+// Publish errors are retried here, with backoff, without giving up q.
+func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
+	failures := 0
+	var lagAt time.Time
+	for ctx.Err() == nil {
+		if time.Since(lagAt) >= lagRefresh {
+			lagAt = time.Now()
+			if _, _, err := r.lagOn(ctx, q); err != nil {
+				return err
+			}
+		}
+		n, dbErr, err := r.relayBatch(ctx, q)
+		switch {
+		case err != nil && !dbErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			r.errors.Inc()
+			r.log.Warn("outbox relay: publishing failed; the events stay unsent and are retried",
+				"error", err, "events", n, "failures", failures)
+			r.sleep(ctx, r.backoff(failures))
+		case err != nil:
+			return err
+		case n == r.opts.BatchSize:
+			failures = 0 // more rows are likely waiting
+		default:
+			failures = 0
+			if n > 0 {
+				lagAt = time.Time{} // show the drained outbox at once
+				continue
+			}
+			r.idle(ctx)
+		}
+	}
+	return nil
+}
+
+// relayBatch publishes the oldest unsent rows with one Publish call and marks them sent. It
+// returns how many rows it read and whether a returned error came from the database (true) or
+// the bus (false).
+func (r *Relay) relayBatch(ctx context.Context, q queryer) (n int, dbErr bool, err error) {
+	rows, err := q.QueryContext(ctx, r.selectQuery, r.selectArgs...)
+	if err != nil {
+		return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
+	}
+	msgs := make([]bus.Message, 0, r.opts.BatchSize)
+	ids := make([]driver.Value, 0, r.opts.BatchSize)
+	for rows.Next() {
+		var (
+			id      int64
+			m       bus.Message
+			payload string
+		)
+		if err := rows.Scan(&id, &m.ID, &m.Topic, &payload); err != nil {
+			rows.Close()
+			return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
+		}
+		m.Body = []byte(payload)
+		msgs = append(msgs, m)
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
+	}
+	if len(msgs) == 0 {
+		return 0, false, nil
+	}
+	if err := r.t.Publish(ctx, msgs...); err != nil {
+		return len(msgs), false, fmt.Errorf("outbox: publishing %d events: %w", len(msgs), err)
+	}
+	// The bus has them: a failure from here on only republishes them (duplicates, never loss).
+	query, args := entsql.Dialect(r.db.Dialect).
+		Update(eventschema.OutboxTable).
+		Set("sent_at", time.Now().UTC()).
+		Where(entsql.InValues("id", ids...)).
+		Query()
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return len(msgs), true, fmt.Errorf("outbox: marking %d published events sent (they will be published again): %w", len(msgs), err)
+	}
+	r.published.Add(float64(len(msgs)))
+	return len(msgs), false, nil
+}
+
+// Lag reports how many committed events are not yet published and the age of the oldest
+// (R-OPS-4); it also sets the ates_outbox_lag_events gauge.
+func (r *Relay) Lag(ctx context.Context) (unsent int, oldest time.Duration, err error) {
+	return r.lagOn(ctx, r.db.SQL)
+}
+
+func (r *Relay) lagOn(ctx context.Context, q queryer) (int, time.Duration, error) {
+	countQ, _ := entsql.Dialect(r.db.Dialect).
+		Select(entsql.Count("*")).
+		From(entsql.Table(eventschema.OutboxTable)).
+		Where(entsql.IsNull("sent_at")).
+		Query()
+	var unsent int
+	if err := scanOne(ctx, q, countQ, &unsent); err != nil {
+		return 0, 0, fmt.Errorf("outbox: counting unsent events: %w", err)
+	}
+	r.lag.Set(float64(unsent))
+	if unsent == 0 {
+		return 0, 0, nil
+	}
+	oldestQ, _ := entsql.Dialect(r.db.Dialect).
+		Select("created_at").
+		From(entsql.Table(eventschema.OutboxTable)).
+		Where(entsql.IsNull("sent_at")).
+		OrderBy("id").
+		Limit(1).
+		Query()
+	var created time.Time
+	if err := scanOne(ctx, q, oldestQ, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) { // published meanwhile
+			return unsent, 0, nil
+		}
+		return 0, 0, fmt.Errorf("outbox: reading the oldest unsent event: %w", err)
+	}
+	return unsent, max(time.Since(created), 0), nil
+}
+
+func scanOne(ctx context.Context, q queryer, query string, dest any) error {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// idle waits for a notification, the poll interval or the end of ctx.
+func (r *Relay) idle(ctx context.Context) {
+	t := time.NewTimer(r.opts.PollInterval)
+	defer t.Stop()
+	select {
+	case <-r.wake:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (r *Relay) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// backoff is PollInterval doubled per consecutive failure, capped at MaxBackoff.
+func (r *Relay) backoff(failures int) time.Duration {
+	d := r.opts.PollInterval
+	for i := 1; i < failures && d < r.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, r.opts.MaxBackoff)
+}

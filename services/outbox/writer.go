@@ -1,0 +1,236 @@
+// Package outbox is the producing half of the event platform's transactional outbox (R-EVT-4):
+// a Writer stores events in the caller's transaction, next to the state change that caused
+// them, and a Relay publishes the committed rows to the bus and marks them sent. The rows stay
+// after they are sent: they are the context's event history.
+//
+// A crash between commit and publication loses nothing: the row stays unsent and the relay
+// publishes it once it runs again. A crash between publication and marking sent publishes the
+// event twice; consumers' inboxes (services/inbox) drop the duplicate (R-EVT-5).
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/uberpopug/ates/ent/eventschema"
+	"github.com/uberpopug/ates/services/event"
+)
+
+// Record is one event to store in the outbox (R-EVT-4).
+type Record struct {
+	// Key is the id of the aggregate the event is about; events of one aggregate are relayed in
+	// the order they were appended.
+	Key string
+	// Envelope is the event; it is validated against the schema registry before it is stored
+	// (R-EVT-2).
+	Envelope event.Envelope
+}
+
+// Execer runs a statement; an Ent *Tx and a *sql.Tx satisfy it. Append writes through it so
+// the events commit or roll back with the caller's state change (R-EVT-4).
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// outboxColumns are the columns Append inserts; id is generated and sent_at stays NULL.
+var outboxColumns = []string{"event_id", "name", "version", "aggregate_key", "payload", "created_at"}
+
+// maxRowsPerInsert keeps one INSERT's bind variables under SQLite's limit of 32 766
+// (PostgreSQL allows 65 535): 5 000 rows × 6 columns = 30 000.
+const maxRowsPerInsert = 5000
+
+// parallelValidateFrom is the batch size from which Append validates on every CPU.
+const parallelValidateFrom = 1024
+
+// Writer appends validated events to a context's outbox table (R-EVT-2, R-EVT-4).
+type Writer struct {
+	dialect string
+	reg     *event.Registry
+	// now is the clock of created_at.
+	now func() time.Time
+}
+
+// NewWriter returns a Writer building SQL for the dialect (dialect.SQLite or dialect.Postgres)
+// and validating with reg (R-EVT-2).
+func NewWriter(d string, reg *event.Registry) (*Writer, error) {
+	if err := checkDialect(d); err != nil {
+		return nil, err
+	}
+	if reg == nil {
+		return nil, errors.New("outbox: NewWriter needs a schema registry")
+	}
+	return &Writer{dialect: d, reg: reg, now: time.Now}, nil
+}
+
+func checkDialect(d string) error {
+	switch d {
+	case dialect.SQLite, dialect.Postgres:
+		return nil
+	default:
+		return fmt.Errorf("outbox: unsupported SQL dialect %q (want %q or %q)", d, dialect.SQLite, dialect.Postgres)
+	}
+}
+
+// Append validates every record's envelope against the registry and inserts the records into
+// the outbox through tx, the caller's transaction, in multi-row INSERTs of up to 5 000 rows
+// (R-EVT-2, R-EVT-4). A record is validated before it is stored, and when any record is invalid
+// Append returns an error and leaves nothing behind: tx is as before and may go on. Batches
+// larger than one INSERT are validated chunk by chunk while the previous chunk is being
+// inserted, inside a savepoint that is rolled back when a later record turns out invalid. After
+// a database error the caller must roll tx back.
+func (w *Writer) Append(ctx context.Context, tx Execer, recs ...Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if tx == nil {
+		return errors.New("outbox: Append needs the caller's transaction")
+	}
+	createdAt := w.now().UTC()
+	if len(recs) <= maxRowsPerInsert {
+		payloads, err := w.encode(recs, 0)
+		if err != nil {
+			return err
+		}
+		return w.insert(ctx, tx, recs, payloads, createdAt)
+	}
+	return w.appendPipelined(ctx, tx, recs, createdAt)
+}
+
+// savepoint brackets a multi-statement Append, so a refused batch leaves nothing behind.
+const savepoint = "ates_outbox_append"
+
+// chunk is a validated slice of a batch, ready to insert.
+type chunk struct {
+	start, end int
+	payloads   []string
+	err        error
+}
+
+// appendPipelined validates chunk n+1 on every CPU while chunk n is being inserted.
+func (w *Writer) appendPipelined(ctx context.Context, tx Execer, recs []Record, createdAt time.Time) (err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+		return fmt.Errorf("outbox: opening a savepoint (is tx a transaction?): %w", err)
+	}
+	defer func() {
+		cleanup := context.WithoutCancel(ctx)
+		if err != nil {
+			if _, rbErr := tx.ExecContext(cleanup, "ROLLBACK TO SAVEPOINT "+savepoint); rbErr != nil {
+				err = fmt.Errorf("%w; undoing the events inserted so far also failed, roll the transaction back: %w", err, rbErr)
+				return
+			}
+		}
+		if _, relErr := tx.ExecContext(cleanup, "RELEASE SAVEPOINT "+savepoint); relErr != nil && err == nil {
+			err = fmt.Errorf("outbox: releasing the savepoint: %w", relErr)
+		}
+	}()
+
+	vctx, stop := context.WithCancel(ctx)
+	chunks := make(chan chunk, 1)
+	go func() {
+		defer close(chunks)
+		for start := 0; start < len(recs); start += maxRowsPerInsert {
+			end := min(start+maxRowsPerInsert, len(recs))
+			payloads, err := w.encode(recs[start:end], start)
+			select {
+			case chunks <- chunk{start: start, end: end, payloads: payloads, err: err}:
+			case <-vctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { // the validator is done with recs before Append returns
+		stop()
+		for range chunks {
+		}
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
+		}
+		if err := w.insert(ctx, tx, recs[c.start:c.end], c.payloads, createdAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insert writes validated records with one multi-row INSERT.
+func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads []string, createdAt time.Time) error {
+	ins := entsql.Dialect(w.dialect).Insert(eventschema.OutboxTable).Columns(outboxColumns...)
+	for i, r := range recs {
+		ins.Values(r.Envelope.ID, r.Envelope.Name, r.Envelope.Version, r.Key, payloads[i], createdAt)
+	}
+	query, args, err := ins.QueryErr()
+	if err != nil {
+		return fmt.Errorf("outbox: building insert: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("outbox: inserting %d events: %w", len(recs), err)
+	}
+	return nil
+}
+
+// encode marshals every envelope and validates the bytes that will be stored, on every CPU for
+// large batches. It reports the first invalid record, numbered from offset.
+func (w *Writer) encode(recs []Record, offset int) ([]string, error) {
+	payloads := make([]string, len(recs))
+	errs := make([]error, len(recs))
+	check := func(i int) {
+		r := recs[i]
+		if r.Key == "" {
+			errs[i] = errors.New("empty aggregate key")
+			return
+		}
+		raw, err := json.Marshal(r.Envelope)
+		if err != nil {
+			errs[i] = fmt.Errorf("encoding: %w", err)
+			return
+		}
+		if _, err := w.reg.Parse(raw); err != nil {
+			errs[i] = err
+			return
+		}
+		payloads[i] = string(raw)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(recs) < parallelValidateFrom || workers == 1 {
+		for i := range recs {
+			if check(i); errs[i] != nil {
+				break
+			}
+		}
+	} else {
+		var wg sync.WaitGroup
+		per := (len(recs) + workers - 1) / workers
+		for start := 0; start < len(recs); start += per {
+			end := min(start+per, len(recs))
+			wg.Go(func() {
+				for i := start; i < end; i++ {
+					if check(i); errs[i] != nil {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for i, err := range errs {
+		if err != nil {
+			e := recs[i].Envelope
+			return nil, fmt.Errorf("outbox: record %d (event %s v%d %s) not stored: %w", offset+i, e.Name, e.Version, e.ID, err)
+		}
+	}
+	return payloads, nil
+}
