@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -141,6 +143,25 @@ func limitRequests(lim Limits, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, lim.BodyBytes)
+		if r.ContentLength < 0 {
+			// A body of undeclared length (chunked) is read here, so that an oversized one is
+			// refused with 413 as well, not with whatever the transport answers to a read error.
+			b, err := io.ReadAll(r.Body)
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusRequestEntityTooLarge)
+				_, _ = w.Write([]byte(bodyLimitError(lim.BodyBytes)))
+				return
+			case err != nil:
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"errors":[{"message":"the request body could not be read","extensions":{"code":"BAD_USER_INPUT"}}]}`))
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		}
 		if r.Header.Get("Upgrade") == "" {
 			ctx, cancel := context.WithTimeout(r.Context(), lim.Timeout)
 			defer cancel()

@@ -199,14 +199,29 @@ func TestBodyLimit(t *testing.T) {
 			t.Fatalf("the request declares a length (%d)", req.ContentLength)
 		}
 		r := mustDo(t, req)
-		if r.Status < 400 {
-			t.Fatalf("status = %d, want a refusal: %s", r.Status, r.Body)
+		if r.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status = %d, want 413: %s", r.Status, r.Body)
 		}
 		r.MustError(t, "BAD_USER_INPUT")
 	})
 	t.Run("within the limit", func(t *testing.T) {
 		t.Parallel()
 		g.Query(t, g.AdminToken, `{ me { id } }`, map[string]any{"pad": strings.Repeat("x", 1024)}).MustOK(t, nil)
+	})
+	t.Run("chunked within the limit", func(t *testing.T) {
+		t.Parallel()
+		small := []byte(`{"query":"{ me { username } }"}`)
+		req, err := http.NewRequest(http.MethodPost, g.URL+"/graphql", io.MultiReader(bytes.NewReader(small)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+g.AdminToken)
+		var me struct{ Me account }
+		mustDo(t, req).MustOK(t, &me)
+		if me.Me.Username != "root" {
+			t.Fatalf("me = %+v", me.Me)
+		}
 	})
 }
 

@@ -12,9 +12,11 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/uberpopug/ates/ent/tasksdb/account"
 	"github.com/uberpopug/ates/ent/tasksdb/deadletter"
 	"github.com/uberpopug/ates/ent/tasksdb/outboxevent"
 	"github.com/uberpopug/ates/ent/tasksdb/processedevent"
+	"github.com/uberpopug/ates/ent/tasksdb/task"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -75,9 +77,11 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			account.Table:        account.ValidColumn,
 			deadletter.Table:     deadletter.ValidColumn,
 			outboxevent.Table:    outboxevent.ValidColumn,
 			processedevent.Table: processedevent.ValidColumn,
+			task.Table:           task.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

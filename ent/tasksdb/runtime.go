@@ -9,6 +9,7 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb/outboxevent"
 	"github.com/uberpopug/ates/ent/tasksdb/processedevent"
 	"github.com/uberpopug/ates/ent/tasksdb/schema"
+	"github.com/uberpopug/ates/ent/tasksdb/task"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -37,4 +38,10 @@ func init() {
 	processedeventDescProcessedAt := processedeventFields[3].Descriptor()
 	// processedevent.DefaultProcessedAt holds the default value on creation for the processed_at field.
 	processedevent.DefaultProcessedAt = processedeventDescProcessedAt.Default.(func() time.Time)
+	taskFields := schema.Task{}.Fields()
+	_ = taskFields
+	// taskDescTitle is the schema descriptor for title field.
+	taskDescTitle := taskFields[1].Descriptor()
+	// task.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	task.TitleValidator = taskDescTitle.Validators[0].(func(string) error)
 }

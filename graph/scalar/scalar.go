@@ -3,13 +3,13 @@
 package scalar
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/uberpopug/ates/services/calendar"
+	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/money"
 )
 
@@ -20,11 +20,16 @@ func MarshalDate(d calendar.Date) graphql.Marshaler {
 
 // UnmarshalDate reads a "YYYY-MM-DD" Date.
 func UnmarshalDate(v any) (calendar.Date, error) {
+	// A malformed value is the client's mistake: BAD_USER_INPUT, not an internal error (R-API-4).
 	s, ok := v.(string)
 	if !ok {
-		return calendar.Date{}, fmt.Errorf("a Date must be a string like \"2026-01-31\"")
+		return calendar.Date{}, errs.E(errs.Invalid, "a Date must be a string like \"2026-01-31\"")
 	}
-	return calendar.Parse(s)
+	d, err := calendar.Parse(s)
+	if err != nil {
+		return calendar.Date{}, errs.E(errs.Invalid, "%q is not a date like \"2026-01-31\"", s)
+	}
+	return d, nil
 }
 
 // MarshalMoney writes cents as a dollar string, e.g. "-12.00".
@@ -36,7 +41,11 @@ func MarshalMoney(c money.Cents) graphql.Marshaler {
 func UnmarshalMoney(v any) (money.Cents, error) {
 	s, ok := v.(string)
 	if !ok {
-		return 0, fmt.Errorf("Money must be a string like \"12.00\"")
+		return 0, errs.E(errs.Invalid, "Money must be a string like \"12.00\"")
 	}
-	return money.Parse(s)
+	c, err := money.Parse(s)
+	if err != nil {
+		return 0, errs.E(errs.Invalid, "%q is not an amount like \"12.00\"", s)
+	}
+	return c, nil
 }

@@ -2,49 +2,27 @@ package auth
 
 import (
 	"context"
-	"time"
+
+	"github.com/uberpopug/ates/services/contract"
 
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/outbox"
 )
 
-// Names of the auth context's events (R-AUTH-6). account.created and account.updated are
-// data-replication events carrying the account's whole state; account.role_changed and
-// account.deactivated are business events (R-EVT-6).
+// Names of the auth context's events (see services/contract).
 const (
-	EventAccountCreated     = "account.created"
-	EventAccountUpdated     = "account.updated"
-	EventAccountRoleChanged = "account.role_changed"
-	EventAccountDeactivated = "account.deactivated"
+	EventAccountCreated     = contract.AccountCreated
+	EventAccountUpdated     = contract.AccountUpdated
+	EventAccountRoleChanged = contract.AccountRoleChanged
+	EventAccountDeactivated = contract.AccountDeactivated
 )
 
-// AccountData is the data of account.created v1 and account.updated v1.
-type AccountData struct {
-	AccountID string    `json:"accountId"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	FullName  string    `json:"fullName"`
-	Role      string    `json:"role"`
-	Active    bool      `json:"active"`
-	Version   int64     `json:"version"`
-	ChangedAt time.Time `json:"changedAt"`
-}
-
-// RoleChangedData is the data of account.role_changed v1.
-type RoleChangedData struct {
-	AccountID string    `json:"accountId"`
-	OldRole   string    `json:"oldRole"`
-	NewRole   string    `json:"newRole"`
-	Version   int64     `json:"version"`
-	ChangedAt time.Time `json:"changedAt"`
-}
-
-// DeactivatedData is the data of account.deactivated v1.
-type DeactivatedData struct {
-	AccountID string    `json:"accountId"`
-	Version   int64     `json:"version"`
-	ChangedAt time.Time `json:"changedAt"`
-}
+// Event data types of the auth context (see services/contract).
+type (
+	AccountData     = contract.Account
+	RoleChangedData = contract.AccountRoleChangedV1
+	DeactivatedData = contract.AccountDeactivatedV1
+)
 
 func accountData(a Account) AccountData {
 	return AccountData{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,10 +23,10 @@ import (
 	"github.com/uberpopug/ates/services/storage"
 )
 
-// testLogger discards logs unless -v is given.
+// testLogger discards logs unless ATES_TEST_LOG is set.
 func testLogger(tb testing.TB) *slog.Logger {
 	tb.Helper()
-	if testing.Verbose() {
+	if os.Getenv("ATES_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(&tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))

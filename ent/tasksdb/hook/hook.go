@@ -9,6 +9,18 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb"
 )
 
+// The AccountFunc type is an adapter to allow the use of ordinary
+// function as Account mutator.
+type AccountFunc func(context.Context, *tasksdb.AccountMutation) (tasksdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountFunc) Mutate(ctx context.Context, m tasksdb.Mutation) (tasksdb.Value, error) {
+	if mv, ok := m.(*tasksdb.AccountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *tasksdb.AccountMutation", m)
+}
+
 // The DeadLetterFunc type is an adapter to allow the use of ordinary
 // function as DeadLetter mutator.
 type DeadLetterFunc func(context.Context, *tasksdb.DeadLetterMutation) (tasksdb.Value, error)
@@ -43,6 +55,18 @@ func (f ProcessedEventFunc) Mutate(ctx context.Context, m tasksdb.Mutation) (tas
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *tasksdb.ProcessedEventMutation", m)
+}
+
+// The TaskFunc type is an adapter to allow the use of ordinary
+// function as Task mutator.
+type TaskFunc func(context.Context, *tasksdb.TaskMutation) (tasksdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TaskFunc) Mutate(ctx context.Context, m tasksdb.Mutation) (tasksdb.Value, error) {
+	if mv, ok := m.(*tasksdb.TaskMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *tasksdb.TaskMutation", m)
 }
 
 // Condition is a hook condition function.

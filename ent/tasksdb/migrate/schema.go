@@ -9,6 +9,27 @@ import (
 )
 
 var (
+	// AccountsColumns holds the columns for the "accounts" table.
+	AccountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "public_id", Type: field.TypeUUID, Unique: true},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"ADMIN", "MANAGER", "ACCOUNTANT", "WORKER"}},
+		{Name: "active", Type: field.TypeBool},
+		{Name: "version", Type: field.TypeInt64},
+	}
+	// AccountsTable holds the schema information for the "accounts" table.
+	AccountsTable = &schema.Table{
+		Name:       "accounts",
+		Columns:    AccountsColumns,
+		PrimaryKey: []*schema.Column{AccountsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "account_active_role",
+				Unique:  false,
+				Columns: []*schema.Column{AccountsColumns[3], AccountsColumns[2]},
+			},
+		},
+	}
 	// DeadLettersColumns holds the columns for the "dead_letters" table.
 	DeadLettersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -85,11 +106,43 @@ var (
 			},
 		},
 	}
+	// TasksColumns holds the columns for the "tasks" table.
+	TasksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "public_id", Type: field.TypeUUID, Unique: true},
+		{Name: "title", Type: field.TypeString, Size: 200},
+		{Name: "jira_id", Type: field.TypeString, Nullable: true},
+		{Name: "description", Type: field.TypeString, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "DONE"}, Default: "OPEN"},
+		{Name: "assignee_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+	}
+	// TasksTable holds the schema information for the "tasks" table.
+	TasksTable = &schema.Table{
+		Name:       "tasks",
+		Columns:    TasksColumns,
+		PrimaryKey: []*schema.Column{TasksColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "task_status",
+				Unique:  false,
+				Columns: []*schema.Column{TasksColumns[5]},
+			},
+			{
+				Name:    "task_assignee_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{TasksColumns[6], TasksColumns[5]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AccountsTable,
 		DeadLettersTable,
 		OutboxEventsTable,
 		ProcessedEventsTable,
+		TasksTable,
 	}
 )
 

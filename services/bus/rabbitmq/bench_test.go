@@ -14,8 +14,14 @@ import (
 // BenchmarkPublishConsume measures end-to-end throughput: b.N persistent messages published in
 // confirmed batches, until a no-op consumer has acknowledged them all.
 func BenchmarkPublishConsume(b *testing.B) {
+	benchPublishConsume(b, 500, bus.Subscription{Prefetch: 512, Concurrency: 4})
+}
+
+// benchPublishConsume publishes b.N messages in batches of batchSize to a queue consumed with sub's
+// prefetch and concurrency, and reports the throughput.
+func benchPublishConsume(b *testing.B, batchSize int, sub bus.Subscription) {
+	b.Helper()
 	url := testenv.RequireRabbitMQ(b)
-	const batchSize = 500
 	ctx, cancel := context.WithTimeout(b.Context(), 5*time.Minute)
 	defer cancel()
 	cfg := testConfig(b, url)
@@ -24,7 +30,8 @@ func BenchmarkPublishConsume(b *testing.B) {
 
 	var acked atomic.Int64
 	all := make(chan struct{})
-	c, err := tr.Subscribe(ctx, bus.Subscription{Queue: "bench", Topics: []string{"bench.#"}, Prefetch: 512, Concurrency: 4},
+	sub.Queue, sub.Topics = "bench", []string{"bench.#"}
+	c, err := tr.Subscribe(ctx, sub,
 		func(context.Context, bus.Delivery) error {
 			if acked.Add(1) == int64(b.N) {
 				close(all)

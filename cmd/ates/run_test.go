@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/uberpopug/ates/services/testenv"
+)
+
+// syncBuffer is an io.Writer safe for the process's goroutines and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var upLine = regexp.MustCompile(`aTES is up: GraphQL (http://\S+)/graphql`)
+
+// process is one `ates` command running inside the test.
+type process struct {
+	stdout, stderr syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// MustStart runs `ates args…` with the environment and, for commands that serve HTTP, waits
+// for the gateway's URL.
+func MustStart(tb testing.TB, environ []string, args ...string) (*process, string) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &process{cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- run(ctx, args, environ, &p.stdout, &p.stderr) }()
+	tb.Cleanup(func() { p.Stop(tb) })
+	if len(args) > 0 && args[0] == "worker" {
+		return p, ""
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := upLine.FindStringSubmatch(p.stdout.String()); m != nil {
+			return p, m[1]
+		}
+		select {
+		case err := <-p.done:
+			tb.Fatalf("ates %v exited early: %v\nstderr:\n%s", args, err, p.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	tb.Fatalf("ates %v did not come up\nstdout:\n%s\nstderr:\n%s", args, p.stdout.String(), p.stderr.String())
+	return nil, ""
+}
+
+// Stop cancels the process (as a signal would) and checks that it stopped cleanly.
+func (p *process) Stop(tb testing.TB) {
+	tb.Helper()
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	p.cancel = nil
+	select {
+	case err := <-p.done:
+		if err != nil {
+			tb.Errorf("ates stopped with %v\nstderr:\n%s", err, p.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		tb.Errorf("ates did not stop within 30s")
+	}
+}
+
+type gqlResponse struct {
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+func mustGraphQL(tb testing.TB, base, token, query string, vars map[string]any) gqlResponse {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out gqlResponse
+	raw, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		tb.Fatalf("response %d is not JSON: %s", res.StatusCode, raw)
+	}
+	return out
+}
+
+func mustLogin(tb testing.TB, base, username, password string) (token, id string) {
+	tb.Helper()
+	r := mustGraphQL(tb, base, "", `mutation($u:String!,$p:String!){login(username:$u,password:$p){token account{id}}}`,
+		map[string]any{"u": username, "p": password})
+	if len(r.Errors) > 0 {
+		tb.Fatalf("login %s: %v", username, r.Errors)
+	}
+	var l struct {
+		Token   string
+		Account struct{ ID string }
+	}
+	if err := json.Unmarshal(r.Data["login"], &l); err != nil || l.Token == "" {
+		tb.Fatalf("login %s: %s", username, r.Data["login"])
+	}
+	return l.Token, l.Account.ID
+}
+
+// TestRunEmbeddedDefault starts aTES as `make run` does (R-OPS-1): it prints the URL and the
+// generated admin password, serves GraphiQL, and the admin can log in.
+func TestRunEmbeddedDefault(t *testing.T) {
+	dir := t.TempDir()
+	p, base := MustStart(t, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + dir})
+	m := regexp.MustCompile(`Username: (\S+)  Password: (\S+)`).FindStringSubmatch(p.stdout.String())
+	if m == nil {
+		t.Fatalf("no bootstrap credentials printed:\n%s", p.stdout.String())
+	}
+	mustLogin(t, base, m[1], m[2])
+	res, err := http.Get(base + "/graphiql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(page), "GraphiQL") {
+		t.Errorf("/graphiql = %d %.100s", res.StatusCode, page)
+	}
+	p.Stop(t)
+
+	// A second start on the same data keeps the admin and prints no new password.
+	p2, base2 := MustStart(t, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + dir})
+	if strings.Contains(p2.stdout.String(), "Password:") {
+		t.Errorf("second start printed a password again:\n%s", p2.stdout.String())
+	}
+	mustLogin(t, base2, m[1], m[2])
+}
+
+// TestRunProductionDeactivationReachesGateway runs the production shape — PostgreSQL database
+// per context, RabbitMQ, a gateway and a separate worker — and checks that a deactivation
+// reaches the gateway through the outbox, the relay and RabbitMQ within seconds (R-AUTH-5).
+func TestRunProductionDeactivationReachesGateway(t *testing.T) {
+	pgAdmin := testenv.RequirePostgres(t)
+	amqpURL := testenv.RequireRabbitMQ(t)
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	name := "ates_run_" + hex.EncodeToString(b[:])
+	u, _ := url.Parse(pgAdmin)
+	u.Path = "/" + name
+	t.Cleanup(func() {
+		dropDatabases(t, pgAdmin, name)
+		deleteExchange(t, amqpURL, name)
+	})
+
+	environ := []string{
+		"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(),
+		"ATES_DATABASE_URL=" + u.String(), "ATES_AMQP_URL=" + amqpURL, "ATES_AMQP_EXCHANGE=" + name,
+		"ATES_ADMIN_USERNAME=boss", "ATES_ADMIN_PASSWORD=boss-beak-print",
+	}
+	_, base := MustStart(t, environ, "gateway")
+	MustStart(t, environ, "worker")
+
+	admin, _ := mustLogin(t, base, "boss", "boss-beak-print")
+	r := mustGraphQL(t, base, "", `mutation{signUp(input:{username:"kesha",password:"kesha-beak",fullName:"Kesha",email:"kesha@uberpopug.com"}){token account{id role}}}`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("signUp: %v", r.Errors)
+	}
+	worker, workerID := mustLogin(t, base, "kesha", "kesha-beak")
+	if r := mustGraphQL(t, base, worker, `{me{username}}`, nil); len(r.Errors) > 0 {
+		t.Fatalf("me before deactivation: %v", r.Errors)
+	}
+	if r := mustGraphQL(t, base, admin, `mutation($id:ID!){deactivateAccount(accountId:$id){active}}`, map[string]any{"id": workerID}); len(r.Errors) > 0 {
+		t.Fatalf("deactivate: %v", r.Errors)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := mustGraphQL(t, base, worker, `{me{username}}`, nil)
+		if len(r.Errors) > 0 && r.Errors[0].Extensions["code"] == "UNAUTHENTICATED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deactivated account's token still works after 10s: %v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range Contexts {
+		if !databaseExists(t, pgAdmin, name+"_"+c) {
+			t.Errorf("database %s_%s was not created", name, c)
+		}
+	}
+}
+
+func databaseExists(tb testing.TB, admin, name string) bool {
+	tb.Helper()
+	db, err := sql.Open("postgres", admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var ok bool
+	if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&ok); err != nil {
+		tb.Fatal(err)
+	}
+	return ok
+}
+
+func dropDatabases(tb testing.TB, admin, prefix string) {
+	db, err := sql.Open("postgres", admin)
+	if err != nil {
+		tb.Log(err)
+		return
+	}
+	defer db.Close()
+	for _, c := range Contexts {
+		if _, err := db.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pq.QuoteIdentifier(prefix+"_"+c))); err != nil {
+			tb.Logf("dropping %s_%s: %v", prefix, c, err)
+		}
+	}
+}
+
+func deleteExchange(tb testing.TB, amqpURL, name string) {
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		tb.Log(err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Log(err)
+		return
+	}
+	if err := ch.ExchangeDelete(name, false, false); err != nil {
+		tb.Logf("deleting exchange %s: %v", name, err)
+	}
+}

@@ -1,0 +1,225 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/uberpopug/ates/services/identity"
+)
+
+// wsProtocol names one subprotocol's message types (R-API-2).
+type wsProtocol struct {
+	name                     string
+	subscribe, next, errType string
+}
+
+var wsProtocols = []wsProtocol{
+	{name: "graphql-transport-ws", subscribe: "subscribe", next: "next", errType: "error"},
+	{name: "graphql-ws", subscribe: "start", next: "data", errType: "error"},
+}
+
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// wsClient is a GraphQL WebSocket client speaking one subprotocol.
+type wsClient struct {
+	p    wsProtocol
+	conn *websocket.Conn
+}
+
+// MustDialWS opens /graphql as a WebSocket with the subprotocol.
+func MustDialWS(tb testing.TB, g *Gateway, p wsProtocol) *wsClient {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(g.URL, "http") + "/graphql"
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{p.name}})
+	if err != nil {
+		tb.Fatalf("dialing %s with %s: %v", url, p.name, err)
+	}
+	if resp.Body != nil {
+		resp.Body.Close()
+	}
+	if conn.Subprotocol() != p.name {
+		tb.Fatalf("negotiated subprotocol %q, want %q", conn.Subprotocol(), p.name)
+	}
+	tb.Cleanup(func() { conn.Close(websocket.StatusNormalClosure, "") })
+	return &wsClient{p: p, conn: conn}
+}
+
+func (c *wsClient) send(tb testing.TB, m any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := wsjson.Write(ctx, c.conn, m); err != nil {
+		tb.Fatalf("sending %v: %v", m, err)
+	}
+}
+
+// recv returns the next message that is not a keep-alive or ping.
+func (c *wsClient) recv(tb testing.TB) (wsMessage, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		var m wsMessage
+		if err := wsjson.Read(ctx, c.conn, &m); err != nil {
+			return m, err
+		}
+		if m.Type != "ka" && m.Type != "ping" && m.Type != "pong" {
+			return m, nil
+		}
+	}
+}
+
+func (c *wsClient) mustRecv(tb testing.TB) wsMessage {
+	tb.Helper()
+	m, err := c.recv(tb)
+	if err != nil {
+		tb.Fatalf("reading from the socket: %v", err)
+	}
+	return m
+}
+
+// init sends connection_init with the Authorization payload of R-API-2 and returns the answer.
+func (c *wsClient) init(tb testing.TB, token string) wsMessage {
+	tb.Helper()
+	payload := map[string]any{}
+	if token != "" {
+		payload["Authorization"] = "Bearer " + token
+	}
+	c.send(tb, map[string]any{"type": "connection_init", "payload": payload})
+	return c.mustRecv(tb)
+}
+
+// operation runs one operation and returns its result's data and errors, from a next/data or
+// an error message, reading until the operation completes.
+func (c *wsClient) operation(tb testing.TB, id, query string) (json.RawMessage, []GQLError) {
+	tb.Helper()
+	c.send(tb, map[string]any{"id": id, "type": c.p.subscribe, "payload": map[string]any{"query": query}})
+	var data json.RawMessage
+	var errs []GQLError
+	for {
+		m := c.mustRecv(tb)
+		if m.ID != id {
+			tb.Fatalf("message for operation %q while waiting for %q: %+v", m.ID, id, m)
+		}
+		switch m.Type {
+		case c.p.next:
+			var r struct {
+				Data   json.RawMessage `json:"data"`
+				Errors []GQLError      `json:"errors"`
+			}
+			if err := json.Unmarshal(m.Payload, &r); err != nil {
+				tb.Fatalf("payload %s: %v", m.Payload, err)
+			}
+			data, errs = r.Data, append(errs, r.Errors...)
+		case c.p.errType:
+			var list []GQLError
+			if err := json.Unmarshal(m.Payload, &list); err != nil {
+				var one GQLError
+				if err := json.Unmarshal(m.Payload, &one); err != nil {
+					tb.Fatalf("error payload %s: %v", m.Payload, err)
+				}
+				list = []GQLError{one}
+			}
+			return data, append(errs, list...)
+		case "complete":
+			return data, errs
+		default:
+			tb.Fatalf("unexpected message %+v", m)
+		}
+	}
+}
+
+func TestWebSocket(t *testing.T) {
+	t.Parallel()
+	g := MustGateway(t)
+	w := g.MustUser(t, "popug", identity.Worker)
+	for _, p := range wsProtocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			c := MustDialWS(t, g, p)
+			if m := c.init(t, w.Token); m.Type != "connection_ack" {
+				t.Fatalf("answer to connection_init = %+v, want connection_ack", m)
+			}
+			// The connection_init token authenticates the socket's operations.
+			data, errs := c.operation(t, "1", `{ me { username role } }`)
+			if len(errs) > 0 {
+				t.Fatalf("me over the socket: %+v", errs)
+			}
+			var me struct{ Me account }
+			if err := json.Unmarshal(data, &me); err != nil || me.Me.Username != "popug" || me.Me.Role != "WORKER" {
+				t.Fatalf("me over the socket = %s (%v)", data, err)
+			}
+
+			// No subscription resolver exists yet: a clean GraphQL error, no stack, no data.
+			data, errs = c.operation(t, "2", `subscription { balanceChanged { balance } }`)
+			if len(errs) != 1 {
+				t.Fatalf("subscription errors = %+v, want one", errs)
+			}
+			e := errs[0]
+			if e.Extensions["code"] != "INTERNAL" || e.Message != "balanceChanged is not available yet" {
+				t.Fatalf("subscription error = %+v", e)
+			}
+			if d := strings.TrimSpace(string(data)); d != "" && d != "null" {
+				t.Fatalf("subscription answered data %s", d)
+			}
+
+			// Request errors over the socket carry codes too.
+			_, errs = c.operation(t, "3", `{ me { nope } }`)
+			if len(errs) == 0 || errs[0].Extensions["code"] != "BAD_USER_INPUT" {
+				t.Fatalf("invalid query over the socket: %+v", errs)
+			}
+		})
+	}
+}
+
+func TestWebSocketWithoutValidToken(t *testing.T) {
+	t.Parallel()
+	g := MustGateway(t)
+	for _, p := range wsProtocols {
+		for name, token := range map[string]string{"no token": "", "bad token": "not-a-token"} {
+			t.Run(p.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				c := MustDialWS(t, g, p)
+				m := c.init(t, token)
+				if m.Type != "connection_ack" {
+					// Refusing the connection outright is acceptable too.
+					t.Logf("connection_init answered %+v", m)
+					return
+				}
+				_, errs := c.operation(t, "1", `{ me { id } }`)
+				if len(errs) != 1 || errs[0].Extensions["code"] != "UNAUTHENTICATED" {
+					t.Fatalf("me over an unauthenticated socket: %+v", errs)
+				}
+			})
+		}
+	}
+}
+
+func TestWebSocketRefusesForeignOrigin(t *testing.T) {
+	t.Parallel()
+	g := MustGateway(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(g.URL, "http") + "/graphql"
+	h := map[string][]string{"Origin": {"https://evil.example"}}
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: h})
+	if err == nil {
+		conn.Close(websocket.StatusNormalClosure, "")
+		t.Fatal("a cross-origin WebSocket was accepted")
+	}
+	if !strings.Contains(err.Error(), "403") {
+		t.Fatalf("cross-origin dial failed with %v, want a 403 refusal", err)
+	}
+}

@@ -1,0 +1,42 @@
+package contract
+
+import "time"
+
+// Account events, produced by auth (R-AUTH-6). account.created and account.updated are
+// data-replication events carrying the account's whole state; account.role_changed and
+// account.deactivated are business events (R-EVT-6).
+const (
+	AccountCreated     = "account.created"
+	AccountUpdated     = "account.updated"
+	AccountRoleChanged = "account.role_changed"
+	AccountDeactivated = "account.deactivated"
+)
+
+// Account is the data of account.created v1 and account.updated v1: the account after the
+// change. Version grows with every change, so replicas can ignore stale events.
+type Account struct {
+	AccountID string    `json:"accountId"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email"`
+	FullName  string    `json:"fullName"`
+	Role      string    `json:"role"`
+	Active    bool      `json:"active"`
+	Version   int64     `json:"version"`
+	ChangedAt time.Time `json:"changedAt"`
+}
+
+// AccountRoleChangedV1 is the data of account.role_changed v1.
+type AccountRoleChangedV1 struct {
+	AccountID string    `json:"accountId"`
+	OldRole   string    `json:"oldRole"`
+	NewRole   string    `json:"newRole"`
+	Version   int64     `json:"version"`
+	ChangedAt time.Time `json:"changedAt"`
+}
+
+// AccountDeactivatedV1 is the data of account.deactivated v1.
+type AccountDeactivatedV1 struct {
+	AccountID string    `json:"accountId"`
+	Version   int64     `json:"version"`
+	ChangedAt time.Time `json:"changedAt"`
+}

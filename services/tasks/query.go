@@ -1,0 +1,75 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/uberpopug/ates/ent/tasksdb"
+	"github.com/uberpopug/ates/ent/tasksdb/task"
+	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/page"
+)
+
+// Filter narrows the task dashboard (R-TASK-1).
+type Filter struct {
+	Status     *Status
+	AssigneeID *uuid.UUID
+}
+
+// List returns a page of tasks, newest first; open to every authenticated employee (R-TASK-1).
+func (s *Service) List(ctx context.Context, actor identity.Actor, f Filter, req page.Request) (page.Page[Task], error) {
+	if actor.AccountID == uuid.Nil {
+		return page.Page[Task]{}, errs.E(errs.Unauthenticated, "log in to see tasks")
+	}
+	q := s.client.Task.Query()
+	if f.Status != nil {
+		q = q.Where(task.StatusEQ(task.Status(*f.Status)))
+	}
+	if f.AssigneeID != nil {
+		q = q.Where(task.AssigneeID(*f.AssigneeID))
+	}
+	total, err := q.Clone().Count(ctx)
+	if err != nil {
+		return page.Page[Task]{}, fmt.Errorf("tasks: counting tasks: %w", err)
+	}
+	if req.After > 0 {
+		q = q.Where(task.IDLT(int(req.After)))
+	}
+	rows, err := q.Order(tasksdb.Desc(task.FieldID)).Limit(req.First + 1).All(ctx)
+	if err != nil {
+		return page.Page[Task]{}, fmt.Errorf("tasks: listing tasks: %w", err)
+	}
+	p := page.Page[Task]{TotalCount: total, HasPrev: req.After > 0}
+	if len(rows) > req.First {
+		rows, p.HasNext = rows[:req.First], true
+	}
+	for _, r := range rows {
+		p.Items = append(p.Items, toTask(r))
+		p.Keys = append(p.Keys, int64(r.ID))
+	}
+	return p, nil
+}
+
+// Mine returns the actor's own tasks, newest first (R-TASK-6).
+func (s *Service) Mine(ctx context.Context, actor identity.Actor, status *Status, req page.Request) (page.Page[Task], error) {
+	id := actor.AccountID
+	return s.List(ctx, actor, Filter{Status: status, AssigneeID: &id}, req)
+}
+
+// Get returns a task by id; any authenticated employee may read it.
+func (s *Service) Get(ctx context.Context, actor identity.Actor, id uuid.UUID) (Task, error) {
+	if actor.AccountID == uuid.Nil {
+		return Task{}, errs.E(errs.Unauthenticated, "log in to see tasks")
+	}
+	row, err := s.client.Task.Query().Where(task.PublicID(id)).Only(ctx)
+	if tasksdb.IsNotFound(err) {
+		return Task{}, errs.E(errs.NotFound, "no task with id %s", id)
+	}
+	if err != nil {
+		return Task{}, fmt.Errorf("tasks: loading task: %w", err)
+	}
+	return toTask(row), nil
+}
