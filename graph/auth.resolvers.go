@@ -7,12 +7,12 @@ package graph
 
 import (
 	"context"
-	"github.com/uberpopug/ates/services/auth"
-	"github.com/uberpopug/ates/services/identity"
-	"github.com/uberpopug/ates/services/page"
 
 	"github.com/uberpopug/ates/graph/generated"
 	"github.com/uberpopug/ates/graph/model"
+	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/page"
 )
 
 // SignUp is the resolver for the signUp field.

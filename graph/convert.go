@@ -7,6 +7,7 @@ import (
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/page"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // parseID reads an id argument; a malformed one is BAD_USER_INPUT naming the argument.
@@ -46,4 +47,21 @@ func pageInfo[T any](p page.Page[T]) (*model.PageInfo, []string) {
 		info.StartCursor, info.EndCursor = &cursors[0], &cursors[len(cursors)-1]
 	}
 	return info, cursors
+}
+
+func taskModel(t tasks.Task) *model.Task {
+	return &model.Task{
+		ID: t.ID.String(), Title: t.Title, JiraID: t.JiraID, Description: t.Description,
+		Status: model.TaskStatus(t.Status), AssigneeID: t.AssigneeID.String(),
+		CreatedAt: t.CreatedAt.UTC(), CompletedAt: t.CompletedAt,
+	}
+}
+
+func taskConnection(p page.Page[tasks.Task]) *model.TaskConnection {
+	info, cursors := pageInfo(p)
+	conn := &model.TaskConnection{PageInfo: info, TotalCount: p.TotalCount, Edges: make([]*model.TaskEdge, len(p.Items))}
+	for i, t := range p.Items {
+		conn.Edges[i] = &model.TaskEdge{Cursor: cursors[i], Node: taskModel(t)}
+	}
+	return conn
 }

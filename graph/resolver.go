@@ -8,12 +8,14 @@ import (
 	"log/slog"
 
 	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 //go:generate go tool gqlgen generate
 
 // Resolver holds the contexts' services the resolvers call.
 type Resolver struct {
-	Auth *auth.Service
-	Log  *slog.Logger
+	Auth        *auth.Service
+	TaskTracker *tasks.Service
+	Log         *slog.Logger
 }

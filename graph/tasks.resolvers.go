@@ -8,43 +8,130 @@ package graph
 import (
 	"context"
 
+	"github.com/google/uuid"
 	"github.com/uberpopug/ates/graph/generated"
 	"github.com/uberpopug/ates/graph/model"
+	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/page"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // CreateTask is the resolver for the createTask field.
 func (r *mutationResolver) CreateTask(ctx context.Context, input model.CreateTaskInput) (*model.Task, error) {
-	return nil, notAvailable("createTask")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.TaskTracker.Create(ctx, a, tasks.NewTask{Title: input.Title, JiraID: input.JiraID, Description: input.Description})
+	if err != nil {
+		return nil, err
+	}
+	return taskModel(t), nil
 }
 
 // ShuffleTasks is the resolver for the shuffleTasks field.
 func (r *mutationResolver) ShuffleTasks(ctx context.Context) (*model.ShuffleResult, error) {
-	return nil, notAvailable("shuffleTasks")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := r.TaskTracker.Shuffle(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ShuffleResult{Reassigned: n}, nil
 }
 
 // CompleteTask is the resolver for the completeTask field.
 func (r *mutationResolver) CompleteTask(ctx context.Context, id string) (*model.Task, error) {
-	return nil, notAvailable("completeTask")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.TaskTracker.Complete(ctx, a, tid)
+	if err != nil {
+		return nil, err
+	}
+	return taskModel(t), nil
 }
 
 // Tasks is the resolver for the tasks field.
 func (r *queryResolver) Tasks(ctx context.Context, first *int, after *string, status *model.TaskStatus, assigneeID *string) (*model.TaskConnection, error) {
-	return nil, notAvailable("tasks")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := page.Parse(first, after)
+	if err != nil {
+		return nil, err
+	}
+	f := tasks.Filter{Status: (*tasks.Status)(status)}
+	if assigneeID != nil {
+		id, err := parseID("assigneeId", *assigneeID)
+		if err != nil {
+			return nil, err
+		}
+		f.AssigneeID = &id
+	}
+	p, err := r.TaskTracker.List(ctx, a, f, req)
+	if err != nil {
+		return nil, err
+	}
+	return taskConnection(p), nil
 }
 
 // MyTasks is the resolver for the myTasks field.
 func (r *queryResolver) MyTasks(ctx context.Context, first *int, after *string, status *model.TaskStatus) (*model.TaskConnection, error) {
-	return nil, notAvailable("myTasks")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := page.Parse(first, after)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.TaskTracker.Mine(ctx, a, (*tasks.Status)(status), req)
+	if err != nil {
+		return nil, err
+	}
+	return taskConnection(p), nil
 }
 
 // Task is the resolver for the task field.
 func (r *queryResolver) Task(ctx context.Context, id string) (*model.Task, error) {
-	return nil, notAvailable("task")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.TaskTracker.Get(ctx, a, tid)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil // the contract's task(id) is nullable: an unknown id is null
+	}
+	if err != nil {
+		return nil, err
+	}
+	return taskModel(t), nil
 }
 
 // Assignee is the resolver for the assignee field.
 func (r *taskResolver) Assignee(ctx context.Context, obj *model.Task) (*model.Account, error) {
-	return nil, notAvailable("assignee")
+	id, err := uuid.Parse(obj.AssigneeID)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := r.account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return accountModel(acc), nil
 }
 
 // Task returns generated.TaskResolver implementation.

@@ -16,8 +16,10 @@ import (
 	"github.com/uberpopug/ates/services/bus/inproc"
 	"github.com/uberpopug/ates/services/bus/rabbitmq"
 	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/services/inbox"
 	"github.com/uberpopug/ates/services/outbox"
 	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // Contexts are the bounded contexts, each with its own database.
@@ -26,8 +28,13 @@ var Contexts = []string{"auth", "tasks", "accounting", "analytics"}
 // topology is every durable queue and its bindings, declared by every process at start so no
 // event is published before its queue exists.
 func topology() []bus.Queue {
-	return []bus.Queue{}
+	return []bus.Queue{
+		{Name: queueName("tasks"), Topics: tasks.Topics},
+	}
 }
+
+// queueName is a consuming context's durable queue.
+func queueName(context string) string { return "ates." + context }
 
 // app is aTES wired together: databases, transport, outboxes and the contexts' services.
 type app struct {
@@ -40,6 +47,15 @@ type app struct {
 
 	authClient *authdb.Client
 	auth       *auth.Service
+	tasks      *tasks.Service
+	// consumers are the contexts' event consumers, by context.
+	consumers map[string]contextConsumer
+}
+
+// contextConsumer is a context's event consumer: its queue subscription and its dead letters.
+type contextConsumer interface {
+	redriver
+	Handler() bus.Handler
 }
 
 // openApp opens every context database (migrating its schema), the transport and the services.
@@ -91,6 +107,26 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	}); err != nil {
 		return nil, err
 	}
+	tasksOutbox, err := writer("tasks")
+	if err != nil {
+		return nil, err
+	}
+	tasksDB := a.dbs["tasks"]
+	tasksClient := tasksdb.NewClient(tasksdb.Driver(tasksDB.Driver()))
+	if a.tasks, err = tasks.New(tasks.Config{
+		Client: tasksClient, Dialect: tasksDB.Dialect, Outbox: tasksOutbox, Clock: time.Now,
+		Rand: tasks.NewLockedRand(nil), Logger: log.With("context", "tasks"), Notify: a.relays["tasks"].Notify,
+	}); err != nil {
+		return nil, err
+	}
+	tasksConsumer, err := inbox.New(inbox.Config[*tasksdb.Tx]{
+		Name: tasks.ConsumerName, Dialect: tasksDB.Dialect, DB: tasksDB.SQL, Begin: tasksClient.Tx,
+		Registry: a.registry, Handle: a.tasks.Apply, Logger: log.With("context", "tasks"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.consumers = map[string]contextConsumer{"tasks": tasksConsumer}
 	return a, nil
 }
 
@@ -153,5 +189,19 @@ func (a *app) close() {
 
 // redrivers are the contexts' event consumers that can re-process dead letters, by context.
 func (a *app) redrivers() map[string]redriver {
-	return map[string]redriver{}
+	m := map[string]redriver{}
+	for name, c := range a.consumers {
+		m[name] = c
+	}
+	return m
+}
+
+// topologyQueue returns a context's durable queue from the topology.
+func topologyQueue(context string) bus.Queue {
+	for _, q := range topology() {
+		if q.Name == queueName(context) {
+			return q
+		}
+	}
+	return bus.Queue{}
 }

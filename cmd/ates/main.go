@@ -223,6 +223,22 @@ func (a *app) runWorkers(ctx context.Context, contexts []string) error {
 			}
 		})
 	}
+	for _, name := range contexts {
+		c, ok := a.consumers[name]
+		if !ok {
+			continue
+		}
+		q := topologyQueue(name)
+		// Not cancelled with ctx: on shutdown Stop lets running handlers finish.
+		consumer, err := a.transport.Subscribe(context.WithoutCancel(ctx), bus.Subscription{
+			Queue: q.Name, Topics: q.Topics, Prefetch: 64, Concurrency: 4,
+		}, c.Handler())
+		if err != nil {
+			return fmt.Errorf("subscribing the %s consumer: %w", name, err)
+		}
+		// Graceful: running handlers finish and acknowledge; the rest is redelivered (R-OPS-5).
+		defer consumer.Stop()
+	}
 	a.log.Info("workers running", "contexts", contexts)
 	<-ctx.Done()
 	wg.Wait()

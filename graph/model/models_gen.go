@@ -186,17 +186,6 @@ type SignUpInput struct {
 type Subscription struct {
 }
 
-type Task struct {
-	ID          string     `json:"id"`
-	Title       string     `json:"title"`
-	JiraID      *string    `json:"jiraId,omitempty"`
-	Description string     `json:"description"`
-	Status      TaskStatus `json:"status"`
-	Assignee    *Account   `json:"assignee"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	CompletedAt *time.Time `json:"completedAt,omitempty"`
-}
-
 type TaskConnection struct {
 	Edges      []*TaskEdge `json:"edges"`
 	PageInfo   *PageInfo   `json:"pageInfo"`

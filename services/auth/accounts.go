@@ -124,7 +124,7 @@ func (s *Service) update(ctx context.Context, id uuid.UUID, change func(a *Accou
 	err := s.inTx(ctx, func(tx *authdb.Tx) error {
 		row, err := tx.Account.Query().Where(account.PublicID(id)).Only(ctx)
 		if authdb.IsNotFound(err) {
-			return errs.E(errs.NotFound, "no account with id %s", id)
+			return notFound(id)
 		}
 		if err != nil {
 			return fmt.Errorf("auth: loading account: %w", err)
@@ -178,7 +178,7 @@ func (s *Service) update(ctx context.Context, id uuid.UUID, change func(a *Accou
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (Account, error) {
 	a, err := s.client.Account.Query().Where(account.PublicID(id)).Only(ctx)
 	if authdb.IsNotFound(err) {
-		return Account{}, errs.E(errs.NotFound, "no account with id %s", id)
+		return Account{}, notFound(id)
 	}
 	if err != nil {
 		return Account{}, fmt.Errorf("auth: loading account: %w", err)
@@ -213,3 +213,30 @@ func (s *Service) List(ctx context.Context, actor identity.Actor, req page.Reque
 	}
 	return p, nil
 }
+
+// GetMany returns the accounts with the ids, in the order asked, with a NotFound error at the
+// index of an unknown id; one query however many ids (for dataloaders).
+func (s *Service) GetMany(ctx context.Context, ids []uuid.UUID) ([]Account, []error) {
+	rows, err := s.client.Account.Query().Where(account.PublicIDIn(ids...)).All(ctx)
+	out, errs := make([]Account, len(ids)), make([]error, len(ids))
+	if err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("auth: loading accounts: %w", err)
+		}
+		return out, errs
+	}
+	byID := make(map[uuid.UUID]*authdb.Account, len(rows))
+	for _, r := range rows {
+		byID[r.PublicID] = r
+	}
+	for i, id := range ids {
+		if r, ok := byID[id]; ok {
+			out[i] = toAccount(r)
+		} else {
+			errs[i] = notFound(id)
+		}
+	}
+	return out, errs
+}
+
+func notFound(id uuid.UUID) error { return errs.E(errs.NotFound, "no account with id %s", id) }

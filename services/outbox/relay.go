@@ -232,7 +232,27 @@ func (r *Relay) acquire(ctx context.Context) (*sql.Conn, bool, error) {
 		}
 		return nil, false, nil
 	}
+	for _, stmt := range steerPlans("") {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			r.discard(conn) // ends the session, and the lock with it
+			return nil, false, fmt.Errorf("outbox: %s: %w", stmt, err)
+		}
+	}
 	return conn, true, nil
+}
+
+// steerPlans are the PostgreSQL settings under which the relay's statements run (scope "" for
+// the session, "LOCAL" for a transaction). outbox_events keeps every sent row, and its sent_at
+// index cannot deliver rows in id order; once statistics show a backlog, the planner reads
+// "WHERE sent_at IS NULL ORDER BY id LIMIT n" by walking the primary key and filtering out the
+// whole history, which grows without bound. Without plain index scans and sequential scans, it
+// uses bitmap scans: of the sent_at index (cost ∝ unsent rows) or of an id range (cost ∝ the
+// range). A partial index on id WHERE sent_at IS NULL would make this unnecessary.
+func steerPlans(scope string) []string {
+	if scope != "" {
+		scope += " "
+	}
+	return []string{"SET " + scope + "enable_seqscan = off", "SET " + scope + "enable_indexscan = off"}
 }
 
 // release ends the lock-holding session. The connection is closed, not pooled, so the lock
@@ -256,7 +276,10 @@ func (r *Relay) discard(conn *sql.Conn) {
 // Publish errors are retried here, with backoff, without giving up q.
 func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 	failures := 0
-	var lagAt time.Time
+	var (
+		lagAt time.Time
+		pos   position
+	)
 	for ctx.Err() == nil {
 		if time.Since(lagAt) >= lagRefresh {
 			lagAt = time.Now()
@@ -264,7 +287,7 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 				return err
 			}
 		}
-		n, dbErr, err := r.relayBatch(ctx, q)
+		n, dbErr, err := r.relayBatch(ctx, q, &pos)
 		switch {
 		case err != nil && !dbErr:
 			if ctx.Err() != nil {
@@ -291,37 +314,23 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 	return nil
 }
 
+// position is where a relay is in the outbox: the last id it marked sent and whether that batch
+// was full, i.e. more rows are likely waiting right after it.
+type position struct {
+	cursor   int64
+	draining bool
+}
+
 // relayBatch publishes the oldest unsent rows with one Publish call and marks them sent. It
 // returns how many rows it read and whether a returned error came from the database (true) or
 // the bus (false).
-func (r *Relay) relayBatch(ctx context.Context, q queryer) (n int, dbErr bool, err error) {
-	rows, err := q.QueryContext(ctx, r.selectQuery, r.selectArgs...)
+func (r *Relay) relayBatch(ctx context.Context, q queryer, pos *position) (n int, dbErr bool, err error) {
+	ids, msgs, err := r.readBatch(ctx, q, pos)
 	if err != nil {
-		return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
-	}
-	msgs := make([]bus.Message, 0, r.opts.BatchSize)
-	ids := make([]driver.Value, 0, r.opts.BatchSize)
-	for rows.Next() {
-		var (
-			id      int64
-			m       bus.Message
-			payload string
-		)
-		if err := rows.Scan(&id, &m.ID, &m.Topic, &payload); err != nil {
-			rows.Close()
-			return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
-		}
-		m.Body = []byte(payload)
-		msgs = append(msgs, m)
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
-		return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, true, fmt.Errorf("outbox: reading unsent events: %w", err)
+		return 0, true, err
 	}
 	if len(msgs) == 0 {
+		pos.draining = false
 		return 0, false, nil
 	}
 	if err := r.t.Publish(ctx, msgs...); err != nil {
@@ -337,13 +346,89 @@ func (r *Relay) relayBatch(ctx context.Context, q queryer) (n int, dbErr bool, e
 		return len(msgs), true, fmt.Errorf("outbox: marking %d published events sent (they will be published again): %w", len(msgs), err)
 	}
 	r.published.Add(float64(len(msgs)))
+	pos.cursor = ids[len(ids)-1].(int64)
+	pos.draining = len(msgs) == r.opts.BatchSize
 	return len(msgs), false, nil
+}
+
+// readBatch reads the oldest unsent rows. While draining a backlog on PostgreSQL it first reads
+// just past the previous batch, an id range whose cost does not grow with the backlog; when that
+// range does not fill a batch (the end of the backlog, a gap of rolled-back ids) it reads the
+// oldest unsent rows overall, which also finds rows committed out of id order.
+func (r *Relay) readBatch(ctx context.Context, q queryer, pos *position) ([]driver.Value, []bus.Message, error) {
+	if r.db.Dialect == dialect.Postgres && pos.draining {
+		query, args := entsql.Dialect(r.db.Dialect).
+			Select("id", "event_id", "name", "payload").
+			From(entsql.Table(eventschema.OutboxTable)).
+			Where(entsql.And(
+				entsql.IsNull("sent_at"),
+				entsql.GT("id", pos.cursor),
+				entsql.LTE("id", pos.cursor+4*int64(r.opts.BatchSize)),
+			)).
+			OrderBy("id").
+			Limit(r.opts.BatchSize).
+			Query()
+		ids, msgs, err := r.scanBatch(ctx, q, query, args)
+		if err != nil || len(msgs) == r.opts.BatchSize {
+			return ids, msgs, err
+		}
+	}
+	return r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
+}
+
+func (r *Relay) scanBatch(ctx context.Context, q queryer, query string, args []any) ([]driver.Value, []bus.Message, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("outbox: reading unsent events: %w", err)
+	}
+	msgs := make([]bus.Message, 0, r.opts.BatchSize)
+	ids := make([]driver.Value, 0, r.opts.BatchSize)
+	for rows.Next() {
+		var (
+			id      int64
+			m       bus.Message
+			payload string
+		)
+		if err := rows.Scan(&id, &m.ID, &m.Topic, &payload); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("outbox: reading unsent events: %w", err)
+		}
+		m.Body = []byte(payload)
+		msgs = append(msgs, m)
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, nil, fmt.Errorf("outbox: reading unsent events: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("outbox: reading unsent events: %w", err)
+	}
+	return ids, msgs, nil
 }
 
 // Lag reports how many committed events are not yet published and the age of the oldest
 // (R-OPS-4); it also sets the ates_outbox_lag_events gauge.
 func (r *Relay) Lag(ctx context.Context) (unsent int, oldest time.Duration, err error) {
-	return r.lagOn(ctx, r.db.SQL)
+	if r.db.Dialect != dialect.Postgres {
+		return r.lagOn(ctx, r.db.SQL)
+	}
+	tx, err := r.db.SQL.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox: measuring lag: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only; Commit below reports errors
+	for _, stmt := range steerPlans("LOCAL") {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return 0, 0, fmt.Errorf("outbox: measuring lag: %s: %w", stmt, err)
+		}
+	}
+	if unsent, oldest, err = r.lagOn(ctx, tx); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("outbox: measuring lag: %w", err)
+	}
+	return unsent, oldest, nil
 }
 
 func (r *Relay) lagOn(ctx context.Context, q queryer) (int, time.Duration, error) {
