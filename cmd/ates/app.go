@@ -132,19 +132,20 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 
 // migrate creates or upgrades a context's tables with Ent's automatic migration.
 func migrate(ctx context.Context, name string, db *storage.DB) error {
-	var err error
-	switch name {
-	case "auth":
-		err = authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
-	case "tasks":
-		err = tasksdb.NewClient(tasksdb.Driver(db.Driver())).Schema.Create(ctx)
-	case "accounting":
-		err = accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx)
-	case "analytics":
-		err = analyticsdb.NewClient(analyticsdb.Driver(db.Driver())).Schema.Create(ctx)
-	default:
-		err = errors.New("unknown context")
-	}
+	err := db.Migrate(ctx, func(ctx context.Context) error {
+		switch name {
+		case "auth":
+			return authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
+		case "tasks":
+			return tasksdb.NewClient(tasksdb.Driver(db.Driver())).Schema.Create(ctx)
+		case "accounting":
+			return accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx)
+		case "analytics":
+			return analyticsdb.NewClient(analyticsdb.Driver(db.Driver())).Schema.Create(ctx)
+		default:
+			return errors.New("unknown context")
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("migrating the %s database: %w", name, err)
 	}

@@ -232,27 +232,33 @@ func (r *Relay) acquire(ctx context.Context) (*sql.Conn, bool, error) {
 		}
 		return nil, false, nil
 	}
-	for _, stmt := range steerPlans("") {
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			r.discard(conn) // ends the session, and the lock with it
-			return nil, false, fmt.Errorf("outbox: %s: %w", stmt, err)
-		}
+	// Nothing the relay reads needs a sequential scan of the retained history (see steered).
+	if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
+		r.discard(conn) // ends the session, and the lock with it
+		return nil, false, fmt.Errorf("outbox: configuring the relay session: %w", err)
 	}
 	return conn, true, nil
 }
 
-// steerPlans are the PostgreSQL settings under which the relay's statements run (scope "" for
-// the session, "LOCAL" for a transaction). outbox_events keeps every sent row, and its sent_at
-// index cannot deliver rows in id order; once statistics show a backlog, the planner reads
+// steered runs fn, whose statements on q look for unsent rows in id order, with PostgreSQL's
+// plain index scans disabled. outbox_events keeps every sent row and its sent_at index cannot
+// deliver rows in id order; once statistics show a backlog, the planner would answer
 // "WHERE sent_at IS NULL ORDER BY id LIMIT n" by walking the primary key and filtering out the
-// whole history, which grows without bound. Without plain index scans and sequential scans, it
-// uses bitmap scans: of the sent_at index (cost ∝ unsent rows) or of an id range (cost ∝ the
-// range). A partial index on id WHERE sent_at IS NULL would make this unnecessary.
-func steerPlans(scope string) []string {
-	if scope != "" {
-		scope += " "
+// whole history, which grows without bound. Steered (and with sequential scans off for the
+// relay's session), it bitmap-scans the sent_at index: cost ∝ unsent rows. A partial index on
+// id WHERE sent_at IS NULL would make this unnecessary.
+func (r *Relay) steered(ctx context.Context, q queryer, fn func() error) error {
+	if r.db.Dialect != dialect.Postgres {
+		return fn() // SQLite's sent_at index holds (sent_at, rowid = id): already in id order
 	}
-	return []string{"SET " + scope + "enable_seqscan = off", "SET " + scope + "enable_indexscan = off"}
+	if _, err := q.ExecContext(ctx, "SET enable_indexscan = off"); err != nil {
+		return fmt.Errorf("outbox: steering the query plan: %w", err)
+	}
+	err := fn()
+	if _, rerr := q.ExecContext(context.WithoutCancel(ctx), "RESET enable_indexscan"); rerr != nil && err == nil {
+		err = fmt.Errorf("outbox: resetting the query plan settings: %w", rerr)
+	}
+	return err
 }
 
 // release ends the lock-holding session. The connection is closed, not pooled, so the lock
@@ -283,7 +289,7 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 	for ctx.Err() == nil {
 		if time.Since(lagAt) >= lagRefresh {
 			lagAt = time.Now()
-			if _, _, err := r.lagOn(ctx, q); err != nil {
+			if err := r.steered(ctx, q, func() error { _, _, err := r.lagOn(ctx, q); return err }); err != nil {
 				return err
 			}
 		}
@@ -373,7 +379,15 @@ func (r *Relay) readBatch(ctx context.Context, q queryer, pos *position) ([]driv
 			return ids, msgs, err
 		}
 	}
-	return r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
+	var (
+		ids  []driver.Value
+		msgs []bus.Message
+	)
+	err := r.steered(ctx, q, func() (err error) {
+		ids, msgs, err = r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
+		return err
+	})
+	return ids, msgs, err
 }
 
 func (r *Relay) scanBatch(ctx context.Context, q queryer, query string, args []any) ([]driver.Value, []bus.Message, error) {
@@ -417,7 +431,8 @@ func (r *Relay) Lag(ctx context.Context) (unsent int, oldest time.Duration, err 
 		return 0, 0, fmt.Errorf("outbox: measuring lag: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only; Commit below reports errors
-	for _, stmt := range steerPlans("LOCAL") {
+	// The plan steering of steered, for this transaction only.
+	for _, stmt := range []string{"SET LOCAL enable_seqscan = off", "SET LOCAL enable_indexscan = off"} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return 0, 0, fmt.Errorf("outbox: measuring lag: %s: %w", stmt, err)
 		}

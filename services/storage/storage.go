@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -178,4 +179,32 @@ func ensurePostgresDatabase(ctx context.Context, raw string) error {
 		return fmt.Errorf("storage: creating database %s: %w", name, err)
 	}
 	return nil
+}
+
+// migrationLock is the PostgreSQL advisory lock key that serializes schema migrations.
+const migrationLock = 0x61746573 // "ates"
+
+// migrateMu serializes migrations within a process: Ent's Schema.Create shares package state.
+var migrateMu sync.Mutex
+
+// Migrate runs fn (a context's schema migration) alone: one at a time in this process and, on
+// PostgreSQL, across processes (several gateways and workers start at once, R-OPS-2).
+func (db *DB) Migrate(ctx context.Context, fn func(ctx context.Context) error) error {
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
+	if db.Dialect != dialect.Postgres {
+		return fn(ctx)
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: migration lock: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return fmt.Errorf("storage: migration lock: %w", err)
+	}
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock)
+	}()
+	return fn(ctx)
 }
