@@ -36,7 +36,44 @@ func New() *Bus { return &Bus{queues: map[string]*queue{}} }
 type item struct {
 	msg         bus.Message
 	redelivered bool
-	acked       *sync.WaitGroup
+	// publishers waiting for this item's acknowledgement; a republished message that is still
+	// pending joins the pending item instead of queueing a second copy.
+	waiters []*tracker
+}
+
+// tracker counts the acknowledgements one Publish call still waits for.
+type tracker struct {
+	mu        sync.Mutex
+	remaining int
+	done      chan struct{}
+}
+
+// newTracker starts with one hold for the publisher itself, released by seal once every
+// message is routed, so acknowledgements arriving meanwhile cannot finish it early.
+func newTracker() *tracker { return &tracker{remaining: 1, done: make(chan struct{})} }
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	t.remaining++
+	t.mu.Unlock()
+}
+
+func (t *tracker) ack() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.remaining--
+	if t.remaining == 0 {
+		close(t.done)
+	}
+}
+
+// seal releases the publisher's hold: done closes once every routed copy is acknowledged.
+func (t *tracker) seal() { t.ack() }
+
+func (it *item) ack() {
+	for _, w := range it.waiters {
+		w.ack()
+	}
 }
 
 type queue struct {
@@ -54,6 +91,19 @@ func (q *queue) matches(topic string) bool {
 		}
 	}
 	return false
+}
+
+// pendingItem returns the queued, not yet delivered, item of a message id; callers hold b.mu.
+func (q *queue) pendingItem(id string) *item {
+	if id == "" {
+		return nil
+	}
+	for _, it := range q.pending {
+		if it.msg.ID == id {
+			return it
+		}
+	}
+	return nil
 }
 
 // wake tells waiting consumers there is work; callers hold b.mu.
@@ -89,7 +139,7 @@ func (b *Bus) declareLocked(name string, private bool, topics []string) *queue {
 
 // Publish routes each message to every matching queue and waits until each has been acknowledged.
 func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
-	var acked sync.WaitGroup
+	t := newTracker()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -97,18 +147,22 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 	}
 	for _, m := range msgs {
 		for _, q := range b.queues {
-			if q.matches(m.Topic) {
-				acked.Add(1)
-				q.pending = append(q.pending, &item{msg: m, acked: &acked})
-				q.wake()
+			if !q.matches(m.Topic) {
+				continue
 			}
+			t.add()
+			if it := q.pendingItem(m.ID); it != nil {
+				it.waiters = append(it.waiters, t)
+				continue
+			}
+			q.pending = append(q.pending, &item{msg: m, waiters: []*tracker{t}})
+			q.wake()
 		}
 	}
 	b.mu.Unlock()
-	done := make(chan struct{})
-	go func() { acked.Wait(); close(done) }()
+	t.seal()
 	select {
-	case <-done:
+	case <-t.done:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("inproc: waiting for consumers to acknowledge: %w", ctx.Err())
@@ -167,7 +221,7 @@ func (c *consumer) stop() {
 			delete(c.bus.queues, c.q.name)
 			// Nobody will consume what is left: release its publishers.
 			for _, it := range c.q.pending {
-				it.acked.Done()
+				it.ack()
 			}
 			c.q.pending = nil
 			c.bus.mu.Unlock()
@@ -185,7 +239,7 @@ func (c *consumer) work(ctx context.Context, h bus.Handler) {
 		// The handler keeps running on Stop (graceful) but sees an abort.
 		err := h(ctx, bus.Delivery{Message: it.msg, Redelivered: it.redelivered})
 		if err == nil && ctx.Err() == nil {
-			it.acked.Done()
+			it.ack()
 			continue
 		}
 		c.bus.mu.Lock()

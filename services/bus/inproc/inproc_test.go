@@ -1,7 +1,10 @@
 package inproc_test
 
 import (
+	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/bus/bustest"
@@ -19,4 +22,41 @@ func TestContract(t *testing.T) {
 		})
 		return b
 	})
+}
+
+// TestRepublishedMessageIsQueuedOnce: a relay that retries while no consumer is up must not
+// pile up copies of the same message in memory.
+func TestRepublishedMessageIsQueuedOnce(t *testing.T) {
+	t.Parallel()
+	b := inproc.New()
+	ctx := context.Background()
+	if err := b.Declare(ctx, bus.Queue{Name: "q", Topics: []string{"a.b"}}); err != nil {
+		t.Fatal(err)
+	}
+	msg := bus.Message{ID: "m1", Topic: "a.b", Body: []byte("{}")}
+	for range 3 { // three relay attempts, each giving up
+		short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		if err := b.Publish(short, msg); err == nil {
+			t.Fatal("Publish succeeded without a consumer")
+		}
+		cancel()
+	}
+	var mu sync.Mutex
+	var got int
+	c, err := b.Subscribe(ctx, bus.Subscription{Queue: "q", Topics: []string{"a.b"}}, func(context.Context, bus.Delivery) error {
+		mu.Lock()
+		got++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	time.Sleep(100 * time.Millisecond) // let any extra copy be delivered
+	mu.Lock()
+	defer mu.Unlock()
+	if got != 1 {
+		t.Errorf("delivered %d times, want once", got)
+	}
 }

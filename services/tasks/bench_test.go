@@ -1,0 +1,266 @@
+package tasks_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+
+	"github.com/uberpopug/ates/ent/tasksdb"
+	"github.com/uberpopug/ates/ent/tasksdb/account"
+	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/storage/storagetest"
+	"github.com/uberpopug/ates/services/tasks"
+)
+
+// benchPopugs is how many assignable popugs the benchmarks' replica holds.
+const benchPopugs = 100
+
+// BenchmarkShuffle measures one shuffle (R-TASK-4) of 10 000 and 100 000 open tasks: the
+// Shuffle call, i.e. one transaction reassigning every open task and storing a task.assigned
+// outbox row for each. Inserting the tasks happens before the timer starts. Besides time and
+// allocations it reports the peak Go heap in use (sampled through runtime/metrics) and the
+// process's peak resident set (VmHWM, reset before each shuffle) during the shuffle.
+//
+//	go test -run '^$' -bench BenchmarkShuffle -benchtime 5x -benchmem ./services/tasks/
+func BenchmarkShuffle(b *testing.B) {
+	for _, d := range storagetest.Dialects {
+		for _, n := range []int{10_000, 100_000} {
+			b.Run(fmt.Sprintf("%s/tasks=%d", d, n), func(b *testing.B) {
+				benchShuffle(b, d, n)
+			})
+		}
+	}
+}
+
+func benchShuffle(b *testing.B, d string, n int) {
+	ctx := context.Background()
+	svc, db, admin := benchService(b, d)
+	benchInsertOpenTasks(b, db, n)
+	b.ReportAllocs()
+	var peakHeap, peakRSS uint64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		runtime.GC()
+		mem := benchStartMemSampler()
+		b.StartTimer()
+		got, err := svc.Shuffle(ctx, admin)
+		b.StopTimer()
+		heap, rss := mem.stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got != n {
+			b.Fatalf("reassigned %d tasks, want %d", got, n)
+		}
+		peakHeap, peakRSS = max(peakHeap, heap), max(peakRSS, rss)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/shuffle")
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tasks/s")
+	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+	if peakRSS > 0 {
+		b.ReportMetric(float64(peakRSS)/(1<<20), "peak-rss-MiB")
+	}
+}
+
+// benchService returns a task tracker on a fresh database of the dialect whose replica holds
+// benchPopugs assignable workers besides an admin and a manager, and the admin as an actor.
+func benchService(b *testing.B, d string) (*tasks.Service, *storage.DB, identity.Actor) {
+	b.Helper()
+	ctx := context.Background()
+	db := storagetest.MustOpen(b, d)
+	client := tasksdb.NewClient(tasksdb.Driver(db.Driver()))
+	if err := client.Schema.Create(ctx); err != nil {
+		b.Fatalf("creating the tasks schema: %v", err)
+	}
+	w, err := outbox.NewWriter(db.Dialect, event.MustDefaultRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := tasks.New(tasks.Config{
+		Client: client, Dialect: db.Dialect, Outbox: w, Clock: time.Now,
+		Rand: tasks.NewLockedRand(nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := identity.Actor{AccountID: uuid.New(), Role: identity.Admin}
+	accounts := []*tasksdb.AccountCreate{
+		client.Account.Create().SetPublicID(admin.AccountID).SetRole(account.RoleADMIN).SetActive(true).SetVersion(1),
+		client.Account.Create().SetPublicID(uuid.New()).SetRole(account.RoleMANAGER).SetActive(true).SetVersion(1),
+	}
+	for range benchPopugs {
+		accounts = append(accounts, client.Account.Create().SetPublicID(uuid.New()).SetRole(account.RoleWORKER).SetActive(true).SetVersion(1))
+	}
+	if err := client.Account.CreateBulk(accounts...).Exec(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return svc, db, admin
+}
+
+// benchInsertOpenTasks stores n open tasks assigned round robin to the replica's assignable
+// popugs: COPY on PostgreSQL, multi-row INSERTs on SQLite, in one transaction.
+func benchInsertOpenTasks(b *testing.B, db *storage.DB, n int) {
+	b.Helper()
+	ctx := context.Background()
+	var popugs []string
+	rows, err := db.SQL.QueryContext(ctx, "SELECT public_id FROM accounts WHERE role = 'WORKER' ORDER BY id")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			b.Fatal(err)
+		}
+		popugs = append(popugs, id)
+	}
+	if err := rows.Close(); err != nil {
+		b.Fatal(err)
+	}
+	created := time.Now().UTC()
+	tx, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	cols := []string{"public_id", "title", "description", "status", "assignee_id", "created_at"}
+	row := func(i int) []any {
+		return []any{uuid.NewString(), "Bench task " + strconv.Itoa(i), "Feed the popugs, batch " + strconv.Itoa(i), "OPEN", popugs[i%len(popugs)], created}
+	}
+	if db.Dialect == dialect.Postgres {
+		stmt, err := tx.PrepareContext(ctx, pq.CopyIn("tasks", cols...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := stmt.ExecContext(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := stmt.Close(); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		const per = 1000
+		for start := 0; start < n; start += per {
+			end := min(start+per, n)
+			var q strings.Builder
+			q.WriteString("INSERT INTO tasks (" + strings.Join(cols, ", ") + ") VALUES ")
+			args := make([]any, 0, (end-start)*len(cols))
+			for i := start; i < end; i++ {
+				if i > start {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?)")
+				args = append(args, row(i)...)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	if db.Dialect == dialect.Postgres { // statistics, as autovacuum would gather after a bulk load
+		if _, err := db.SQL.ExecContext(ctx, "ANALYZE tasks"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchMemSampler records the peak Go heap in use while it runs, and resets the kernel's peak
+// resident set of the process so stop can read the peak of the sampled period.
+type benchMemSampler struct {
+	done     chan struct{}
+	wg       sync.WaitGroup
+	peakHeap uint64
+	rssReset bool
+}
+
+// heapInUse samples: live and not yet swept objects plus the unused parts of in-use spans
+// (runtime.MemStats.HeapInuse).
+var benchHeapMetrics = []string{"/memory/classes/heap/objects:bytes", "/memory/classes/heap/unused:bytes"}
+
+func benchStartMemSampler() *benchMemSampler {
+	m := &benchMemSampler{done: make(chan struct{})}
+	// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0).
+	m.rssReset = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	samples := make([]metrics.Sample, len(benchHeapMetrics))
+	for i, name := range benchHeapMetrics {
+		samples[i].Name = name
+	}
+	read := func() {
+		metrics.Read(samples)
+		var sum uint64
+		for _, s := range samples {
+			sum += s.Value.Uint64()
+		}
+		m.peakHeap = max(m.peakHeap, sum)
+	}
+	read()
+	m.wg.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.done:
+				read()
+				return
+			case <-t.C:
+				read()
+			}
+		}
+	})
+	return m
+}
+
+// stop returns the peak heap in use and the peak resident set (0 when unknown) in bytes.
+func (m *benchMemSampler) stop() (heap, rss uint64) {
+	close(m.done)
+	m.wg.Wait()
+	if m.rssReset {
+		rss = benchVmHWM()
+	}
+	return m.peakHeap, rss
+}
+
+// benchVmHWM reads the process's peak resident set from /proc/self/status.
+func benchVmHWM() uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
