@@ -8,34 +8,96 @@ package graph
 import (
 	"context"
 
+	"github.com/google/uuid"
 	"github.com/uberpopug/ates/graph/generated"
 	"github.com/uberpopug/ates/graph/model"
 	"github.com/uberpopug/ates/services/calendar"
+	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/page"
 )
 
 // Account is the resolver for the account field.
 func (r *billingAccountResolver) Account(ctx context.Context, obj *model.BillingAccount) (*model.Account, error) {
-	return nil, notAvailable("account")
+	id, err := uuid.Parse(obj.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := r.account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return accountModel(acc), nil
 }
 
 // Entries is the resolver for the entries field.
 func (r *billingAccountResolver) Entries(ctx context.Context, obj *model.BillingAccount, first *int, after *string, day *calendar.Date) (*model.LedgerEntryConnection, error) {
-	return nil, notAvailable("entries")
+	a, id, err := actorAndAccount(ctx, obj.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	req, err := page.Parse(first, after)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Accounting.Entries(ctx, a, id, day, req)
+	if err != nil {
+		return nil, err
+	}
+	info, cursors := pageInfo(p)
+	conn := &model.LedgerEntryConnection{PageInfo: info, TotalCount: p.TotalCount, Edges: make([]*model.LedgerEntryEdge, len(p.Items))}
+	for i, e := range p.Items {
+		conn.Edges[i] = &model.LedgerEntryEdge{Cursor: cursors[i], Node: entryModel(e)}
+	}
+	return conn, nil
 }
 
 // Days is the resolver for the days field.
 func (r *billingAccountResolver) Days(ctx context.Context, obj *model.BillingAccount, from calendar.Date, to calendar.Date) ([]*model.BillingDay, error) {
-	return nil, notAvailable("days")
+	a, id, err := actorAndAccount(ctx, obj.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	days, err := r.Accounting.Days(ctx, a, id, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.BillingDay, len(days))
+	for i, d := range days {
+		out[i] = &model.BillingDay{Date: d.Date, Earned: d.Earned, PaidOut: d.PaidOut}
+	}
+	return out, nil
 }
 
 // Payments is the resolver for the payments field.
 func (r *billingAccountResolver) Payments(ctx context.Context, obj *model.BillingAccount, first *int) ([]*model.Payment, error) {
-	return nil, notAvailable("payments")
+	if _, _, err := actorAndAccount(ctx, obj.AccountID); err != nil {
+		return nil, err
+	}
+	if _, err := page.Parse(first, nil); err != nil {
+		return nil, err
+	}
+	// Payments are made by the end-of-day close, which is not built yet: there are none.
+	return []*model.Payment{}, nil
 }
 
 // Task is the resolver for the task field.
 func (r *ledgerEntryResolver) Task(ctx context.Context, obj *model.LedgerEntry) (*model.Task, error) {
-	return nil, notAvailable("task")
+	if obj.TaskID == nil {
+		return nil, nil
+	}
+	id, err := uuid.Parse(*obj.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.task(ctx, id)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil // accounting heard of the task before the tracker's data reached here
+	}
+	if err != nil {
+		return nil, err
+	}
+	return taskModel(t), nil
 }
 
 // CloseBillingDay is the resolver for the closeBillingDay field.
@@ -45,27 +107,94 @@ func (r *mutationResolver) CloseBillingDay(ctx context.Context) (*model.BillingD
 
 // MyBillingAccount is the resolver for the myBillingAccount field.
 func (r *queryResolver) MyBillingAccount(ctx context.Context) (*model.BillingAccount, error) {
-	return nil, notAvailable("myBillingAccount")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.Accounting.Account(ctx, a, a.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	return billingModel(b), nil
 }
 
 // BillingAccount is the resolver for the billingAccount field.
 func (r *queryResolver) BillingAccount(ctx context.Context, accountID string) (*model.BillingAccount, error) {
-	return nil, notAvailable("billingAccount")
+	a, id, err := actorAndAccount(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.Accounting.Account(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return billingModel(b), nil
 }
 
 // BillingAccounts is the resolver for the billingAccounts field.
 func (r *queryResolver) BillingAccounts(ctx context.Context, first *int, after *string) (*model.BillingAccountConnection, error) {
-	return nil, notAvailable("billingAccounts")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := page.Parse(first, after)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Accounting.Accounts(ctx, a, req)
+	if err != nil {
+		return nil, err
+	}
+	info, cursors := pageInfo(p)
+	conn := &model.BillingAccountConnection{PageInfo: info, TotalCount: p.TotalCount, Edges: make([]*model.BillingAccountEdge, len(p.Items))}
+	for i, b := range p.Items {
+		conn.Edges[i] = &model.BillingAccountEdge{Cursor: cursors[i], Node: billingModel(b)}
+	}
+	return conn, nil
 }
 
 // ManagementEarnings is the resolver for the managementEarnings field.
 func (r *queryResolver) ManagementEarnings(ctx context.Context, from calendar.Date, to calendar.Date) ([]*model.CompanyDay, error) {
-	return nil, notAvailable("managementEarnings")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	days, err := r.Accounting.ManagementEarnings(ctx, a, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.CompanyDay, len(days))
+	for i, d := range days {
+		out[i] = &model.CompanyDay{Date: d.Date, ManagementEarnings: d.Earnings}
+	}
+	return out, nil
 }
 
 // BalanceChanged is the resolver for the balanceChanged field.
 func (r *subscriptionResolver) BalanceChanged(ctx context.Context, accountID *string) (<-chan *model.BalanceChange, error) {
-	return nil, notAvailable("balanceChanged")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var account *uuid.UUID
+	if accountID != nil {
+		id, err := parseID("accountId", *accountID)
+		if err != nil {
+			return nil, err
+		}
+		account = &id
+	}
+	// R-ACC-10: WORKER and MANAGER their own account only; ADMIN and ACCOUNTANT any, or all.
+	if !a.Is(identity.Admin, identity.Accountant) {
+		if account != nil && *account != a.AccountID {
+			return nil, errs.E(errs.Forbidden, "you can only follow your own balance")
+		}
+		account = &a.AccountID
+	}
+	if r.Hub == nil {
+		return nil, notAvailable("balanceChanged")
+	}
+	return r.Hub.Subscribe(ctx, account), nil
 }
 
 // BillingAccount returns generated.BillingAccountResolver implementation.

@@ -1,11 +1,15 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/google/uuid"
 
 	"github.com/uberpopug/ates/graph/model"
+	"github.com/uberpopug/ates/services/accounting"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/page"
 	"github.com/uberpopug/ates/services/tasks"
 )
@@ -64,4 +68,30 @@ func taskConnection(p page.Page[tasks.Task]) *model.TaskConnection {
 		conn.Edges[i] = &model.TaskEdge{Cursor: cursors[i], Node: taskModel(t)}
 	}
 	return conn
+}
+
+// actorAndAccount returns the actor and a parsed account id argument.
+func actorAndAccount(ctx context.Context, accountID string) (identity.Actor, uuid.UUID, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return identity.Actor{}, uuid.Nil, err
+	}
+	id, err := parseID("accountId", accountID)
+	return a, id, err
+}
+
+func billingModel(b accounting.BillingAccount) *model.BillingAccount {
+	return &model.BillingAccount{AccountID: b.AccountID.String(), Balance: b.Balance, EarnedToday: b.EarnedToday}
+}
+
+func entryModel(e accounting.Entry) *model.LedgerEntry {
+	m := &model.LedgerEntry{
+		ID: e.ID.String(), Type: model.LedgerEntryType(e.Type), Amount: e.Amount, BalanceAfter: e.BalanceAfter,
+		Description: e.Description, OccurredAt: e.OccurredAt.UTC(), Day: e.Day,
+	}
+	if e.TaskID != nil {
+		id := e.TaskID.String()
+		m.TaskID = &id
+	}
+	return m
 }

@@ -7,6 +7,7 @@ package graph
 import (
 	"log/slog"
 
+	"github.com/uberpopug/ates/services/accounting"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/tasks"
 )
@@ -17,5 +18,8 @@ import (
 type Resolver struct {
 	Auth        *auth.Service
 	TaskTracker *tasks.Service
-	Log         *slog.Logger
+	Accounting  *accounting.Service
+	// Hub pushes balance changes to subscribers (R-ACC-10).
+	Hub *Hub
+	Log *slog.Logger
 }

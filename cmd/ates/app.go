@@ -11,6 +11,7 @@ import (
 	"github.com/uberpopug/ates/ent/analyticsdb"
 	"github.com/uberpopug/ates/ent/authdb"
 	"github.com/uberpopug/ates/ent/tasksdb"
+	"github.com/uberpopug/ates/services/accounting"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/bus/inproc"
@@ -30,6 +31,7 @@ var Contexts = []string{"auth", "tasks", "accounting", "analytics"}
 func topology() []bus.Queue {
 	return []bus.Queue{
 		{Name: queueName("tasks"), Topics: tasks.Topics},
+		{Name: queueName("accounting"), Topics: accounting.Topics},
 	}
 }
 
@@ -48,6 +50,7 @@ type app struct {
 	authClient *authdb.Client
 	auth       *auth.Service
 	tasks      *tasks.Service
+	accounting *accounting.Service
 	// consumers are the contexts' event consumers, by context.
 	consumers map[string]contextConsumer
 }
@@ -126,7 +129,27 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	a.consumers = map[string]contextConsumer{"tasks": tasksConsumer}
+	accOutbox, err := writer("accounting")
+	if err != nil {
+		return nil, err
+	}
+	accDB := a.dbs["accounting"]
+	accClient := accountingdb.NewClient(accountingdb.Driver(accDB.Driver()))
+	if a.accounting, err = accounting.New(accounting.Config{
+		Client: accClient, Dialect: accDB.Dialect, Outbox: accOutbox, Clock: time.Now,
+		Rand: tasks.NewLockedRand(nil), Location: cfg.Location(), Logger: log.With("context", "accounting"),
+		Notify: a.relays["accounting"].Notify,
+	}); err != nil {
+		return nil, err
+	}
+	accConsumer, err := inbox.New(inbox.Config[*accountingdb.Tx]{
+		Name: accounting.ConsumerName, Dialect: accDB.Dialect, DB: accDB.SQL, Begin: accClient.Tx,
+		Registry: a.registry, Handle: a.accounting.Apply, Logger: log.With("context", "accounting"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.consumers = map[string]contextConsumer{"tasks": tasksConsumer, "accounting": accConsumer}
 	return a, nil
 }
 

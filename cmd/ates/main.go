@@ -27,6 +27,7 @@ import (
 	"github.com/uberpopug/ates/graph"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
 )
 
@@ -159,6 +160,23 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("subscribing to account events: %w", err)
 	}
 	defer feed.Stop()
+	// Live balance pushes (R-ACC-10): every gateway has its own private queue of balance
+	// changes, so a subscriber gets its pushes whichever gateway holds its socket.
+	hub := graph.NewHub(a.log.With("component", "hub"))
+	balances, err := a.transport.Subscribe(ctx, bus.Subscription{
+		Topics: []string{contract.BalanceChanged}, Concurrency: 1, Prefetch: 256,
+	}, func(_ context.Context, d bus.Delivery) error {
+		e, err := a.registry.Parse(d.Body)
+		if err != nil {
+			a.log.Error("gateway: invalid balance event dropped from the live feed", "error", err)
+			return nil
+		}
+		return graph.PublishBalanceChange(hub, e)
+	})
+	if err != nil {
+		return fmt.Errorf("subscribing to balance events: %w", err)
+	}
+	defer balances.Stop()
 	if err := a.auth.SeedRevocations(ctx, revocations); err != nil {
 		return err
 	}
@@ -171,7 +189,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	h, err := graph.NewHandler(graph.Config{
-		Resolver:       &graph.Resolver{Auth: a.auth, Log: a.log},
+		Resolver:       &graph.Resolver{Auth: a.auth, TaskTracker: a.tasks, Accounting: a.accounting, Hub: hub, Log: a.log},
 		Verifier:       verifier,
 		JWKS:           func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:          a.ready(),

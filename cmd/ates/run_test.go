@@ -150,6 +150,7 @@ func TestRunEmbeddedDefault(t *testing.T) {
 		t.Fatalf("no bootstrap credentials printed:\n%s", p.stdout.String())
 	}
 	mustLogin(t, base, m[1], m[2])
+	checkTaskReachesLedger(t, base)
 	res, err := http.Get(base + "/graphiql")
 	if err != nil {
 		t.Fatal(err)
@@ -265,5 +266,44 @@ func deleteExchange(tb testing.TB, amqpURL, name string) {
 	}
 	if err := ch.ExchangeDelete(name, false, false); err != nil {
 		tb.Logf("deleting exchange %s: %v", name, err)
+	}
+}
+
+// checkTaskReachesLedger signs a popug up, creates a task (it can only go to that popug) and
+// waits for its fee in the popug's ledger: the tasks and accounting contexts and the event
+// flow between them are wired.
+func checkTaskReachesLedger(t *testing.T, base string) {
+	t.Helper()
+	r := mustGraphQL(t, base, "", `mutation{signUp(input:{username:"rio",password:"rio-beak-print",fullName:"Rio",email:"rio@uberpopug.com"}){token}}`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("signUp: %v", r.Errors)
+	}
+	token, _ := mustLogin(t, base, "rio", "rio-beak-print")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = mustGraphQL(t, base, token, `mutation{createTask(input:{title:"Fix the beak scanner",jiraId:"UBERPOP-42",description:"It beeps."}){assignee{username}}}`, nil)
+		if len(r.Errors) == 0 {
+			break
+		}
+		if time.Now().After(deadline) { // the account replica may lag the sign-up a moment
+			t.Fatalf("createTask: %v", r.Errors)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(string(r.Data["createTask"]), `"rio"`) {
+		t.Fatalf("createTask = %s, want assignee rio", r.Data["createTask"])
+	}
+	for {
+		r = mustGraphQL(t, base, token, `{myBillingAccount{balance entries{edges{node{type description}}}}}`, nil)
+		if len(r.Errors) > 0 {
+			t.Fatalf("myBillingAccount: %v", r.Errors)
+		}
+		if strings.Contains(string(r.Data["myBillingAccount"]), "Fee for task UBERPOP-42 Fix the beak scanner") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fee entry after 10s: %s", r.Data["myBillingAccount"])
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -12,9 +12,12 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/uberpopug/ates/ent/accountingdb/account"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
+	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
 	"github.com/uberpopug/ates/ent/accountingdb/processedevent"
+	"github.com/uberpopug/ates/ent/accountingdb/task"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -75,9 +78,12 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			account.Table:        account.ValidColumn,
 			deadletter.Table:     deadletter.ValidColumn,
+			entry.Table:          entry.ValidColumn,
 			outboxevent.Table:    outboxevent.ValidColumn,
 			processedevent.Table: processedevent.ValidColumn,
+			task.Table:           task.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -5,16 +5,52 @@ package accountingdb
 import (
 	"time"
 
+	"github.com/uberpopug/ates/ent/accountingdb/account"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
 	"github.com/uberpopug/ates/ent/accountingdb/processedevent"
 	"github.com/uberpopug/ates/ent/accountingdb/schema"
+	"github.com/uberpopug/ates/ent/accountingdb/task"
 )
 
 // The init function reads all schema descriptors with runtime code
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	accountFields := schema.Account{}.Fields()
+	_ = accountFields
+	// accountDescUsername is the schema descriptor for username field.
+	accountDescUsername := accountFields[1].Descriptor()
+	// account.DefaultUsername holds the default value on creation for the username field.
+	account.DefaultUsername = accountDescUsername.Default.(string)
+	// accountDescEmail is the schema descriptor for email field.
+	accountDescEmail := accountFields[2].Descriptor()
+	// account.DefaultEmail holds the default value on creation for the email field.
+	account.DefaultEmail = accountDescEmail.Default.(string)
+	// accountDescFullName is the schema descriptor for full_name field.
+	accountDescFullName := accountFields[3].Descriptor()
+	// account.DefaultFullName holds the default value on creation for the full_name field.
+	account.DefaultFullName = accountDescFullName.Default.(string)
+	// accountDescRole is the schema descriptor for role field.
+	accountDescRole := accountFields[4].Descriptor()
+	// account.DefaultRole holds the default value on creation for the role field.
+	account.DefaultRole = accountDescRole.Default.(string)
+	// accountDescActive is the schema descriptor for active field.
+	accountDescActive := accountFields[5].Descriptor()
+	// account.DefaultActive holds the default value on creation for the active field.
+	account.DefaultActive = accountDescActive.Default.(bool)
+	// accountDescVersion is the schema descriptor for version field.
+	accountDescVersion := accountFields[6].Descriptor()
+	// account.DefaultVersion holds the default value on creation for the version field.
+	account.DefaultVersion = accountDescVersion.Default.(int64)
+	// accountDescBalance is the schema descriptor for balance field.
+	accountDescBalance := accountFields[7].Descriptor()
+	// account.DefaultBalance holds the default value on creation for the balance field.
+	account.DefaultBalance = accountDescBalance.Default.(int64)
+	// accountDescCreatedAt is the schema descriptor for created_at field.
+	accountDescCreatedAt := accountFields[8].Descriptor()
+	// account.DefaultCreatedAt holds the default value on creation for the created_at field.
+	account.DefaultCreatedAt = accountDescCreatedAt.Default.(func() time.Time)
 	deadletterFields := schema.DeadLetter{}.Fields()
 	_ = deadletterFields
 	// deadletterDescCreatedAt is the schema descriptor for created_at field.
@@ -37,4 +73,18 @@ func init() {
 	processedeventDescProcessedAt := processedeventFields[3].Descriptor()
 	// processedevent.DefaultProcessedAt holds the default value on creation for the processed_at field.
 	processedevent.DefaultProcessedAt = processedeventDescProcessedAt.Default.(func() time.Time)
+	taskFields := schema.Task{}.Fields()
+	_ = taskFields
+	// taskDescTitle is the schema descriptor for title field.
+	taskDescTitle := taskFields[4].Descriptor()
+	// task.DefaultTitle holds the default value on creation for the title field.
+	task.DefaultTitle = taskDescTitle.Default.(string)
+	// taskDescDescription is the schema descriptor for description field.
+	taskDescDescription := taskFields[6].Descriptor()
+	// task.DefaultDescription holds the default value on creation for the description field.
+	task.DefaultDescription = taskDescDescription.Default.(string)
+	// taskDescDescribed is the schema descriptor for described field.
+	taskDescDescribed := taskFields[7].Descriptor()
+	// task.DefaultDescribed holds the default value on creation for the described field.
+	task.DefaultDescribed = taskDescDescribed.Default.(bool)
 }

@@ -53,19 +53,6 @@ type BalanceChange struct {
 	Entry     *LedgerEntry `json:"entry"`
 }
 
-type BillingAccount struct {
-	Account *Account    `json:"account"`
-	Balance money.Cents `json:"balance"`
-	// Sum of today's FEE and REWARD entries.
-	EarnedToday money.Cents `json:"earnedToday"`
-	// Newest first, in the order the entries were applied, so balanceAfter chains; day narrows to one business day.
-	Entries *LedgerEntryConnection `json:"entries"`
-	// One element per date in [from, to], oldest first.
-	Days []*BillingDay `json:"days"`
-	// Newest first.
-	Payments []*Payment `json:"payments"`
-}
-
 type BillingAccountConnection struct {
 	Edges      []*BillingAccountEdge `json:"edges"`
 	PageInfo   *PageInfo             `json:"pageInfo"`
@@ -115,21 +102,6 @@ type ExpensiveTask struct {
 	Task        *Task       `json:"task"`
 	Reward      money.Cents `json:"reward"`
 	CompletedAt time.Time   `json:"completedAt"`
-}
-
-// One immutable line of an account's audit log (R-ACC-3).
-type LedgerEntry struct {
-	ID   string          `json:"id"`
-	Type LedgerEntryType `json:"type"`
-	// Signed: a fee or payout is negative, a reward positive.
-	Amount       money.Cents `json:"amount"`
-	BalanceAfter money.Cents `json:"balanceAfter"`
-	// What a person reads in the audit log, e.g. "Fee for task UBERPOP-42 Fix the beak scanner".
-	Description string `json:"description"`
-	// The task, for FEE and REWARD entries; null for PAYOUT.
-	Task       *Task         `json:"task,omitempty"`
-	OccurredAt time.Time     `json:"occurredAt"`
-	Day        calendar.Date `json:"day"`
 }
 
 type LedgerEntryConnection struct {

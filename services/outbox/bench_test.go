@@ -1,8 +1,6 @@
 package outbox_test
 
 import (
-	"os"
-	"strconv"
 	"context"
 	"sync/atomic"
 	"testing"
@@ -122,7 +120,7 @@ func benchRelay(b *testing.B, db *storage.DB, t bus.Transport, consumer, queue s
 			recs[i].Envelope.ID = uuid.NewString()
 		}
 		MustAppend(b, client, w, recs...)
-		r, err := outbox.NewRelay(db, t, outbox.RelayOptions{Context: "bench", Logger: testLogger(b), BatchSize: benchBatch()})
+		r, err := outbox.NewRelay(db, t, outbox.RelayOptions{Context: "bench", Logger: testLogger(b)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -147,9 +145,4 @@ func benchRelay(b *testing.B, db *storage.DB, t bus.Transport, consumer, queue s
 		b.Fatalf("consumed %d events, want %d", got, b.N*relayEvents)
 	}
 	b.ReportMetric(float64(b.N*relayEvents)/b.Elapsed().Seconds(), "events/s")
-}
-
-func benchBatch() int {
-	n, _ := strconv.Atoi(os.Getenv("ZZ_BATCH"))
-	return n
 }

@@ -456,3 +456,45 @@ func TestRelayRunTwice(t *testing.T) {
 		t.Errorf("Run = %v, want nil", first)
 	}
 }
+
+// R-EVT-4: when the database drops the active relay's session (and with it the relay lock),
+// the relay takes the lock again on a new session and goes on.
+func TestRelayRecoversFromLostSession(t *testing.T) {
+	t.Parallel()
+	url := storagetest.MustCreatePostgresDatabase(t)
+	db := storagetest.MustOpenPostgres(t, url)
+	client := MustContextDB(t, db)
+	w := MustWriter(t, db)
+	b := inproc.New()
+	got := MustCollect(t, context.Background(), b, "#")
+	r, err := outbox.NewRelay(db, b, outbox.RelayOptions{
+		Context: "lost-session", PollInterval: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		StandbyInterval: 20 * time.Millisecond, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, r)
+	MustAppend(t, client, w, MustRecords(t, 10)...)
+	got.waitFor(t, 10, 10*time.Second)
+
+	lockHolder := func() (pid int, ok bool) {
+		err := db.SQL.QueryRow(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&pid)
+		return pid, err == nil
+	}
+	pid, ok := lockHolder()
+	if !ok {
+		t.Fatal("no session holds the relay lock")
+	}
+	if _, err := db.SQL.Exec("SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	MustAppend(t, client, w, MustRecords(t, 10)...)
+	r.Notify()
+	got.waitFor(t, 20, 30*time.Second)
+	eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+	if next, ok := lockHolder(); !ok || next == pid {
+		t.Errorf("relay lock holder after the loss = %d, %v; want a new session", next, ok)
+	}
+}

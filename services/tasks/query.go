@@ -73,3 +73,28 @@ func (s *Service) Get(ctx context.Context, actor identity.Actor, id uuid.UUID) (
 	}
 	return toTask(row), nil
 }
+
+// GetMany returns the tasks with the ids in the order asked, with a NotFound error at the index
+// of an unknown id; one query however many ids (for dataloaders).
+func (s *Service) GetMany(ctx context.Context, ids []uuid.UUID) ([]Task, []error) {
+	out, errList := make([]Task, len(ids)), make([]error, len(ids))
+	rows, err := s.client.Task.Query().Where(task.PublicIDIn(ids...)).All(ctx)
+	if err != nil {
+		for i := range errList {
+			errList[i] = fmt.Errorf("tasks: loading tasks: %w", err)
+		}
+		return out, errList
+	}
+	byID := make(map[uuid.UUID]*tasksdb.Task, len(rows))
+	for _, r := range rows {
+		byID[r.PublicID] = r
+	}
+	for i, id := range ids {
+		if r, ok := byID[id]; ok {
+			out[i] = toTask(r)
+		} else {
+			errList[i] = errs.E(errs.NotFound, "no task with id %s", id)
+		}
+	}
+	return out, errList
+}

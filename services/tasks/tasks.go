@@ -105,8 +105,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Dialect != dialect.SQLite && cfg.Dialect != dialect.Postgres {
 		return nil, errors.New("tasks: New needs the database dialect (sqlite3 or postgres)")
 	}
+	clock := cfg.Clock
 	s := &Service{
-		client: cfg.Client, dialect: cfg.Dialect, outbox: cfg.Outbox, now: cfg.Clock,
+		// Times are kept to the microsecond, the precision PostgreSQL stores: what a use case
+		// returns, what is stored and what its events carry are then the same instant.
+		client: cfg.Client, dialect: cfg.Dialect, outbox: cfg.Outbox,
+		now:  func() time.Time { return clock().UTC().Truncate(time.Microsecond) },
 		rand: cfg.Rand, log: cfg.Logger, notify: cfg.Notify, batch: cfg.ShuffleBatch,
 	}
 	if s.notify == nil {

@@ -9,6 +9,18 @@ import (
 	"github.com/uberpopug/ates/ent/accountingdb"
 )
 
+// The AccountFunc type is an adapter to allow the use of ordinary
+// function as Account mutator.
+type AccountFunc func(context.Context, *accountingdb.AccountMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.AccountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.AccountMutation", m)
+}
+
 // The DeadLetterFunc type is an adapter to allow the use of ordinary
 // function as DeadLetter mutator.
 type DeadLetterFunc func(context.Context, *accountingdb.DeadLetterMutation) (accountingdb.Value, error)
@@ -19,6 +31,18 @@ func (f DeadLetterFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (ac
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.DeadLetterMutation", m)
+}
+
+// The EntryFunc type is an adapter to allow the use of ordinary
+// function as Entry mutator.
+type EntryFunc func(context.Context, *accountingdb.EntryMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f EntryFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.EntryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.EntryMutation", m)
 }
 
 // The OutboxEventFunc type is an adapter to allow the use of ordinary
@@ -43,6 +67,18 @@ func (f ProcessedEventFunc) Mutate(ctx context.Context, m accountingdb.Mutation)
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.ProcessedEventMutation", m)
+}
+
+// The TaskFunc type is an adapter to allow the use of ordinary
+// function as Task mutator.
+type TaskFunc func(context.Context, *accountingdb.TaskMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TaskFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.TaskMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.TaskMutation", m)
 }
 
 // Condition is a hook condition function.

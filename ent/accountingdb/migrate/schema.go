@@ -9,6 +9,25 @@ import (
 )
 
 var (
+	// AccountsColumns holds the columns for the "accounts" table.
+	AccountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "public_id", Type: field.TypeUUID, Unique: true},
+		{Name: "username", Type: field.TypeString, Default: ""},
+		{Name: "email", Type: field.TypeString, Default: ""},
+		{Name: "full_name", Type: field.TypeString, Default: ""},
+		{Name: "role", Type: field.TypeString, Default: ""},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "version", Type: field.TypeInt64, Default: 0},
+		{Name: "balance", Type: field.TypeInt64, Default: 0},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// AccountsTable holds the schema information for the "accounts" table.
+	AccountsTable = &schema.Table{
+		Name:       "accounts",
+		Columns:    AccountsColumns,
+		PrimaryKey: []*schema.Column{AccountsColumns[0]},
+	}
 	// DeadLettersColumns holds the columns for the "dead_letters" table.
 	DeadLettersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -38,6 +57,37 @@ var (
 				Name:    "deadletter_status",
 				Unique:  false,
 				Columns: []*schema.Column{DeadLettersColumns[8]},
+			},
+		},
+	}
+	// EntriesColumns holds the columns for the "entries" table.
+	EntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "public_id", Type: field.TypeUUID, Unique: true},
+		{Name: "account_id", Type: field.TypeUUID},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"FEE", "REWARD", "PAYOUT"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "balance_after", Type: field.TypeInt64},
+		{Name: "task_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "day", Type: field.TypeString},
+		{Name: "source_event_id", Type: field.TypeString, Unique: true},
+	}
+	// EntriesTable holds the schema information for the "entries" table.
+	EntriesTable = &schema.Table{
+		Name:       "entries",
+		Columns:    EntriesColumns,
+		PrimaryKey: []*schema.Column{EntriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "entry_account_id_day",
+				Unique:  false,
+				Columns: []*schema.Column{EntriesColumns[2], EntriesColumns[8]},
+			},
+			{
+				Name:    "entry_day_type",
+				Unique:  false,
+				Columns: []*schema.Column{EntriesColumns[8], EntriesColumns[3]},
 			},
 		},
 	}
@@ -85,11 +135,32 @@ var (
 			},
 		},
 	}
+	// TasksColumns holds the columns for the "tasks" table.
+	TasksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "public_id", Type: field.TypeUUID, Unique: true},
+		{Name: "fee", Type: field.TypeInt64},
+		{Name: "reward", Type: field.TypeInt64},
+		{Name: "priced_at", Type: field.TypeTime},
+		{Name: "title", Type: field.TypeString, Default: ""},
+		{Name: "jira_id", Type: field.TypeString, Nullable: true},
+		{Name: "description", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "described", Type: field.TypeBool, Default: false},
+	}
+	// TasksTable holds the schema information for the "tasks" table.
+	TasksTable = &schema.Table{
+		Name:       "tasks",
+		Columns:    TasksColumns,
+		PrimaryKey: []*schema.Column{TasksColumns[0]},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AccountsTable,
 		DeadLettersTable,
+		EntriesTable,
 		OutboxEventsTable,
 		ProcessedEventsTable,
+		TasksTable,
 	}
 )
 

@@ -6,11 +6,20 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// Account is the predicate function for account builders.
+type Account func(*sql.Selector)
+
 // DeadLetter is the predicate function for deadletter builders.
 type DeadLetter func(*sql.Selector)
+
+// Entry is the predicate function for entry builders.
+type Entry func(*sql.Selector)
 
 // OutboxEvent is the predicate function for outboxevent builders.
 type OutboxEvent func(*sql.Selector)
 
 // ProcessedEvent is the predicate function for processedevent builders.
 type ProcessedEvent func(*sql.Selector)
+
+// Task is the predicate function for task builders.
+type Task func(*sql.Selector)

@@ -14,7 +14,7 @@ type Task struct{ ent.Schema }
 func (Task) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("public_id", uuid.UUID{}).Unique().Immutable(),
-		field.String("title").MaxLen(200).Immutable(),
+		field.String("title").MaxRuneLen(200).Immutable(), // characters, not bytes (R-TASK-2)
 		field.String("jira_id").Optional().Nillable().Immutable(),
 		field.Text("description").Immutable(),
 		field.Enum("status").Values("OPEN", "DONE").Default("OPEN"),

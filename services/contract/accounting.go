@@ -1,0 +1,39 @@
+package contract
+
+import "time"
+
+// Accounting events. task.priced is a business event for analytics (R-ACC-1); balance.changed
+// carries every applied ledger entry with the new balance (R-ACC-10, analytics).
+const (
+	TaskPriced     = "task.priced"
+	BalanceChanged = "balance.changed"
+)
+
+// Ledger entry types (R-ACC-3).
+const (
+	EntryFee    = "FEE"
+	EntryReward = "REWARD"
+	EntryPayout = "PAYOUT"
+)
+
+// TaskPricedV1 is the data of task.priced v1: the task's price, set once. Amounts are cents.
+type TaskPricedV1 struct {
+	TaskID   string    `json:"taskId"`
+	Fee      int64     `json:"fee"`
+	Reward   int64     `json:"reward"`
+	PricedAt time.Time `json:"pricedAt"`
+}
+
+// BalanceChangedV1 is the data of balance.changed v1: one ledger entry and the balance after it.
+// Amounts are signed cents; day is the entry's business day, YYYY-MM-DD.
+type BalanceChangedV1 struct {
+	EntryID      string    `json:"entryId"`
+	AccountID    string    `json:"accountId"`
+	Type         string    `json:"type"`
+	Amount       int64     `json:"amount"`
+	BalanceAfter int64     `json:"balanceAfter"`
+	TaskID       *string   `json:"taskId"`
+	Description  string    `json:"description"`
+	OccurredAt   time.Time `json:"occurredAt"`
+	Day          string    `json:"day"`
+}
