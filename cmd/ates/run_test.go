@@ -195,6 +195,7 @@ func TestRunProductionDeactivationReachesGateway(t *testing.T) {
 	MustStart(t, environ, "worker")
 
 	admin, _ := mustLogin(t, base, "boss", "boss-beak-print")
+	checkTaskReachesLedger(t, base)
 	r := mustGraphQL(t, base, "", `mutation{signUp(input:{username:"kesha",password:"kesha-beak",fullName:"Kesha",email:"kesha@uberpopug.com"}){token account{id role}}}`, nil)
 	if len(r.Errors) > 0 {
 		t.Fatalf("signUp: %v", r.Errors)
