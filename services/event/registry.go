@@ -130,3 +130,6 @@ func (r *Registry) Parse(raw []byte) (Envelope, error) {
 	}
 	return e, nil
 }
+
+// SchemaFiles is the embedded schema registry folder (schemas/…).
+func SchemaFiles() fs.FS { return schemaFiles }
