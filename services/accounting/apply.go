@@ -235,19 +235,10 @@ type posting struct {
 // entry is stored with the balance after it, so the balance always equals the sum of the
 // entries (R-ACC-3); a balance.changed event goes to the outbox.
 func (s *Service) post(ctx context.Context, tx *accountingdb.Tx, p posting) (Entry, error) {
-	rows, err := tx.QueryContext(ctx, s.sql(`UPDATE accounts SET balance = balance + $1 WHERE public_id = $2 RETURNING balance`),
+	after, err := queryInt(ctx, tx, s.sql(`UPDATE accounts SET balance = balance + $1 WHERE public_id = $2 RETURNING balance`),
 		int64(p.Amount), p.Account.String())
 	if err != nil {
 		return Entry{}, fmt.Errorf("accounting: posting to %s: %w", p.Account, err)
-	}
-	var after int64
-	found := rows.Next()
-	if found {
-		err = rows.Scan(&after)
-	}
-	rows.Close()
-	if err != nil || !found {
-		return Entry{}, errors.Join(fmt.Errorf("accounting: posting to %s: no billing account", p.Account), err, rows.Err())
 	}
 	e := Entry{
 		ID: uuid.New(), AccountID: p.Account, Type: p.Type, Amount: p.Amount, BalanceAfter: money.Cents(after),
@@ -257,8 +248,10 @@ func (s *Service) post(ctx context.Context, tx *accountingdb.Tx, p posting) (Ent
 	if p.Task != nil {
 		task = p.Task.String()
 	}
-	_, err = tx.ExecContext(ctx, s.sql(`INSERT INTO entries (public_id, account_id, type, amount, balance_after, task_id, occurred_at, day, source_event_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
+	// The entry's row id grows with every entry of the account: the account row is locked by
+	// the balance update above until this transaction ends.
+	seq, err := queryInt(ctx, tx, s.sql(`INSERT INTO entries (public_id, account_id, type, amount, balance_after, task_id, occurred_at, day, source_event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`),
 		e.ID.String(), e.AccountID.String(), string(e.Type), int64(e.Amount), after, task, e.OccurredAt, e.Day.String(), p.SourceEventID)
 	if err != nil {
 		return Entry{}, fmt.Errorf("accounting: storing entry: %w", err)
@@ -269,11 +262,31 @@ func (s *Service) post(ctx context.Context, tx *accountingdb.Tx, p posting) (Ent
 		taskID = &t
 	}
 	ev, err := event.New(ctx, Producer, contract.BalanceChanged, 1, e.OccurredAt, contract.BalanceChangedV1{
-		EntryID: e.ID.String(), AccountID: e.AccountID.String(), Type: string(e.Type), Amount: int64(e.Amount),
+		EntryID: e.ID.String(), Sequence: seq, AccountID: e.AccountID.String(), Type: string(e.Type), Amount: int64(e.Amount),
 		BalanceAfter: after, TaskID: taskID, Description: e.Description, OccurredAt: e.OccurredAt, Day: e.Day.String(),
 	})
 	if err != nil {
 		return Entry{}, err
 	}
 	return e, s.outbox.Append(ctx, tx, outbox.Record{Key: e.AccountID.String(), Envelope: ev})
+}
+
+// queryInt runs a statement returning one integer (e.g. RETURNING id) in tx.
+func queryInt(ctx context.Context, tx *accountingdb.Tx, q string, args ...any) (int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+		return 0, sql.ErrNoRows
+	}
+	var v int64
+	if err := rows.Scan(&v); err != nil {
+		return 0, err
+	}
+	return v, rows.Close()
 }

@@ -25,9 +25,12 @@ type TaskPricedV1 struct {
 }
 
 // BalanceChangedV1 is the data of balance.changed v1: one ledger entry and the balance after it.
-// Amounts are signed cents; day is the entry's business day, YYYY-MM-DD.
+// Amounts are signed cents; day is the entry's business day, YYYY-MM-DD. Sequence orders one
+// account's entries as the ledger applied them (balanceAfter chains in that order), whatever
+// order the events arrive in.
 type BalanceChangedV1 struct {
 	EntryID      string    `json:"entryId"`
+	Sequence     int64     `json:"sequence"`
 	AccountID    string    `json:"accountId"`
 	Type         string    `json:"type"`
 	Amount       int64     `json:"amount"`
