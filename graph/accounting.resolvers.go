@@ -71,14 +71,23 @@ func (r *billingAccountResolver) Days(ctx context.Context, obj *model.BillingAcc
 
 // Payments is the resolver for the payments field.
 func (r *billingAccountResolver) Payments(ctx context.Context, obj *model.BillingAccount, first *int) ([]*model.Payment, error) {
-	if _, _, err := actorAndAccount(ctx, obj.AccountID); err != nil {
+	a, id, err := actorAndAccount(ctx, obj.AccountID)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := page.Parse(first, nil); err != nil {
+	req, err := page.Parse(first, nil)
+	if err != nil {
 		return nil, err
 	}
-	// Payments are made by the end-of-day close, which is not built yet: there are none.
-	return []*model.Payment{}, nil
+	ps, err := r.Accounting.Payments(ctx, a, id, req.First)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Payment, len(ps))
+	for i, p := range ps {
+		out[i] = &model.Payment{ID: p.ID.String(), Amount: p.Amount, Day: p.Day, CreatedAt: p.CreatedAt, EmailSent: p.EmailSent}
+	}
+	return out, nil
 }
 
 // Task is the resolver for the task field.
@@ -102,7 +111,15 @@ func (r *ledgerEntryResolver) Task(ctx context.Context, obj *model.LedgerEntry) 
 
 // CloseBillingDay is the resolver for the closeBillingDay field.
 func (r *mutationResolver) CloseBillingDay(ctx context.Context) (*model.BillingDayClose, error) {
-	return nil, notAvailable("closeBillingDay")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Accounting.CloseNow(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return &model.BillingDayClose{Day: res.Day, PaidAccounts: res.PaidAccounts, TotalPaid: res.TotalPaid}, nil
 }
 
 // MyBillingAccount is the resolver for the myBillingAccount field.

@@ -136,7 +136,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	accDB := a.dbs["accounting"]
 	accClient := accountingdb.NewClient(accountingdb.Driver(accDB.Driver()))
 	if a.accounting, err = accounting.New(accounting.Config{
-		Client: accClient, Dialect: accDB.Dialect, Outbox: accOutbox, Clock: time.Now,
+		Client: accClient, DB: accDB.SQL, Dialect: accDB.Dialect, Outbox: accOutbox, Clock: time.Now,
 		Rand: tasks.NewLockedRand(nil), Location: cfg.Location(), Logger: log.With("context", "accounting"),
 		Notify: a.relays["accounting"].Notify,
 	}); err != nil {

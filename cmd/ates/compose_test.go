@@ -33,7 +33,7 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	for _, name := range []string{"postgres", "rabbitmq", "gateway", "worker-auth", "worker-tasks", "worker-accounting", "worker-analytics"} {
+	for _, name := range []string{"postgres", "rabbitmq", "mailpit", "gateway", "worker-auth", "worker-tasks", "worker-accounting", "worker-analytics"} {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("service %s is missing", name)
 		}
@@ -76,10 +76,13 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s: aTES refuses its environment: %v", name, err)
 			continue
 		}
+		if cfg.SMTPURL != "smtp://mailpit:1025" {
+			t.Errorf("%s: payment emails not wired to Mailpit: %q", name, cfg.SMTPURL)
+		}
 		if !strings.Contains(cfg.DatabaseURL, "@postgres:5432/") || !strings.Contains(cfg.AMQPURL, "@rabbitmq:5672") {
 			t.Errorf("%s: not wired to the compose PostgreSQL and RabbitMQ: %q %q", name, cfg.DatabaseURL, cfg.AMQPURL)
 		}
-		for _, dep := range []string{"postgres", "rabbitmq"} {
+		for _, dep := range []string{"postgres", "rabbitmq", "mailpit"} {
 			if _, ok := s.DependsOn[dep]; !ok {
 				t.Errorf("%s: does not depend on %s", name, dep)
 			}

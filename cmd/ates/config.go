@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/robfig/cron/v3"
 )
 
 // Config is every setting of aTES, read from ATES_* environment variables (R-OPS-3). Unset
@@ -35,11 +37,12 @@ type Config struct {
 	AMQPURL string `env:"ATES_AMQP_URL"`
 	// AMQPExchange is the topic exchange events are published to.
 	AMQPExchange string `env:"ATES_AMQP_EXCHANGE" envDefault:"ates.events"`
-	// SMTPURL, MailFrom and CloseSchedule are accepted and validated; the end-of-day close
-	// that uses them is not built yet.
-	SMTPURL       string `env:"ATES_SMTP_URL"`
-	MailFrom      string `env:"ATES_MAIL_FROM" envDefault:"aTES <ates@uberpopug.local>"`
-	CloseSchedule string `env:"ATES_CLOSE_SCHEDULE"`
+	// SMTPURL sends payment emails through that server; unset, they go to DataDir/mailbox.
+	SMTPURL  string `env:"ATES_SMTP_URL"`
+	MailFrom string `env:"ATES_MAIL_FROM" envDefault:"aTES <ates@uberpopug.local>"`
+	// CloseSchedule is the cron expression (minute hour day month weekday) of the end-of-day
+	// close in ATES_TIMEZONE (R-ACC-8).
+	CloseSchedule string `env:"ATES_CLOSE_SCHEDULE" envDefault:"0 0 * * *"`
 	// Dev allows introspection for everyone (R-API-3).
 	Dev bool `env:"ATES_DEV"`
 	// TokenTTL is the access token lifetime (R-AUTH-4).
@@ -119,6 +122,12 @@ func (c *Config) validate() error {
 		if p, err := url.Parse(c.SMTPURL); err != nil || (p.Scheme != "smtp" && p.Scheme != "smtps") || p.Host == "" {
 			problems = append(problems, errors.New("ATES_SMTP_URL must be smtp://[user:pass@]host:port"))
 		}
+	}
+	if _, err := cron.ParseStandard(c.CloseSchedule); err != nil {
+		problems = append(problems, fmt.Errorf("ATES_CLOSE_SCHEDULE %q is not a cron expression like \"0 0 * * *\": %v", c.CloseSchedule, err))
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		problems = append(problems, fmt.Errorf("ATES_MAIL_FROM %q is not an address like \"aTES <ates@example.com>\"", c.MailFrom))
 	}
 	if c.TokenTTL < time.Minute {
 		problems = append(problems, errors.New("ATES_TOKEN_TTL must be at least 1m"))

@@ -16,6 +16,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.HTTPAddr != ":8080" || c.DataDir != "./data" || c.Timezone != "UTC" || c.TokenTTL != time.Hour {
 		t.Errorf("defaults = %+v", c)
 	}
+	if c.CloseSchedule != "0 0 * * *" {
+		t.Errorf("close schedule = %q, want midnight", c.CloseSchedule)
+	}
 	if c.DatabaseURL != "" || c.AMQPURL != "" || c.SMTPURL != "" || c.Dev {
 		t.Errorf("the embedded default must need no server: %+v", c)
 	}
@@ -62,6 +65,9 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		"ATES_TOKEN_TTL=soon":              "ATES_TOKEN_TTL",
 		"ATES_LOG_LEVEL=loud":              "ATES_LOG_LEVEL",
 		"ATES_DEV=maybe":                   "ATES_DEV",
+		"ATES_CLOSE_SCHEDULE=at midnight":  "ATES_CLOSE_SCHEDULE",
+		"ATES_CLOSE_SCHEDULE=0 0 * *":      "ATES_CLOSE_SCHEDULE",
+		"ATES_MAIL_FROM=nobody":            "ATES_MAIL_FROM",
 	}
 	for kv, want := range cases {
 		_, err := LoadConfig([]string{kv})

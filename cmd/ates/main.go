@@ -257,6 +257,13 @@ func (a *app) runWorkers(ctx context.Context, contexts []string) error {
 		// Graceful: running handlers finish and acknowledge; the rest is redelivered (R-OPS-5).
 		defer consumer.Stop()
 	}
+	if slices.Contains(contexts, "accounting") {
+		wg.Go(func() {
+			if err := a.runEndOfDay(ctx); err != nil {
+				a.log.Error("end of day stopped", "error", err)
+			}
+		})
+	}
 	a.log.Info("workers running", "contexts", contexts)
 	<-ctx.Done()
 	wg.Wait()

@@ -15,9 +15,12 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
+	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
+	"github.com/uberpopug/ates/ent/accountingdb/payment"
 	"github.com/uberpopug/ates/ent/accountingdb/processedevent"
 	"github.com/uberpopug/ates/ent/accountingdb/task"
 
@@ -31,12 +34,18 @@ type Client struct {
 	Schema *migrate.Schema
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// DayClose is the client for interacting with the DayClose builders.
+	DayClose *DayCloseClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
 	DeadLetter *DeadLetterClient
+	// EmailJob is the client for interacting with the EmailJob builders.
+	EmailJob *EmailJobClient
 	// Entry is the client for interacting with the Entry builders.
 	Entry *EntryClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
 	// ProcessedEvent is the client for interacting with the ProcessedEvent builders.
 	ProcessedEvent *ProcessedEventClient
 	// Task is the client for interacting with the Task builders.
@@ -53,9 +62,12 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Account = NewAccountClient(c.config)
+	c.DayClose = NewDayCloseClient(c.config)
 	c.DeadLetter = NewDeadLetterClient(c.config)
+	c.EmailJob = NewEmailJobClient(c.config)
 	c.Entry = NewEntryClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
+	c.Payment = NewPaymentClient(c.config)
 	c.ProcessedEvent = NewProcessedEventClient(c.config)
 	c.Task = NewTaskClient(c.config)
 }
@@ -151,9 +163,12 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:            ctx,
 		config:         cfg,
 		Account:        NewAccountClient(cfg),
+		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
+		EmailJob:       NewEmailJobClient(cfg),
 		Entry:          NewEntryClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
+		Payment:        NewPaymentClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
 		Task:           NewTaskClient(cfg),
 	}, nil
@@ -176,9 +191,12 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:            ctx,
 		config:         cfg,
 		Account:        NewAccountClient(cfg),
+		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
+		EmailJob:       NewEmailJobClient(cfg),
 		Entry:          NewEntryClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
+		Payment:        NewPaymentClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
 		Task:           NewTaskClient(cfg),
 	}, nil
@@ -210,7 +228,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.DeadLetter, c.Entry, c.OutboxEvent, c.ProcessedEvent, c.Task,
+		c.Account, c.DayClose, c.DeadLetter, c.EmailJob, c.Entry, c.OutboxEvent,
+		c.Payment, c.ProcessedEvent, c.Task,
 	} {
 		n.Use(hooks...)
 	}
@@ -220,7 +239,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.DeadLetter, c.Entry, c.OutboxEvent, c.ProcessedEvent, c.Task,
+		c.Account, c.DayClose, c.DeadLetter, c.EmailJob, c.Entry, c.OutboxEvent,
+		c.Payment, c.ProcessedEvent, c.Task,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -231,12 +251,18 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *AccountMutation:
 		return c.Account.mutate(ctx, m)
+	case *DayCloseMutation:
+		return c.DayClose.mutate(ctx, m)
 	case *DeadLetterMutation:
 		return c.DeadLetter.mutate(ctx, m)
+	case *EmailJobMutation:
+		return c.EmailJob.mutate(ctx, m)
 	case *EntryMutation:
 		return c.Entry.mutate(ctx, m)
 	case *OutboxEventMutation:
 		return c.OutboxEvent.mutate(ctx, m)
+	case *PaymentMutation:
+		return c.Payment.mutate(ctx, m)
 	case *ProcessedEventMutation:
 		return c.ProcessedEvent.mutate(ctx, m)
 	case *TaskMutation:
@@ -379,6 +405,139 @@ func (c *AccountClient) mutate(ctx context.Context, m *AccountMutation) (Value, 
 	}
 }
 
+// DayCloseClient is a client for the DayClose schema.
+type DayCloseClient struct {
+	config
+}
+
+// NewDayCloseClient returns a client for the DayClose from the given config.
+func NewDayCloseClient(c config) *DayCloseClient {
+	return &DayCloseClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dayclose.Hooks(f(g(h())))`.
+func (c *DayCloseClient) Use(hooks ...Hook) {
+	c.hooks.DayClose = append(c.hooks.DayClose, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dayclose.Intercept(f(g(h())))`.
+func (c *DayCloseClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DayClose = append(c.inters.DayClose, interceptors...)
+}
+
+// Create returns a builder for creating a DayClose entity.
+func (c *DayCloseClient) Create() *DayCloseCreate {
+	mutation := newDayCloseMutation(c.config, OpCreate)
+	return &DayCloseCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DayClose entities.
+func (c *DayCloseClient) CreateBulk(builders ...*DayCloseCreate) *DayCloseCreateBulk {
+	return &DayCloseCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DayCloseClient) MapCreateBulk(slice any, setFunc func(*DayCloseCreate, int)) *DayCloseCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DayCloseCreateBulk{err: fmt.Errorf("calling to DayCloseClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DayCloseCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DayCloseCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DayClose.
+func (c *DayCloseClient) Update() *DayCloseUpdate {
+	mutation := newDayCloseMutation(c.config, OpUpdate)
+	return &DayCloseUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DayCloseClient) UpdateOne(_m *DayClose) *DayCloseUpdateOne {
+	mutation := newDayCloseMutation(c.config, OpUpdateOne, withDayClose(_m))
+	return &DayCloseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DayCloseClient) UpdateOneID(id int) *DayCloseUpdateOne {
+	mutation := newDayCloseMutation(c.config, OpUpdateOne, withDayCloseID(id))
+	return &DayCloseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DayClose.
+func (c *DayCloseClient) Delete() *DayCloseDelete {
+	mutation := newDayCloseMutation(c.config, OpDelete)
+	return &DayCloseDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DayCloseClient) DeleteOne(_m *DayClose) *DayCloseDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DayCloseClient) DeleteOneID(id int) *DayCloseDeleteOne {
+	builder := c.Delete().Where(dayclose.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DayCloseDeleteOne{builder}
+}
+
+// Query returns a query builder for DayClose.
+func (c *DayCloseClient) Query() *DayCloseQuery {
+	return &DayCloseQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDayClose},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DayClose entity by its id.
+func (c *DayCloseClient) Get(ctx context.Context, id int) (*DayClose, error) {
+	return c.Query().Where(dayclose.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DayCloseClient) GetX(ctx context.Context, id int) *DayClose {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DayCloseClient) Hooks() []Hook {
+	return c.hooks.DayClose
+}
+
+// Interceptors returns the client interceptors.
+func (c *DayCloseClient) Interceptors() []Interceptor {
+	return c.inters.DayClose
+}
+
+func (c *DayCloseClient) mutate(ctx context.Context, m *DayCloseMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DayCloseCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DayCloseUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DayCloseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DayCloseDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("accountingdb: unknown DayClose mutation op: %q", m.Op())
+	}
+}
+
 // DeadLetterClient is a client for the DeadLetter schema.
 type DeadLetterClient struct {
 	config
@@ -509,6 +668,139 @@ func (c *DeadLetterClient) mutate(ctx context.Context, m *DeadLetterMutation) (V
 		return (&DeadLetterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("accountingdb: unknown DeadLetter mutation op: %q", m.Op())
+	}
+}
+
+// EmailJobClient is a client for the EmailJob schema.
+type EmailJobClient struct {
+	config
+}
+
+// NewEmailJobClient returns a client for the EmailJob from the given config.
+func NewEmailJobClient(c config) *EmailJobClient {
+	return &EmailJobClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `emailjob.Hooks(f(g(h())))`.
+func (c *EmailJobClient) Use(hooks ...Hook) {
+	c.hooks.EmailJob = append(c.hooks.EmailJob, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `emailjob.Intercept(f(g(h())))`.
+func (c *EmailJobClient) Intercept(interceptors ...Interceptor) {
+	c.inters.EmailJob = append(c.inters.EmailJob, interceptors...)
+}
+
+// Create returns a builder for creating a EmailJob entity.
+func (c *EmailJobClient) Create() *EmailJobCreate {
+	mutation := newEmailJobMutation(c.config, OpCreate)
+	return &EmailJobCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of EmailJob entities.
+func (c *EmailJobClient) CreateBulk(builders ...*EmailJobCreate) *EmailJobCreateBulk {
+	return &EmailJobCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *EmailJobClient) MapCreateBulk(slice any, setFunc func(*EmailJobCreate, int)) *EmailJobCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &EmailJobCreateBulk{err: fmt.Errorf("calling to EmailJobClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*EmailJobCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &EmailJobCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for EmailJob.
+func (c *EmailJobClient) Update() *EmailJobUpdate {
+	mutation := newEmailJobMutation(c.config, OpUpdate)
+	return &EmailJobUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *EmailJobClient) UpdateOne(_m *EmailJob) *EmailJobUpdateOne {
+	mutation := newEmailJobMutation(c.config, OpUpdateOne, withEmailJob(_m))
+	return &EmailJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *EmailJobClient) UpdateOneID(id int) *EmailJobUpdateOne {
+	mutation := newEmailJobMutation(c.config, OpUpdateOne, withEmailJobID(id))
+	return &EmailJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for EmailJob.
+func (c *EmailJobClient) Delete() *EmailJobDelete {
+	mutation := newEmailJobMutation(c.config, OpDelete)
+	return &EmailJobDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *EmailJobClient) DeleteOne(_m *EmailJob) *EmailJobDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *EmailJobClient) DeleteOneID(id int) *EmailJobDeleteOne {
+	builder := c.Delete().Where(emailjob.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &EmailJobDeleteOne{builder}
+}
+
+// Query returns a query builder for EmailJob.
+func (c *EmailJobClient) Query() *EmailJobQuery {
+	return &EmailJobQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeEmailJob},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a EmailJob entity by its id.
+func (c *EmailJobClient) Get(ctx context.Context, id int) (*EmailJob, error) {
+	return c.Query().Where(emailjob.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *EmailJobClient) GetX(ctx context.Context, id int) *EmailJob {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *EmailJobClient) Hooks() []Hook {
+	return c.hooks.EmailJob
+}
+
+// Interceptors returns the client interceptors.
+func (c *EmailJobClient) Interceptors() []Interceptor {
+	return c.inters.EmailJob
+}
+
+func (c *EmailJobClient) mutate(ctx context.Context, m *EmailJobMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&EmailJobCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&EmailJobUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&EmailJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&EmailJobDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("accountingdb: unknown EmailJob mutation op: %q", m.Op())
 	}
 }
 
@@ -775,6 +1067,139 @@ func (c *OutboxEventClient) mutate(ctx context.Context, m *OutboxEventMutation) 
 		return (&OutboxEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("accountingdb: unknown OutboxEvent mutation op: %q", m.Op())
+	}
+}
+
+// PaymentClient is a client for the Payment schema.
+type PaymentClient struct {
+	config
+}
+
+// NewPaymentClient returns a client for the Payment from the given config.
+func NewPaymentClient(c config) *PaymentClient {
+	return &PaymentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payment.Hooks(f(g(h())))`.
+func (c *PaymentClient) Use(hooks ...Hook) {
+	c.hooks.Payment = append(c.hooks.Payment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payment.Intercept(f(g(h())))`.
+func (c *PaymentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Payment = append(c.inters.Payment, interceptors...)
+}
+
+// Create returns a builder for creating a Payment entity.
+func (c *PaymentClient) Create() *PaymentCreate {
+	mutation := newPaymentMutation(c.config, OpCreate)
+	return &PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Payment entities.
+func (c *PaymentClient) CreateBulk(builders ...*PaymentCreate) *PaymentCreateBulk {
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentClient) MapCreateBulk(slice any, setFunc func(*PaymentCreate, int)) *PaymentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentCreateBulk{err: fmt.Errorf("calling to PaymentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Payment.
+func (c *PaymentClient) Update() *PaymentUpdate {
+	mutation := newPaymentMutation(c.config, OpUpdate)
+	return &PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentClient) UpdateOne(_m *Payment) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPayment(_m))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentClient) UpdateOneID(id int) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPaymentID(id))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Payment.
+func (c *PaymentClient) Delete() *PaymentDelete {
+	mutation := newPaymentMutation(c.config, OpDelete)
+	return &PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentClient) DeleteOne(_m *Payment) *PaymentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentClient) DeleteOneID(id int) *PaymentDeleteOne {
+	builder := c.Delete().Where(payment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentDeleteOne{builder}
+}
+
+// Query returns a query builder for Payment.
+func (c *PaymentClient) Query() *PaymentQuery {
+	return &PaymentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Payment entity by its id.
+func (c *PaymentClient) Get(ctx context.Context, id int) (*Payment, error) {
+	return c.Query().Where(payment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentClient) GetX(ctx context.Context, id int) *Payment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentClient) Hooks() []Hook {
+	return c.hooks.Payment
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentClient) Interceptors() []Interceptor {
+	return c.inters.Payment
+}
+
+func (c *PaymentClient) mutate(ctx context.Context, m *PaymentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("accountingdb: unknown Payment mutation op: %q", m.Op())
 	}
 }
 
@@ -1047,10 +1472,12 @@ func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, DeadLetter, Entry, OutboxEvent, ProcessedEvent, Task []ent.Hook
+		Account, DayClose, DeadLetter, EmailJob, Entry, OutboxEvent, Payment,
+		ProcessedEvent, Task []ent.Hook
 	}
 	inters struct {
-		Account, DeadLetter, Entry, OutboxEvent, ProcessedEvent, Task []ent.Interceptor
+		Account, DayClose, DeadLetter, EmailJob, Entry, OutboxEvent, Payment,
+		ProcessedEvent, Task []ent.Interceptor
 	}
 )
 

@@ -13,9 +13,12 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
+	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
+	"github.com/uberpopug/ates/ent/accountingdb/payment"
 	"github.com/uberpopug/ates/ent/accountingdb/processedevent"
 	"github.com/uberpopug/ates/ent/accountingdb/task"
 )
@@ -79,9 +82,12 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:        account.ValidColumn,
+			dayclose.Table:       dayclose.ValidColumn,
 			deadletter.Table:     deadletter.ValidColumn,
+			emailjob.Table:       emailjob.ValidColumn,
 			entry.Table:          entry.ValidColumn,
 			outboxevent.Table:    outboxevent.ValidColumn,
+			payment.Table:        payment.ValidColumn,
 			processedevent.Table: processedevent.ValidColumn,
 			task.Table:           task.ValidColumn,
 		})

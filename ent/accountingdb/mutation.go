@@ -13,9 +13,12 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
+	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
+	"github.com/uberpopug/ates/ent/accountingdb/payment"
 	"github.com/uberpopug/ates/ent/accountingdb/predicate"
 	"github.com/uberpopug/ates/ent/accountingdb/processedevent"
 	"github.com/uberpopug/ates/ent/accountingdb/task"
@@ -31,9 +34,12 @@ const (
 
 	// Node types.
 	TypeAccount        = "Account"
+	TypeDayClose       = "DayClose"
 	TypeDeadLetter     = "DeadLetter"
+	TypeEmailJob       = "EmailJob"
 	TypeEntry          = "Entry"
 	TypeOutboxEvent    = "OutboxEvent"
+	TypePayment        = "Payment"
 	TypeProcessedEvent = "ProcessedEvent"
 	TypeTask           = "Task"
 )
@@ -863,6 +869,712 @@ func (m *AccountMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *AccountMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Account edge %s", name)
+}
+
+// DayCloseMutation represents an operation that mutates the DayClose nodes in the graph.
+type DayCloseMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	day              *string
+	scheduled_day    *string
+	started_at       *time.Time
+	finished_at      *time.Time
+	paid_accounts    *int
+	addpaid_accounts *int
+	total_paid       *int64
+	addtotal_paid    *int64
+	clearedFields    map[string]struct{}
+	done             bool
+	oldValue         func(context.Context) (*DayClose, error)
+	predicates       []predicate.DayClose
+}
+
+var _ ent.Mutation = (*DayCloseMutation)(nil)
+
+// daycloseOption allows management of the mutation configuration using functional options.
+type daycloseOption func(*DayCloseMutation)
+
+// newDayCloseMutation creates new mutation for the DayClose entity.
+func newDayCloseMutation(c config, op Op, opts ...daycloseOption) *DayCloseMutation {
+	m := &DayCloseMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDayClose,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDayCloseID sets the ID field of the mutation.
+func withDayCloseID(id int) daycloseOption {
+	return func(m *DayCloseMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DayClose
+		)
+		m.oldValue = func(ctx context.Context) (*DayClose, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DayClose.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDayClose sets the old DayClose of the mutation.
+func withDayClose(node *DayClose) daycloseOption {
+	return func(m *DayCloseMutation) {
+		m.oldValue = func(context.Context) (*DayClose, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DayCloseMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DayCloseMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("accountingdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DayCloseMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DayCloseMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DayClose.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetDay sets the "day" field.
+func (m *DayCloseMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *DayCloseMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the DayClose entity.
+// If the DayClose object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DayCloseMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *DayCloseMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetScheduledDay sets the "scheduled_day" field.
+func (m *DayCloseMutation) SetScheduledDay(s string) {
+	m.scheduled_day = &s
+}
+
+// ScheduledDay returns the value of the "scheduled_day" field in the mutation.
+func (m *DayCloseMutation) ScheduledDay() (r string, exists bool) {
+	v := m.scheduled_day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScheduledDay returns the old "scheduled_day" field's value of the DayClose entity.
+// If the DayClose object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DayCloseMutation) OldScheduledDay(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScheduledDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScheduledDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScheduledDay: %w", err)
+	}
+	return oldValue.ScheduledDay, nil
+}
+
+// ClearScheduledDay clears the value of the "scheduled_day" field.
+func (m *DayCloseMutation) ClearScheduledDay() {
+	m.scheduled_day = nil
+	m.clearedFields[dayclose.FieldScheduledDay] = struct{}{}
+}
+
+// ScheduledDayCleared returns if the "scheduled_day" field was cleared in this mutation.
+func (m *DayCloseMutation) ScheduledDayCleared() bool {
+	_, ok := m.clearedFields[dayclose.FieldScheduledDay]
+	return ok
+}
+
+// ResetScheduledDay resets all changes to the "scheduled_day" field.
+func (m *DayCloseMutation) ResetScheduledDay() {
+	m.scheduled_day = nil
+	delete(m.clearedFields, dayclose.FieldScheduledDay)
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *DayCloseMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *DayCloseMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the DayClose entity.
+// If the DayClose object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DayCloseMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *DayCloseMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *DayCloseMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *DayCloseMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the DayClose entity.
+// If the DayClose object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DayCloseMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *DayCloseMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[dayclose.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *DayCloseMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[dayclose.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *DayCloseMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, dayclose.FieldFinishedAt)
+}
+
+// SetPaidAccounts sets the "paid_accounts" field.
+func (m *DayCloseMutation) SetPaidAccounts(i int) {
+	m.paid_accounts = &i
+	m.addpaid_accounts = nil
+}
+
+// PaidAccounts returns the value of the "paid_accounts" field in the mutation.
+func (m *DayCloseMutation) PaidAccounts() (r int, exists bool) {
+	v := m.paid_accounts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaidAccounts returns the old "paid_accounts" field's value of the DayClose entity.
+// If the DayClose object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DayCloseMutation) OldPaidAccounts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaidAccounts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaidAccounts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaidAccounts: %w", err)
+	}
+	return oldValue.PaidAccounts, nil
+}
+
+// AddPaidAccounts adds i to the "paid_accounts" field.
+func (m *DayCloseMutation) AddPaidAccounts(i int) {
+	if m.addpaid_accounts != nil {
+		*m.addpaid_accounts += i
+	} else {
+		m.addpaid_accounts = &i
+	}
+}
+
+// AddedPaidAccounts returns the value that was added to the "paid_accounts" field in this mutation.
+func (m *DayCloseMutation) AddedPaidAccounts() (r int, exists bool) {
+	v := m.addpaid_accounts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPaidAccounts resets all changes to the "paid_accounts" field.
+func (m *DayCloseMutation) ResetPaidAccounts() {
+	m.paid_accounts = nil
+	m.addpaid_accounts = nil
+}
+
+// SetTotalPaid sets the "total_paid" field.
+func (m *DayCloseMutation) SetTotalPaid(i int64) {
+	m.total_paid = &i
+	m.addtotal_paid = nil
+}
+
+// TotalPaid returns the value of the "total_paid" field in the mutation.
+func (m *DayCloseMutation) TotalPaid() (r int64, exists bool) {
+	v := m.total_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotalPaid returns the old "total_paid" field's value of the DayClose entity.
+// If the DayClose object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DayCloseMutation) OldTotalPaid(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotalPaid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotalPaid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotalPaid: %w", err)
+	}
+	return oldValue.TotalPaid, nil
+}
+
+// AddTotalPaid adds i to the "total_paid" field.
+func (m *DayCloseMutation) AddTotalPaid(i int64) {
+	if m.addtotal_paid != nil {
+		*m.addtotal_paid += i
+	} else {
+		m.addtotal_paid = &i
+	}
+}
+
+// AddedTotalPaid returns the value that was added to the "total_paid" field in this mutation.
+func (m *DayCloseMutation) AddedTotalPaid() (r int64, exists bool) {
+	v := m.addtotal_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotalPaid resets all changes to the "total_paid" field.
+func (m *DayCloseMutation) ResetTotalPaid() {
+	m.total_paid = nil
+	m.addtotal_paid = nil
+}
+
+// Where appends a list predicates to the DayCloseMutation builder.
+func (m *DayCloseMutation) Where(ps ...predicate.DayClose) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DayCloseMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DayCloseMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DayClose, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DayCloseMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DayCloseMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DayClose).
+func (m *DayCloseMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DayCloseMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.day != nil {
+		fields = append(fields, dayclose.FieldDay)
+	}
+	if m.scheduled_day != nil {
+		fields = append(fields, dayclose.FieldScheduledDay)
+	}
+	if m.started_at != nil {
+		fields = append(fields, dayclose.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, dayclose.FieldFinishedAt)
+	}
+	if m.paid_accounts != nil {
+		fields = append(fields, dayclose.FieldPaidAccounts)
+	}
+	if m.total_paid != nil {
+		fields = append(fields, dayclose.FieldTotalPaid)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DayCloseMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dayclose.FieldDay:
+		return m.Day()
+	case dayclose.FieldScheduledDay:
+		return m.ScheduledDay()
+	case dayclose.FieldStartedAt:
+		return m.StartedAt()
+	case dayclose.FieldFinishedAt:
+		return m.FinishedAt()
+	case dayclose.FieldPaidAccounts:
+		return m.PaidAccounts()
+	case dayclose.FieldTotalPaid:
+		return m.TotalPaid()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DayCloseMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dayclose.FieldDay:
+		return m.OldDay(ctx)
+	case dayclose.FieldScheduledDay:
+		return m.OldScheduledDay(ctx)
+	case dayclose.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case dayclose.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	case dayclose.FieldPaidAccounts:
+		return m.OldPaidAccounts(ctx)
+	case dayclose.FieldTotalPaid:
+		return m.OldTotalPaid(ctx)
+	}
+	return nil, fmt.Errorf("unknown DayClose field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DayCloseMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dayclose.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case dayclose.FieldScheduledDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScheduledDay(v)
+		return nil
+	case dayclose.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case dayclose.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	case dayclose.FieldPaidAccounts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaidAccounts(v)
+		return nil
+	case dayclose.FieldTotalPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotalPaid(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DayClose field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DayCloseMutation) AddedFields() []string {
+	var fields []string
+	if m.addpaid_accounts != nil {
+		fields = append(fields, dayclose.FieldPaidAccounts)
+	}
+	if m.addtotal_paid != nil {
+		fields = append(fields, dayclose.FieldTotalPaid)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DayCloseMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dayclose.FieldPaidAccounts:
+		return m.AddedPaidAccounts()
+	case dayclose.FieldTotalPaid:
+		return m.AddedTotalPaid()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DayCloseMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case dayclose.FieldPaidAccounts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPaidAccounts(v)
+		return nil
+	case dayclose.FieldTotalPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotalPaid(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DayClose numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DayCloseMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(dayclose.FieldScheduledDay) {
+		fields = append(fields, dayclose.FieldScheduledDay)
+	}
+	if m.FieldCleared(dayclose.FieldFinishedAt) {
+		fields = append(fields, dayclose.FieldFinishedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DayCloseMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DayCloseMutation) ClearField(name string) error {
+	switch name {
+	case dayclose.FieldScheduledDay:
+		m.ClearScheduledDay()
+		return nil
+	case dayclose.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DayClose nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DayCloseMutation) ResetField(name string) error {
+	switch name {
+	case dayclose.FieldDay:
+		m.ResetDay()
+		return nil
+	case dayclose.FieldScheduledDay:
+		m.ResetScheduledDay()
+		return nil
+	case dayclose.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case dayclose.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	case dayclose.FieldPaidAccounts:
+		m.ResetPaidAccounts()
+		return nil
+	case dayclose.FieldTotalPaid:
+		m.ResetTotalPaid()
+		return nil
+	}
+	return fmt.Errorf("unknown DayClose field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DayCloseMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DayCloseMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DayCloseMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DayCloseMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DayCloseMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DayCloseMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DayCloseMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DayClose unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DayCloseMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DayClose edge %s", name)
 }
 
 // DeadLetterMutation represents an operation that mutates the DeadLetter nodes in the graph.
@@ -1750,6 +2462,660 @@ func (m *DeadLetterMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *DeadLetterMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown DeadLetter edge %s", name)
+}
+
+// EmailJobMutation represents an operation that mutates the EmailJob nodes in the graph.
+type EmailJobMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	payment_id      *uuid.UUID
+	account_id      *uuid.UUID
+	attempts        *int
+	addattempts     *int
+	next_attempt_at *time.Time
+	last_error      *string
+	sent_at         *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*EmailJob, error)
+	predicates      []predicate.EmailJob
+}
+
+var _ ent.Mutation = (*EmailJobMutation)(nil)
+
+// emailjobOption allows management of the mutation configuration using functional options.
+type emailjobOption func(*EmailJobMutation)
+
+// newEmailJobMutation creates new mutation for the EmailJob entity.
+func newEmailJobMutation(c config, op Op, opts ...emailjobOption) *EmailJobMutation {
+	m := &EmailJobMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeEmailJob,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withEmailJobID sets the ID field of the mutation.
+func withEmailJobID(id int) emailjobOption {
+	return func(m *EmailJobMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *EmailJob
+		)
+		m.oldValue = func(ctx context.Context) (*EmailJob, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().EmailJob.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withEmailJob sets the old EmailJob of the mutation.
+func withEmailJob(node *EmailJob) emailjobOption {
+	return func(m *EmailJobMutation) {
+		m.oldValue = func(context.Context) (*EmailJob, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m EmailJobMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m EmailJobMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("accountingdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *EmailJobMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *EmailJobMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().EmailJob.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *EmailJobMutation) SetPaymentID(u uuid.UUID) {
+	m.payment_id = &u
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *EmailJobMutation) PaymentID() (r uuid.UUID, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the EmailJob entity.
+// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailJobMutation) OldPaymentID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *EmailJobMutation) ResetPaymentID() {
+	m.payment_id = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *EmailJobMutation) SetAccountID(u uuid.UUID) {
+	m.account_id = &u
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *EmailJobMutation) AccountID() (r uuid.UUID, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the EmailJob entity.
+// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailJobMutation) OldAccountID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *EmailJobMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *EmailJobMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *EmailJobMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the EmailJob entity.
+// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailJobMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *EmailJobMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *EmailJobMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *EmailJobMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (m *EmailJobMutation) SetNextAttemptAt(t time.Time) {
+	m.next_attempt_at = &t
+}
+
+// NextAttemptAt returns the value of the "next_attempt_at" field in the mutation.
+func (m *EmailJobMutation) NextAttemptAt() (r time.Time, exists bool) {
+	v := m.next_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextAttemptAt returns the old "next_attempt_at" field's value of the EmailJob entity.
+// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailJobMutation) OldNextAttemptAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextAttemptAt: %w", err)
+	}
+	return oldValue.NextAttemptAt, nil
+}
+
+// ResetNextAttemptAt resets all changes to the "next_attempt_at" field.
+func (m *EmailJobMutation) ResetNextAttemptAt() {
+	m.next_attempt_at = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *EmailJobMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *EmailJobMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the EmailJob entity.
+// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailJobMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *EmailJobMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetSentAt sets the "sent_at" field.
+func (m *EmailJobMutation) SetSentAt(t time.Time) {
+	m.sent_at = &t
+}
+
+// SentAt returns the value of the "sent_at" field in the mutation.
+func (m *EmailJobMutation) SentAt() (r time.Time, exists bool) {
+	v := m.sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSentAt returns the old "sent_at" field's value of the EmailJob entity.
+// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailJobMutation) OldSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSentAt: %w", err)
+	}
+	return oldValue.SentAt, nil
+}
+
+// ClearSentAt clears the value of the "sent_at" field.
+func (m *EmailJobMutation) ClearSentAt() {
+	m.sent_at = nil
+	m.clearedFields[emailjob.FieldSentAt] = struct{}{}
+}
+
+// SentAtCleared returns if the "sent_at" field was cleared in this mutation.
+func (m *EmailJobMutation) SentAtCleared() bool {
+	_, ok := m.clearedFields[emailjob.FieldSentAt]
+	return ok
+}
+
+// ResetSentAt resets all changes to the "sent_at" field.
+func (m *EmailJobMutation) ResetSentAt() {
+	m.sent_at = nil
+	delete(m.clearedFields, emailjob.FieldSentAt)
+}
+
+// Where appends a list predicates to the EmailJobMutation builder.
+func (m *EmailJobMutation) Where(ps ...predicate.EmailJob) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the EmailJobMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *EmailJobMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.EmailJob, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *EmailJobMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *EmailJobMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (EmailJob).
+func (m *EmailJobMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *EmailJobMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.payment_id != nil {
+		fields = append(fields, emailjob.FieldPaymentID)
+	}
+	if m.account_id != nil {
+		fields = append(fields, emailjob.FieldAccountID)
+	}
+	if m.attempts != nil {
+		fields = append(fields, emailjob.FieldAttempts)
+	}
+	if m.next_attempt_at != nil {
+		fields = append(fields, emailjob.FieldNextAttemptAt)
+	}
+	if m.last_error != nil {
+		fields = append(fields, emailjob.FieldLastError)
+	}
+	if m.sent_at != nil {
+		fields = append(fields, emailjob.FieldSentAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *EmailJobMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case emailjob.FieldPaymentID:
+		return m.PaymentID()
+	case emailjob.FieldAccountID:
+		return m.AccountID()
+	case emailjob.FieldAttempts:
+		return m.Attempts()
+	case emailjob.FieldNextAttemptAt:
+		return m.NextAttemptAt()
+	case emailjob.FieldLastError:
+		return m.LastError()
+	case emailjob.FieldSentAt:
+		return m.SentAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *EmailJobMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case emailjob.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case emailjob.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case emailjob.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case emailjob.FieldNextAttemptAt:
+		return m.OldNextAttemptAt(ctx)
+	case emailjob.FieldLastError:
+		return m.OldLastError(ctx)
+	case emailjob.FieldSentAt:
+		return m.OldSentAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown EmailJob field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *EmailJobMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case emailjob.FieldPaymentID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case emailjob.FieldAccountID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case emailjob.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case emailjob.FieldNextAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextAttemptAt(v)
+		return nil
+	case emailjob.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case emailjob.FieldSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSentAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown EmailJob field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *EmailJobMutation) AddedFields() []string {
+	var fields []string
+	if m.addattempts != nil {
+		fields = append(fields, emailjob.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *EmailJobMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case emailjob.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *EmailJobMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case emailjob.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown EmailJob numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *EmailJobMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(emailjob.FieldSentAt) {
+		fields = append(fields, emailjob.FieldSentAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *EmailJobMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *EmailJobMutation) ClearField(name string) error {
+	switch name {
+	case emailjob.FieldSentAt:
+		m.ClearSentAt()
+		return nil
+	}
+	return fmt.Errorf("unknown EmailJob nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *EmailJobMutation) ResetField(name string) error {
+	switch name {
+	case emailjob.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case emailjob.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case emailjob.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case emailjob.FieldNextAttemptAt:
+		m.ResetNextAttemptAt()
+		return nil
+	case emailjob.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case emailjob.FieldSentAt:
+		m.ResetSentAt()
+		return nil
+	}
+	return fmt.Errorf("unknown EmailJob field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *EmailJobMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *EmailJobMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *EmailJobMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *EmailJobMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *EmailJobMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *EmailJobMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *EmailJobMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown EmailJob unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *EmailJobMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown EmailJob edge %s", name)
 }
 
 // EntryMutation represents an operation that mutates the Entry nodes in the graph.
@@ -3313,6 +4679,855 @@ func (m *OutboxEventMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *OutboxEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown OutboxEvent edge %s", name)
+}
+
+// PaymentMutation represents an operation that mutates the Payment nodes in the graph.
+type PaymentMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	public_id     *uuid.UUID
+	account_id    *uuid.UUID
+	amount        *int64
+	addamount     *int64
+	day           *string
+	entry_id      *uuid.UUID
+	close_id      *int64
+	addclose_id   *int64
+	created_at    *time.Time
+	email_sent    *bool
+	email_sent_at *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Payment, error)
+	predicates    []predicate.Payment
+}
+
+var _ ent.Mutation = (*PaymentMutation)(nil)
+
+// paymentOption allows management of the mutation configuration using functional options.
+type paymentOption func(*PaymentMutation)
+
+// newPaymentMutation creates new mutation for the Payment entity.
+func newPaymentMutation(c config, op Op, opts ...paymentOption) *PaymentMutation {
+	m := &PaymentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentID sets the ID field of the mutation.
+func withPaymentID(id int) paymentOption {
+	return func(m *PaymentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Payment
+		)
+		m.oldValue = func(ctx context.Context) (*Payment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Payment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayment sets the old Payment of the mutation.
+func withPayment(node *Payment) paymentOption {
+	return func(m *PaymentMutation) {
+		m.oldValue = func(context.Context) (*Payment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("accountingdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Payment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPublicID sets the "public_id" field.
+func (m *PaymentMutation) SetPublicID(u uuid.UUID) {
+	m.public_id = &u
+}
+
+// PublicID returns the value of the "public_id" field in the mutation.
+func (m *PaymentMutation) PublicID() (r uuid.UUID, exists bool) {
+	v := m.public_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPublicID returns the old "public_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldPublicID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPublicID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPublicID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPublicID: %w", err)
+	}
+	return oldValue.PublicID, nil
+}
+
+// ResetPublicID resets all changes to the "public_id" field.
+func (m *PaymentMutation) ResetPublicID() {
+	m.public_id = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *PaymentMutation) SetAccountID(u uuid.UUID) {
+	m.account_id = &u
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *PaymentMutation) AccountID() (r uuid.UUID, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAccountID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *PaymentMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *PaymentMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetDay sets the "day" field.
+func (m *PaymentMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *PaymentMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *PaymentMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetEntryID sets the "entry_id" field.
+func (m *PaymentMutation) SetEntryID(u uuid.UUID) {
+	m.entry_id = &u
+}
+
+// EntryID returns the value of the "entry_id" field in the mutation.
+func (m *PaymentMutation) EntryID() (r uuid.UUID, exists bool) {
+	v := m.entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryID returns the old "entry_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldEntryID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryID: %w", err)
+	}
+	return oldValue.EntryID, nil
+}
+
+// ResetEntryID resets all changes to the "entry_id" field.
+func (m *PaymentMutation) ResetEntryID() {
+	m.entry_id = nil
+}
+
+// SetCloseID sets the "close_id" field.
+func (m *PaymentMutation) SetCloseID(i int64) {
+	m.close_id = &i
+	m.addclose_id = nil
+}
+
+// CloseID returns the value of the "close_id" field in the mutation.
+func (m *PaymentMutation) CloseID() (r int64, exists bool) {
+	v := m.close_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCloseID returns the old "close_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCloseID(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCloseID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCloseID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCloseID: %w", err)
+	}
+	return oldValue.CloseID, nil
+}
+
+// AddCloseID adds i to the "close_id" field.
+func (m *PaymentMutation) AddCloseID(i int64) {
+	if m.addclose_id != nil {
+		*m.addclose_id += i
+	} else {
+		m.addclose_id = &i
+	}
+}
+
+// AddedCloseID returns the value that was added to the "close_id" field in this mutation.
+func (m *PaymentMutation) AddedCloseID() (r int64, exists bool) {
+	v := m.addclose_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCloseID resets all changes to the "close_id" field.
+func (m *PaymentMutation) ResetCloseID() {
+	m.close_id = nil
+	m.addclose_id = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetEmailSent sets the "email_sent" field.
+func (m *PaymentMutation) SetEmailSent(b bool) {
+	m.email_sent = &b
+}
+
+// EmailSent returns the value of the "email_sent" field in the mutation.
+func (m *PaymentMutation) EmailSent() (r bool, exists bool) {
+	v := m.email_sent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailSent returns the old "email_sent" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldEmailSent(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailSent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailSent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailSent: %w", err)
+	}
+	return oldValue.EmailSent, nil
+}
+
+// ResetEmailSent resets all changes to the "email_sent" field.
+func (m *PaymentMutation) ResetEmailSent() {
+	m.email_sent = nil
+}
+
+// SetEmailSentAt sets the "email_sent_at" field.
+func (m *PaymentMutation) SetEmailSentAt(t time.Time) {
+	m.email_sent_at = &t
+}
+
+// EmailSentAt returns the value of the "email_sent_at" field in the mutation.
+func (m *PaymentMutation) EmailSentAt() (r time.Time, exists bool) {
+	v := m.email_sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailSentAt returns the old "email_sent_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldEmailSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailSentAt: %w", err)
+	}
+	return oldValue.EmailSentAt, nil
+}
+
+// ClearEmailSentAt clears the value of the "email_sent_at" field.
+func (m *PaymentMutation) ClearEmailSentAt() {
+	m.email_sent_at = nil
+	m.clearedFields[payment.FieldEmailSentAt] = struct{}{}
+}
+
+// EmailSentAtCleared returns if the "email_sent_at" field was cleared in this mutation.
+func (m *PaymentMutation) EmailSentAtCleared() bool {
+	_, ok := m.clearedFields[payment.FieldEmailSentAt]
+	return ok
+}
+
+// ResetEmailSentAt resets all changes to the "email_sent_at" field.
+func (m *PaymentMutation) ResetEmailSentAt() {
+	m.email_sent_at = nil
+	delete(m.clearedFields, payment.FieldEmailSentAt)
+}
+
+// Where appends a list predicates to the PaymentMutation builder.
+func (m *PaymentMutation) Where(ps ...predicate.Payment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Payment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Payment).
+func (m *PaymentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.public_id != nil {
+		fields = append(fields, payment.FieldPublicID)
+	}
+	if m.account_id != nil {
+		fields = append(fields, payment.FieldAccountID)
+	}
+	if m.amount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.day != nil {
+		fields = append(fields, payment.FieldDay)
+	}
+	if m.entry_id != nil {
+		fields = append(fields, payment.FieldEntryID)
+	}
+	if m.close_id != nil {
+		fields = append(fields, payment.FieldCloseID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, payment.FieldCreatedAt)
+	}
+	if m.email_sent != nil {
+		fields = append(fields, payment.FieldEmailSent)
+	}
+	if m.email_sent_at != nil {
+		fields = append(fields, payment.FieldEmailSentAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldPublicID:
+		return m.PublicID()
+	case payment.FieldAccountID:
+		return m.AccountID()
+	case payment.FieldAmount:
+		return m.Amount()
+	case payment.FieldDay:
+		return m.Day()
+	case payment.FieldEntryID:
+		return m.EntryID()
+	case payment.FieldCloseID:
+		return m.CloseID()
+	case payment.FieldCreatedAt:
+		return m.CreatedAt()
+	case payment.FieldEmailSent:
+		return m.EmailSent()
+	case payment.FieldEmailSentAt:
+		return m.EmailSentAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case payment.FieldPublicID:
+		return m.OldPublicID(ctx)
+	case payment.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case payment.FieldAmount:
+		return m.OldAmount(ctx)
+	case payment.FieldDay:
+		return m.OldDay(ctx)
+	case payment.FieldEntryID:
+		return m.OldEntryID(ctx)
+	case payment.FieldCloseID:
+		return m.OldCloseID(ctx)
+	case payment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case payment.FieldEmailSent:
+		return m.OldEmailSent(ctx)
+	case payment.FieldEmailSentAt:
+		return m.OldEmailSentAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Payment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldPublicID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublicID(v)
+		return nil
+	case payment.FieldAccountID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case payment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case payment.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case payment.FieldEntryID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryID(v)
+		return nil
+	case payment.FieldCloseID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCloseID(v)
+		return nil
+	case payment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case payment.FieldEmailSent:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailSent(v)
+		return nil
+	case payment.FieldEmailSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailSentAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.addclose_id != nil {
+		fields = append(fields, payment.FieldCloseID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldAmount:
+		return m.AddedAmount()
+	case payment.FieldCloseID:
+		return m.AddedCloseID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case payment.FieldCloseID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCloseID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(payment.FieldEmailSentAt) {
+		fields = append(fields, payment.FieldEmailSentAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentMutation) ClearField(name string) error {
+	switch name {
+	case payment.FieldEmailSentAt:
+		m.ClearEmailSentAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentMutation) ResetField(name string) error {
+	switch name {
+	case payment.FieldPublicID:
+		m.ResetPublicID()
+		return nil
+	case payment.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case payment.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case payment.FieldDay:
+		m.ResetDay()
+		return nil
+	case payment.FieldEntryID:
+		m.ResetEntryID()
+		return nil
+	case payment.FieldCloseID:
+		m.ResetCloseID()
+		return nil
+	case payment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case payment.FieldEmailSent:
+		m.ResetEmailSent()
+		return nil
+	case payment.FieldEmailSentAt:
+		m.ResetEmailSentAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Payment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Payment edge %s", name)
 }
 
 // ProcessedEventMutation represents an operation that mutates the ProcessedEvent nodes in the graph.

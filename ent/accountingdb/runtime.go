@@ -6,8 +6,11 @@ import (
 	"time"
 
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
+	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
+	"github.com/uberpopug/ates/ent/accountingdb/payment"
 	"github.com/uberpopug/ates/ent/accountingdb/processedevent"
 	"github.com/uberpopug/ates/ent/accountingdb/schema"
 	"github.com/uberpopug/ates/ent/accountingdb/task"
@@ -51,6 +54,16 @@ func init() {
 	accountDescCreatedAt := accountFields[8].Descriptor()
 	// account.DefaultCreatedAt holds the default value on creation for the created_at field.
 	account.DefaultCreatedAt = accountDescCreatedAt.Default.(func() time.Time)
+	daycloseFields := schema.DayClose{}.Fields()
+	_ = daycloseFields
+	// daycloseDescPaidAccounts is the schema descriptor for paid_accounts field.
+	daycloseDescPaidAccounts := daycloseFields[4].Descriptor()
+	// dayclose.DefaultPaidAccounts holds the default value on creation for the paid_accounts field.
+	dayclose.DefaultPaidAccounts = daycloseDescPaidAccounts.Default.(int)
+	// daycloseDescTotalPaid is the schema descriptor for total_paid field.
+	daycloseDescTotalPaid := daycloseFields[5].Descriptor()
+	// dayclose.DefaultTotalPaid holds the default value on creation for the total_paid field.
+	dayclose.DefaultTotalPaid = daycloseDescTotalPaid.Default.(int64)
 	deadletterFields := schema.DeadLetter{}.Fields()
 	_ = deadletterFields
 	// deadletterDescCreatedAt is the schema descriptor for created_at field.
@@ -61,12 +74,28 @@ func init() {
 	deadletterDescUpdatedAt := deadletterFields[10].Descriptor()
 	// deadletter.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	deadletter.DefaultUpdatedAt = deadletterDescUpdatedAt.Default.(func() time.Time)
+	emailjobFields := schema.EmailJob{}.Fields()
+	_ = emailjobFields
+	// emailjobDescAttempts is the schema descriptor for attempts field.
+	emailjobDescAttempts := emailjobFields[2].Descriptor()
+	// emailjob.DefaultAttempts holds the default value on creation for the attempts field.
+	emailjob.DefaultAttempts = emailjobDescAttempts.Default.(int)
+	// emailjobDescLastError is the schema descriptor for last_error field.
+	emailjobDescLastError := emailjobFields[4].Descriptor()
+	// emailjob.DefaultLastError holds the default value on creation for the last_error field.
+	emailjob.DefaultLastError = emailjobDescLastError.Default.(string)
 	outboxeventFields := schema.OutboxEvent{}.Fields()
 	_ = outboxeventFields
 	// outboxeventDescCreatedAt is the schema descriptor for created_at field.
 	outboxeventDescCreatedAt := outboxeventFields[6].Descriptor()
 	// outboxevent.DefaultCreatedAt holds the default value on creation for the created_at field.
 	outboxevent.DefaultCreatedAt = outboxeventDescCreatedAt.Default.(func() time.Time)
+	paymentFields := schema.Payment{}.Fields()
+	_ = paymentFields
+	// paymentDescEmailSent is the schema descriptor for email_sent field.
+	paymentDescEmailSent := paymentFields[7].Descriptor()
+	// payment.DefaultEmailSent holds the default value on creation for the email_sent field.
+	payment.DefaultEmailSent = paymentDescEmailSent.Default.(bool)
 	processedeventFields := schema.ProcessedEvent{}.Fields()
 	_ = processedeventFields
 	// processedeventDescProcessedAt is the schema descriptor for processed_at field.

@@ -16,12 +16,18 @@ type Tx struct {
 	config
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// DayClose is the client for interacting with the DayClose builders.
+	DayClose *DayCloseClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
 	DeadLetter *DeadLetterClient
+	// EmailJob is the client for interacting with the EmailJob builders.
+	EmailJob *EmailJobClient
 	// Entry is the client for interacting with the Entry builders.
 	Entry *EntryClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
 	// ProcessedEvent is the client for interacting with the ProcessedEvent builders.
 	ProcessedEvent *ProcessedEventClient
 	// Task is the client for interacting with the Task builders.
@@ -158,9 +164,12 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
+	tx.DayClose = NewDayCloseClient(tx.config)
 	tx.DeadLetter = NewDeadLetterClient(tx.config)
+	tx.EmailJob = NewEmailJobClient(tx.config)
 	tx.Entry = NewEntryClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
+	tx.Payment = NewPaymentClient(tx.config)
 	tx.ProcessedEvent = NewProcessedEventClient(tx.config)
 	tx.Task = NewTaskClient(tx.config)
 }

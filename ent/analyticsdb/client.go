@@ -14,9 +14,15 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	"github.com/uberpopug/ates/ent/analyticsdb/account"
+	"github.com/uberpopug/ates/ent/analyticsdb/accountday"
+	"github.com/uberpopug/ates/ent/analyticsdb/dailytop"
+	"github.com/uberpopug/ates/ent/analyticsdb/dayclose"
 	"github.com/uberpopug/ates/ent/analyticsdb/deadletter"
+	"github.com/uberpopug/ates/ent/analyticsdb/ledgerentry"
 	"github.com/uberpopug/ates/ent/analyticsdb/outboxevent"
 	"github.com/uberpopug/ates/ent/analyticsdb/processedevent"
+	"github.com/uberpopug/ates/ent/analyticsdb/task"
 
 	stdsql "database/sql"
 )
@@ -26,12 +32,24 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// Account is the client for interacting with the Account builders.
+	Account *AccountClient
+	// AccountDay is the client for interacting with the AccountDay builders.
+	AccountDay *AccountDayClient
+	// DailyTop is the client for interacting with the DailyTop builders.
+	DailyTop *DailyTopClient
+	// DayClose is the client for interacting with the DayClose builders.
+	DayClose *DayCloseClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
 	DeadLetter *DeadLetterClient
+	// LedgerEntry is the client for interacting with the LedgerEntry builders.
+	LedgerEntry *LedgerEntryClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
 	// ProcessedEvent is the client for interacting with the ProcessedEvent builders.
 	ProcessedEvent *ProcessedEventClient
+	// Task is the client for interacting with the Task builders.
+	Task *TaskClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -43,9 +61,15 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.Account = NewAccountClient(c.config)
+	c.AccountDay = NewAccountDayClient(c.config)
+	c.DailyTop = NewDailyTopClient(c.config)
+	c.DayClose = NewDayCloseClient(c.config)
 	c.DeadLetter = NewDeadLetterClient(c.config)
+	c.LedgerEntry = NewLedgerEntryClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
 	c.ProcessedEvent = NewProcessedEventClient(c.config)
+	c.Task = NewTaskClient(c.config)
 }
 
 type (
@@ -138,9 +162,15 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:            ctx,
 		config:         cfg,
+		Account:        NewAccountClient(cfg),
+		AccountDay:     NewAccountDayClient(cfg),
+		DailyTop:       NewDailyTopClient(cfg),
+		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
+		LedgerEntry:    NewLedgerEntryClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
+		Task:           NewTaskClient(cfg),
 	}, nil
 }
 
@@ -160,16 +190,22 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:            ctx,
 		config:         cfg,
+		Account:        NewAccountClient(cfg),
+		AccountDay:     NewAccountDayClient(cfg),
+		DailyTop:       NewDailyTopClient(cfg),
+		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
+		LedgerEntry:    NewLedgerEntryClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
+		Task:           NewTaskClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		DeadLetter.
+//		Account.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -191,30 +227,580 @@ func (c *Client) Close() error {
 // Use adds the mutation hooks to all the entity clients.
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
-	c.DeadLetter.Use(hooks...)
-	c.OutboxEvent.Use(hooks...)
-	c.ProcessedEvent.Use(hooks...)
+	for _, n := range []interface{ Use(...Hook) }{
+		c.Account, c.AccountDay, c.DailyTop, c.DayClose, c.DeadLetter, c.LedgerEntry,
+		c.OutboxEvent, c.ProcessedEvent, c.Task,
+	} {
+		n.Use(hooks...)
+	}
 }
 
 // Intercept adds the query interceptors to all the entity clients.
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
-	c.DeadLetter.Intercept(interceptors...)
-	c.OutboxEvent.Intercept(interceptors...)
-	c.ProcessedEvent.Intercept(interceptors...)
+	for _, n := range []interface{ Intercept(...Interceptor) }{
+		c.Account, c.AccountDay, c.DailyTop, c.DayClose, c.DeadLetter, c.LedgerEntry,
+		c.OutboxEvent, c.ProcessedEvent, c.Task,
+	} {
+		n.Intercept(interceptors...)
+	}
 }
 
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *AccountMutation:
+		return c.Account.mutate(ctx, m)
+	case *AccountDayMutation:
+		return c.AccountDay.mutate(ctx, m)
+	case *DailyTopMutation:
+		return c.DailyTop.mutate(ctx, m)
+	case *DayCloseMutation:
+		return c.DayClose.mutate(ctx, m)
 	case *DeadLetterMutation:
 		return c.DeadLetter.mutate(ctx, m)
+	case *LedgerEntryMutation:
+		return c.LedgerEntry.mutate(ctx, m)
 	case *OutboxEventMutation:
 		return c.OutboxEvent.mutate(ctx, m)
 	case *ProcessedEventMutation:
 		return c.ProcessedEvent.mutate(ctx, m)
+	case *TaskMutation:
+		return c.Task.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("analyticsdb: unknown mutation type %T", m)
+	}
+}
+
+// AccountClient is a client for the Account schema.
+type AccountClient struct {
+	config
+}
+
+// NewAccountClient returns a client for the Account from the given config.
+func NewAccountClient(c config) *AccountClient {
+	return &AccountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `account.Hooks(f(g(h())))`.
+func (c *AccountClient) Use(hooks ...Hook) {
+	c.hooks.Account = append(c.hooks.Account, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `account.Intercept(f(g(h())))`.
+func (c *AccountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Account = append(c.inters.Account, interceptors...)
+}
+
+// Create returns a builder for creating a Account entity.
+func (c *AccountClient) Create() *AccountCreate {
+	mutation := newAccountMutation(c.config, OpCreate)
+	return &AccountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Account entities.
+func (c *AccountClient) CreateBulk(builders ...*AccountCreate) *AccountCreateBulk {
+	return &AccountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountClient) MapCreateBulk(slice any, setFunc func(*AccountCreate, int)) *AccountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountCreateBulk{err: fmt.Errorf("calling to AccountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Account.
+func (c *AccountClient) Update() *AccountUpdate {
+	mutation := newAccountMutation(c.config, OpUpdate)
+	return &AccountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountClient) UpdateOne(_m *Account) *AccountUpdateOne {
+	mutation := newAccountMutation(c.config, OpUpdateOne, withAccount(_m))
+	return &AccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountClient) UpdateOneID(id int) *AccountUpdateOne {
+	mutation := newAccountMutation(c.config, OpUpdateOne, withAccountID(id))
+	return &AccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Account.
+func (c *AccountClient) Delete() *AccountDelete {
+	mutation := newAccountMutation(c.config, OpDelete)
+	return &AccountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountClient) DeleteOne(_m *Account) *AccountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountClient) DeleteOneID(id int) *AccountDeleteOne {
+	builder := c.Delete().Where(account.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountDeleteOne{builder}
+}
+
+// Query returns a query builder for Account.
+func (c *AccountClient) Query() *AccountQuery {
+	return &AccountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Account entity by its id.
+func (c *AccountClient) Get(ctx context.Context, id int) (*Account, error) {
+	return c.Query().Where(account.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountClient) GetX(ctx context.Context, id int) *Account {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountClient) Hooks() []Hook {
+	return c.hooks.Account
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountClient) Interceptors() []Interceptor {
+	return c.inters.Account
+}
+
+func (c *AccountClient) mutate(ctx context.Context, m *AccountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("analyticsdb: unknown Account mutation op: %q", m.Op())
+	}
+}
+
+// AccountDayClient is a client for the AccountDay schema.
+type AccountDayClient struct {
+	config
+}
+
+// NewAccountDayClient returns a client for the AccountDay from the given config.
+func NewAccountDayClient(c config) *AccountDayClient {
+	return &AccountDayClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accountday.Hooks(f(g(h())))`.
+func (c *AccountDayClient) Use(hooks ...Hook) {
+	c.hooks.AccountDay = append(c.hooks.AccountDay, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accountday.Intercept(f(g(h())))`.
+func (c *AccountDayClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountDay = append(c.inters.AccountDay, interceptors...)
+}
+
+// Create returns a builder for creating a AccountDay entity.
+func (c *AccountDayClient) Create() *AccountDayCreate {
+	mutation := newAccountDayMutation(c.config, OpCreate)
+	return &AccountDayCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountDay entities.
+func (c *AccountDayClient) CreateBulk(builders ...*AccountDayCreate) *AccountDayCreateBulk {
+	return &AccountDayCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountDayClient) MapCreateBulk(slice any, setFunc func(*AccountDayCreate, int)) *AccountDayCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountDayCreateBulk{err: fmt.Errorf("calling to AccountDayClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountDayCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountDayCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountDay.
+func (c *AccountDayClient) Update() *AccountDayUpdate {
+	mutation := newAccountDayMutation(c.config, OpUpdate)
+	return &AccountDayUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountDayClient) UpdateOne(_m *AccountDay) *AccountDayUpdateOne {
+	mutation := newAccountDayMutation(c.config, OpUpdateOne, withAccountDay(_m))
+	return &AccountDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountDayClient) UpdateOneID(id int) *AccountDayUpdateOne {
+	mutation := newAccountDayMutation(c.config, OpUpdateOne, withAccountDayID(id))
+	return &AccountDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountDay.
+func (c *AccountDayClient) Delete() *AccountDayDelete {
+	mutation := newAccountDayMutation(c.config, OpDelete)
+	return &AccountDayDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountDayClient) DeleteOne(_m *AccountDay) *AccountDayDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountDayClient) DeleteOneID(id int) *AccountDayDeleteOne {
+	builder := c.Delete().Where(accountday.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountDayDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountDay.
+func (c *AccountDayClient) Query() *AccountDayQuery {
+	return &AccountDayQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountDay},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountDay entity by its id.
+func (c *AccountDayClient) Get(ctx context.Context, id int) (*AccountDay, error) {
+	return c.Query().Where(accountday.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountDayClient) GetX(ctx context.Context, id int) *AccountDay {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountDayClient) Hooks() []Hook {
+	return c.hooks.AccountDay
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountDayClient) Interceptors() []Interceptor {
+	return c.inters.AccountDay
+}
+
+func (c *AccountDayClient) mutate(ctx context.Context, m *AccountDayMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountDayCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountDayUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountDayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("analyticsdb: unknown AccountDay mutation op: %q", m.Op())
+	}
+}
+
+// DailyTopClient is a client for the DailyTop schema.
+type DailyTopClient struct {
+	config
+}
+
+// NewDailyTopClient returns a client for the DailyTop from the given config.
+func NewDailyTopClient(c config) *DailyTopClient {
+	return &DailyTopClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dailytop.Hooks(f(g(h())))`.
+func (c *DailyTopClient) Use(hooks ...Hook) {
+	c.hooks.DailyTop = append(c.hooks.DailyTop, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dailytop.Intercept(f(g(h())))`.
+func (c *DailyTopClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DailyTop = append(c.inters.DailyTop, interceptors...)
+}
+
+// Create returns a builder for creating a DailyTop entity.
+func (c *DailyTopClient) Create() *DailyTopCreate {
+	mutation := newDailyTopMutation(c.config, OpCreate)
+	return &DailyTopCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DailyTop entities.
+func (c *DailyTopClient) CreateBulk(builders ...*DailyTopCreate) *DailyTopCreateBulk {
+	return &DailyTopCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DailyTopClient) MapCreateBulk(slice any, setFunc func(*DailyTopCreate, int)) *DailyTopCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DailyTopCreateBulk{err: fmt.Errorf("calling to DailyTopClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DailyTopCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DailyTopCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DailyTop.
+func (c *DailyTopClient) Update() *DailyTopUpdate {
+	mutation := newDailyTopMutation(c.config, OpUpdate)
+	return &DailyTopUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DailyTopClient) UpdateOne(_m *DailyTop) *DailyTopUpdateOne {
+	mutation := newDailyTopMutation(c.config, OpUpdateOne, withDailyTop(_m))
+	return &DailyTopUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DailyTopClient) UpdateOneID(id int) *DailyTopUpdateOne {
+	mutation := newDailyTopMutation(c.config, OpUpdateOne, withDailyTopID(id))
+	return &DailyTopUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DailyTop.
+func (c *DailyTopClient) Delete() *DailyTopDelete {
+	mutation := newDailyTopMutation(c.config, OpDelete)
+	return &DailyTopDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DailyTopClient) DeleteOne(_m *DailyTop) *DailyTopDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DailyTopClient) DeleteOneID(id int) *DailyTopDeleteOne {
+	builder := c.Delete().Where(dailytop.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DailyTopDeleteOne{builder}
+}
+
+// Query returns a query builder for DailyTop.
+func (c *DailyTopClient) Query() *DailyTopQuery {
+	return &DailyTopQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDailyTop},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DailyTop entity by its id.
+func (c *DailyTopClient) Get(ctx context.Context, id int) (*DailyTop, error) {
+	return c.Query().Where(dailytop.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DailyTopClient) GetX(ctx context.Context, id int) *DailyTop {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DailyTopClient) Hooks() []Hook {
+	return c.hooks.DailyTop
+}
+
+// Interceptors returns the client interceptors.
+func (c *DailyTopClient) Interceptors() []Interceptor {
+	return c.inters.DailyTop
+}
+
+func (c *DailyTopClient) mutate(ctx context.Context, m *DailyTopMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DailyTopCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DailyTopUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DailyTopUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DailyTopDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("analyticsdb: unknown DailyTop mutation op: %q", m.Op())
+	}
+}
+
+// DayCloseClient is a client for the DayClose schema.
+type DayCloseClient struct {
+	config
+}
+
+// NewDayCloseClient returns a client for the DayClose from the given config.
+func NewDayCloseClient(c config) *DayCloseClient {
+	return &DayCloseClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dayclose.Hooks(f(g(h())))`.
+func (c *DayCloseClient) Use(hooks ...Hook) {
+	c.hooks.DayClose = append(c.hooks.DayClose, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dayclose.Intercept(f(g(h())))`.
+func (c *DayCloseClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DayClose = append(c.inters.DayClose, interceptors...)
+}
+
+// Create returns a builder for creating a DayClose entity.
+func (c *DayCloseClient) Create() *DayCloseCreate {
+	mutation := newDayCloseMutation(c.config, OpCreate)
+	return &DayCloseCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DayClose entities.
+func (c *DayCloseClient) CreateBulk(builders ...*DayCloseCreate) *DayCloseCreateBulk {
+	return &DayCloseCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DayCloseClient) MapCreateBulk(slice any, setFunc func(*DayCloseCreate, int)) *DayCloseCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DayCloseCreateBulk{err: fmt.Errorf("calling to DayCloseClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DayCloseCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DayCloseCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DayClose.
+func (c *DayCloseClient) Update() *DayCloseUpdate {
+	mutation := newDayCloseMutation(c.config, OpUpdate)
+	return &DayCloseUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DayCloseClient) UpdateOne(_m *DayClose) *DayCloseUpdateOne {
+	mutation := newDayCloseMutation(c.config, OpUpdateOne, withDayClose(_m))
+	return &DayCloseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DayCloseClient) UpdateOneID(id int) *DayCloseUpdateOne {
+	mutation := newDayCloseMutation(c.config, OpUpdateOne, withDayCloseID(id))
+	return &DayCloseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DayClose.
+func (c *DayCloseClient) Delete() *DayCloseDelete {
+	mutation := newDayCloseMutation(c.config, OpDelete)
+	return &DayCloseDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DayCloseClient) DeleteOne(_m *DayClose) *DayCloseDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DayCloseClient) DeleteOneID(id int) *DayCloseDeleteOne {
+	builder := c.Delete().Where(dayclose.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DayCloseDeleteOne{builder}
+}
+
+// Query returns a query builder for DayClose.
+func (c *DayCloseClient) Query() *DayCloseQuery {
+	return &DayCloseQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDayClose},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DayClose entity by its id.
+func (c *DayCloseClient) Get(ctx context.Context, id int) (*DayClose, error) {
+	return c.Query().Where(dayclose.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DayCloseClient) GetX(ctx context.Context, id int) *DayClose {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DayCloseClient) Hooks() []Hook {
+	return c.hooks.DayClose
+}
+
+// Interceptors returns the client interceptors.
+func (c *DayCloseClient) Interceptors() []Interceptor {
+	return c.inters.DayClose
+}
+
+func (c *DayCloseClient) mutate(ctx context.Context, m *DayCloseMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DayCloseCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DayCloseUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DayCloseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DayCloseDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("analyticsdb: unknown DayClose mutation op: %q", m.Op())
 	}
 }
 
@@ -348,6 +934,139 @@ func (c *DeadLetterClient) mutate(ctx context.Context, m *DeadLetterMutation) (V
 		return (&DeadLetterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("analyticsdb: unknown DeadLetter mutation op: %q", m.Op())
+	}
+}
+
+// LedgerEntryClient is a client for the LedgerEntry schema.
+type LedgerEntryClient struct {
+	config
+}
+
+// NewLedgerEntryClient returns a client for the LedgerEntry from the given config.
+func NewLedgerEntryClient(c config) *LedgerEntryClient {
+	return &LedgerEntryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ledgerentry.Hooks(f(g(h())))`.
+func (c *LedgerEntryClient) Use(hooks ...Hook) {
+	c.hooks.LedgerEntry = append(c.hooks.LedgerEntry, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ledgerentry.Intercept(f(g(h())))`.
+func (c *LedgerEntryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LedgerEntry = append(c.inters.LedgerEntry, interceptors...)
+}
+
+// Create returns a builder for creating a LedgerEntry entity.
+func (c *LedgerEntryClient) Create() *LedgerEntryCreate {
+	mutation := newLedgerEntryMutation(c.config, OpCreate)
+	return &LedgerEntryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LedgerEntry entities.
+func (c *LedgerEntryClient) CreateBulk(builders ...*LedgerEntryCreate) *LedgerEntryCreateBulk {
+	return &LedgerEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LedgerEntryClient) MapCreateBulk(slice any, setFunc func(*LedgerEntryCreate, int)) *LedgerEntryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LedgerEntryCreateBulk{err: fmt.Errorf("calling to LedgerEntryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LedgerEntryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LedgerEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LedgerEntry.
+func (c *LedgerEntryClient) Update() *LedgerEntryUpdate {
+	mutation := newLedgerEntryMutation(c.config, OpUpdate)
+	return &LedgerEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LedgerEntryClient) UpdateOne(_m *LedgerEntry) *LedgerEntryUpdateOne {
+	mutation := newLedgerEntryMutation(c.config, OpUpdateOne, withLedgerEntry(_m))
+	return &LedgerEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LedgerEntryClient) UpdateOneID(id int) *LedgerEntryUpdateOne {
+	mutation := newLedgerEntryMutation(c.config, OpUpdateOne, withLedgerEntryID(id))
+	return &LedgerEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LedgerEntry.
+func (c *LedgerEntryClient) Delete() *LedgerEntryDelete {
+	mutation := newLedgerEntryMutation(c.config, OpDelete)
+	return &LedgerEntryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LedgerEntryClient) DeleteOne(_m *LedgerEntry) *LedgerEntryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LedgerEntryClient) DeleteOneID(id int) *LedgerEntryDeleteOne {
+	builder := c.Delete().Where(ledgerentry.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LedgerEntryDeleteOne{builder}
+}
+
+// Query returns a query builder for LedgerEntry.
+func (c *LedgerEntryClient) Query() *LedgerEntryQuery {
+	return &LedgerEntryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLedgerEntry},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LedgerEntry entity by its id.
+func (c *LedgerEntryClient) Get(ctx context.Context, id int) (*LedgerEntry, error) {
+	return c.Query().Where(ledgerentry.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LedgerEntryClient) GetX(ctx context.Context, id int) *LedgerEntry {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LedgerEntryClient) Hooks() []Hook {
+	return c.hooks.LedgerEntry
+}
+
+// Interceptors returns the client interceptors.
+func (c *LedgerEntryClient) Interceptors() []Interceptor {
+	return c.inters.LedgerEntry
+}
+
+func (c *LedgerEntryClient) mutate(ctx context.Context, m *LedgerEntryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LedgerEntryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LedgerEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LedgerEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LedgerEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("analyticsdb: unknown LedgerEntry mutation op: %q", m.Op())
 	}
 }
 
@@ -617,13 +1336,148 @@ func (c *ProcessedEventClient) mutate(ctx context.Context, m *ProcessedEventMuta
 	}
 }
 
+// TaskClient is a client for the Task schema.
+type TaskClient struct {
+	config
+}
+
+// NewTaskClient returns a client for the Task from the given config.
+func NewTaskClient(c config) *TaskClient {
+	return &TaskClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `task.Hooks(f(g(h())))`.
+func (c *TaskClient) Use(hooks ...Hook) {
+	c.hooks.Task = append(c.hooks.Task, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `task.Intercept(f(g(h())))`.
+func (c *TaskClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Task = append(c.inters.Task, interceptors...)
+}
+
+// Create returns a builder for creating a Task entity.
+func (c *TaskClient) Create() *TaskCreate {
+	mutation := newTaskMutation(c.config, OpCreate)
+	return &TaskCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Task entities.
+func (c *TaskClient) CreateBulk(builders ...*TaskCreate) *TaskCreateBulk {
+	return &TaskCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TaskClient) MapCreateBulk(slice any, setFunc func(*TaskCreate, int)) *TaskCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TaskCreateBulk{err: fmt.Errorf("calling to TaskClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TaskCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TaskCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Task.
+func (c *TaskClient) Update() *TaskUpdate {
+	mutation := newTaskMutation(c.config, OpUpdate)
+	return &TaskUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TaskClient) UpdateOne(_m *Task) *TaskUpdateOne {
+	mutation := newTaskMutation(c.config, OpUpdateOne, withTask(_m))
+	return &TaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TaskClient) UpdateOneID(id int) *TaskUpdateOne {
+	mutation := newTaskMutation(c.config, OpUpdateOne, withTaskID(id))
+	return &TaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Task.
+func (c *TaskClient) Delete() *TaskDelete {
+	mutation := newTaskMutation(c.config, OpDelete)
+	return &TaskDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TaskClient) DeleteOne(_m *Task) *TaskDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TaskClient) DeleteOneID(id int) *TaskDeleteOne {
+	builder := c.Delete().Where(task.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TaskDeleteOne{builder}
+}
+
+// Query returns a query builder for Task.
+func (c *TaskClient) Query() *TaskQuery {
+	return &TaskQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTask},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Task entity by its id.
+func (c *TaskClient) Get(ctx context.Context, id int) (*Task, error) {
+	return c.Query().Where(task.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TaskClient) GetX(ctx context.Context, id int) *Task {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *TaskClient) Hooks() []Hook {
+	return c.hooks.Task
+}
+
+// Interceptors returns the client interceptors.
+func (c *TaskClient) Interceptors() []Interceptor {
+	return c.inters.Task
+}
+
+func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TaskCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TaskUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TaskDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("analyticsdb: unknown Task mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		DeadLetter, OutboxEvent, ProcessedEvent []ent.Hook
+		Account, AccountDay, DailyTop, DayClose, DeadLetter, LedgerEntry, OutboxEvent,
+		ProcessedEvent, Task []ent.Hook
 	}
 	inters struct {
-		DeadLetter, OutboxEvent, ProcessedEvent []ent.Interceptor
+		Account, AccountDay, DailyTop, DayClose, DeadLetter, LedgerEntry, OutboxEvent,
+		ProcessedEvent, Task []ent.Interceptor
 	}
 )
 

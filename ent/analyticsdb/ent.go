@@ -12,9 +12,15 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/uberpopug/ates/ent/analyticsdb/account"
+	"github.com/uberpopug/ates/ent/analyticsdb/accountday"
+	"github.com/uberpopug/ates/ent/analyticsdb/dailytop"
+	"github.com/uberpopug/ates/ent/analyticsdb/dayclose"
 	"github.com/uberpopug/ates/ent/analyticsdb/deadletter"
+	"github.com/uberpopug/ates/ent/analyticsdb/ledgerentry"
 	"github.com/uberpopug/ates/ent/analyticsdb/outboxevent"
 	"github.com/uberpopug/ates/ent/analyticsdb/processedevent"
+	"github.com/uberpopug/ates/ent/analyticsdb/task"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -75,9 +81,15 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			account.Table:        account.ValidColumn,
+			accountday.Table:     accountday.ValidColumn,
+			dailytop.Table:       dailytop.ValidColumn,
+			dayclose.Table:       dayclose.ValidColumn,
 			deadletter.Table:     deadletter.ValidColumn,
+			ledgerentry.Table:    ledgerentry.ValidColumn,
 			outboxevent.Table:    outboxevent.ValidColumn,
 			processedevent.Table: processedevent.ValidColumn,
+			task.Table:           task.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -9,6 +9,7 @@ import (
 	"github.com/uberpopug/ates/ent/analyticsdb/outboxevent"
 	"github.com/uberpopug/ates/ent/analyticsdb/processedevent"
 	"github.com/uberpopug/ates/ent/analyticsdb/schema"
+	"github.com/uberpopug/ates/ent/analyticsdb/task"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -37,4 +38,14 @@ func init() {
 	processedeventDescProcessedAt := processedeventFields[3].Descriptor()
 	// processedevent.DefaultProcessedAt holds the default value on creation for the processed_at field.
 	processedevent.DefaultProcessedAt = processedeventDescProcessedAt.Default.(func() time.Time)
+	taskFields := schema.Task{}.Fields()
+	_ = taskFields
+	// taskDescTitle is the schema descriptor for title field.
+	taskDescTitle := taskFields[1].Descriptor()
+	// task.DefaultTitle holds the default value on creation for the title field.
+	task.DefaultTitle = taskDescTitle.Default.(string)
+	// taskDescDescription is the schema descriptor for description field.
+	taskDescDescription := taskFields[3].Descriptor()
+	// task.DefaultDescription holds the default value on creation for the description field.
+	task.DefaultDescription = taskDescDescription.Default.(string)
 }

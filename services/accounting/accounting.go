@@ -5,6 +5,7 @@ package accounting
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"strings"
@@ -30,7 +31,9 @@ type Rand interface {
 
 // Config holds the service's dependencies; all but Notify are required.
 type Config struct {
-	Client  *accountingdb.Client
+	Client *accountingdb.Client
+	// DB is the pool under Client, for the close's advisory locks.
+	DB      *sql.DB
 	Dialect string
 	Outbox  *outbox.Writer
 	Clock   func() time.Time
@@ -45,6 +48,7 @@ type Config struct {
 // Service implements accounting's use cases.
 type Service struct {
 	client  *accountingdb.Client
+	db      *sql.DB
 	dialect string
 	outbox  *outbox.Writer
 	now     func() time.Time
@@ -52,18 +56,21 @@ type Service struct {
 	loc     *time.Location
 	log     *slog.Logger
 	notify  func()
+	// afterCloseBatch, when set (tests), runs after each committed payout batch; an error
+	// stops the close there, as a crash would.
+	afterCloseBatch func(batch int) error
 }
 
 // New returns the service; it refuses a missing dependency.
 func New(cfg Config) (*Service, error) {
-	if cfg.Client == nil || cfg.Outbox == nil || cfg.Clock == nil || cfg.Rand == nil || cfg.Location == nil || cfg.Logger == nil {
-		return nil, errors.New("accounting: New needs a client, an outbox writer, a clock, a random source, a location and a logger")
+	if cfg.Client == nil || cfg.DB == nil || cfg.Outbox == nil || cfg.Clock == nil || cfg.Rand == nil || cfg.Location == nil || cfg.Logger == nil {
+		return nil, errors.New("accounting: New needs a client, its database, an outbox writer, a clock, a random source, a location and a logger")
 	}
 	if cfg.Dialect != dialect.SQLite && cfg.Dialect != dialect.Postgres {
 		return nil, errors.New("accounting: New needs the database dialect (sqlite3 or postgres)")
 	}
 	s := &Service{
-		client: cfg.Client, dialect: cfg.Dialect, outbox: cfg.Outbox, now: cfg.Clock,
+		client: cfg.Client, db: cfg.DB, dialect: cfg.Dialect, outbox: cfg.Outbox, now: cfg.Clock,
 		rand: cfg.Rand, loc: cfg.Location, log: cfg.Logger, notify: cfg.Notify,
 	}
 	if s.notify == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/uberpopug/ates/ent/accountingdb"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
+	"github.com/uberpopug/ates/ent/accountingdb/payment"
 	"github.com/uberpopug/ates/ent/accountingdb/task"
 	"github.com/uberpopug/ates/services/calendar"
 	"github.com/uberpopug/ates/services/contract"
@@ -307,6 +308,33 @@ func (s *Service) ManagementEarnings(ctx context.Context, actor identity.Actor, 
 	for i := range out {
 		d := from.AddDays(i)
 		out[i] = CompanyDay{Date: d, Earnings: byDay[d.String()]}
+	}
+	return out, nil
+}
+
+// Payment is a payout made to a popug (R-ACC-8).
+type Payment struct {
+	ID        uuid.UUID
+	Amount    money.Cents
+	Day       calendar.Date
+	CreatedAt time.Time
+	EmailSent bool
+}
+
+// Payments returns an account's newest payments, at most first.
+func (s *Service) Payments(ctx context.Context, actor identity.Actor, id uuid.UUID, first int) ([]Payment, error) {
+	if err := seeAccount(actor, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.client.Payment.Query().Where(payment.AccountID(id)).
+		Order(accountingdb.Desc(payment.FieldID)).Limit(first).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("accounting: listing payments: %w", err)
+	}
+	out := make([]Payment, len(rows))
+	for i, r := range rows {
+		day, _ := calendar.Parse(r.Day)
+		out[i] = Payment{ID: r.PublicID, Amount: money.Cents(r.Amount), Day: day, CreatedAt: r.CreatedAt.UTC(), EmailSent: r.EmailSent}
 	}
 	return out, nil
 }

@@ -40,3 +40,28 @@ type BalanceChangedV1 struct {
 	OccurredAt   time.Time `json:"occurredAt"`
 	Day          string    `json:"day"`
 }
+
+// End-of-day events (R-ACC-8).
+const (
+	PaymentMade = "payment.made"
+	DayClosed   = "day.closed"
+)
+
+// PaymentMadeV1 is the data of payment.made v1: a positive balance paid out at a close.
+type PaymentMadeV1 struct {
+	PaymentID string    `json:"paymentId"`
+	AccountID string    `json:"accountId"`
+	Amount    int64     `json:"amount"`
+	Day       string    `json:"day"`
+	PaidAt    time.Time `json:"paidAt"`
+}
+
+// DayClosedV1 is the data of day.closed v1: a close finished; scheduled tells the end-of-day
+// close from a manual one.
+type DayClosedV1 struct {
+	Day          string    `json:"day"`
+	Scheduled    bool      `json:"scheduled"`
+	PaidAccounts int       `json:"paidAccounts"`
+	TotalPaid    int64     `json:"totalPaid"`
+	ClosedAt     time.Time `json:"closedAt"`
+}

@@ -34,6 +34,8 @@ var validData = map[string]any{
 	"task.assigned/1":        contract.TaskAssignedV1{TaskID: taskID, AssigneeID: popug, Reason: "shuffle", PreviousAssigneeID: ptr(popug), AssignedAt: t0},
 	"task.completed/1":       contract.TaskCompletedV1{TaskID: taskID, AssigneeID: popug, CompletedAt: t0},
 	"task.priced/1":          contract.TaskPricedV1{TaskID: taskID, Fee: 1500, Reward: 3200, PricedAt: t0},
+	"payment.made/1":         contract.PaymentMadeV1{PaymentID: taskID, AccountID: popug, Amount: 3500, Day: "2026-11-22", PaidAt: t0},
+	"day.closed/1":           contract.DayClosedV1{Day: "2026-11-22", Scheduled: true, PaidAccounts: 2, TotalPaid: 7000, ClosedAt: t0},
 	"balance.changed/1":      contract.BalanceChangedV1{EntryID: taskID, Sequence: 7, AccountID: popug, Type: "FEE", Amount: -1500, BalanceAfter: -1500, TaskID: ptr(taskID), Description: "Fee for task Fix", OccurredAt: t0, Day: "2026-11-22"},
 }
 

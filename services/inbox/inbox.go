@@ -40,7 +40,7 @@ type Tx interface {
 	Rollback() error
 }
 
-// Defaults of Config.
+// Defaults of Config (R-EVT-5).
 const (
 	DefaultMaxAttempts = 5
 	defaultBackoffBase = 50 * time.Millisecond
@@ -59,8 +59,8 @@ func DefaultBackoff(attempt int) time.Duration {
 	return min(d, defaultBackoffCap)
 }
 
-// Config is what a Consumer needs; the zero values of MaxAttempts, Backoff, Logger and Now
-// take defaults, everything else is required.
+// Config is what a Consumer needs (R-EVT-2, R-EVT-5); the zero values of MaxAttempts, Backoff,
+// Logger and Now take defaults, everything else is required.
 type Config[T Tx] struct {
 	// Name identifies the consumer in the inbox and dead-letter tables, logs and metrics, e.g.
 	// "accounting"; one database may hold several consumers' records.
@@ -136,7 +136,7 @@ func New[T Tx](cfg Config[T]) (*Consumer[T], error) {
 	}, nil
 }
 
-// Name is the consumer's name.
+// Name is the consumer's name, as recorded in its inbox and dead letters (R-EVT-5).
 func (c *Consumer[T]) Name() string { return c.cfg.Name }
 
 // Handler returns the bus handler of the consumer (R-EVT-2, R-EVT-5). It acknowledges (returns

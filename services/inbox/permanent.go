@@ -18,7 +18,7 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
-// IsPermanent reports whether err, or an error it wraps, was marked with Permanent.
+// IsPermanent reports whether err, or an error it wraps, was marked with Permanent (R-EVT-5).
 func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)

@@ -20,7 +20,7 @@ import (
 	"github.com/uberpopug/ates/services/storage"
 )
 
-// Relay defaults.
+// Relay defaults (R-EVT-4).
 const (
 	DefaultBatchSize       = 500
 	DefaultPollInterval    = 100 * time.Millisecond
@@ -143,7 +143,7 @@ func (r *Relay) Notify() {
 	}
 }
 
-// Active reports whether this relay currently is the one publishing for its database.
+// Active reports whether this relay currently is the one publishing for its database (R-OPS-2).
 func (r *Relay) Active() bool { return r.active.Load() }
 
 // queryer is the part of *sql.DB and *sql.Conn the relay uses.
@@ -255,7 +255,9 @@ func (r *Relay) steered(ctx context.Context, q queryer, fn func() error) error {
 		return fmt.Errorf("outbox: steering the query plan: %w", err)
 	}
 	err := fn()
-	if _, rerr := q.ExecContext(context.WithoutCancel(ctx), "RESET enable_indexscan"); rerr != nil && err == nil {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, rerr := q.ExecContext(rctx, "RESET enable_indexscan"); rerr != nil && err == nil {
 		err = fmt.Errorf("outbox: resetting the query plan settings: %w", rerr)
 	}
 	return err
@@ -311,8 +313,7 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 		default:
 			failures = 0
 			if n > 0 {
-				lagAt = time.Time{} // show the drained outbox at once
-				continue
+				continue // caught up: one more look finds rows committed meanwhile, then idle
 			}
 			r.idle(ctx)
 		}

@@ -15,11 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/lib/pq"
 
 	"github.com/uberpopug/ates/ent/eventschema"
 	"github.com/uberpopug/ates/services/event"
@@ -44,8 +46,9 @@ type Execer interface {
 // outboxColumns are the columns Append inserts; id is generated and sent_at stays NULL.
 var outboxColumns = []string{"event_id", "name", "version", "aggregate_key", "payload", "created_at"}
 
-// maxRowsPerInsert keeps one INSERT's bind variables under SQLite's limit of 32 766
-// (PostgreSQL allows 65 535): 5 000 rows × 6 columns = 30 000.
+// maxRowsPerInsert keeps one INSERT's bind variables under SQLite's limit of 32 766:
+// 5 000 rows × 6 columns = 30 000 (PostgreSQL's INSERT binds one array per column, see
+// pgInsert; its chunks are as large, so validation and insertion still overlap).
 const maxRowsPerInsert = 5000
 
 // parallelValidateFrom is the batch size from which Append validates on every CPU.
@@ -166,8 +169,30 @@ func (w *Writer) appendPipelined(ctx context.Context, tx Execer, recs []Record, 
 	return nil
 }
 
+// pgInsert inserts a batch on PostgreSQL with one array parameter per column instead of one
+// parameter per value: the statement stays a few hundred bytes however many rows it carries,
+// so it is parsed, planned and bound in constant time. WITH ORDINALITY … ORDER BY keeps the
+// rows, and so their ids, in the order they were appended.
+var pgInsert = "INSERT INTO " + eventschema.OutboxTable + " (" + strings.Join(outboxColumns, ", ") + `)
+SELECT r.event_id, r.name, r.version, r.aggregate_key, r.payload, $6::timestamptz
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+	WITH ORDINALITY AS r(event_id, name, version, aggregate_key, payload, n)
+ORDER BY r.n`
+
 // insert writes validated records with one multi-row INSERT.
 func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads []string, createdAt time.Time) error {
+	if w.dialect == dialect.Postgres {
+		ids, names, versions, keys := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs)), make([]string, len(recs))
+		for i, r := range recs {
+			ids[i], names[i], versions[i], keys[i] = r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key
+		}
+		_, err := tx.ExecContext(ctx, pgInsert, pq.StringArray(ids), pq.StringArray(names), pq.Int64Array(versions),
+			pq.StringArray(keys), pq.StringArray(payloads), createdAt)
+		if err != nil {
+			return fmt.Errorf("outbox: inserting %d events: %w", len(recs), err)
+		}
+		return nil
+	}
 	ins := entsql.Dialect(w.dialect).Insert(eventschema.OutboxTable).Columns(outboxColumns...)
 	for i, r := range recs {
 		ins.Values(r.Envelope.ID, r.Envelope.Name, r.Envelope.Version, r.Key, payloads[i], createdAt)

@@ -186,9 +186,10 @@ func (h *harness) MustComplete(tb testing.TB, t tasks.Task) tasks.Task {
 
 // taskRow is a task as stored.
 type taskRow struct {
-	Status      string
-	AssigneeID  uuid.UUID
-	CompletedAt *time.Time
+	Status     string
+	AssigneeID uuid.UUID
+	// CompletedAt is RFC 3339 in UTC, "" while open: rows compare with ==.
+	CompletedAt string
 }
 
 // mustTasks returns every stored task by public id.
@@ -200,7 +201,11 @@ func (h *harness) mustTasks(tb testing.TB) map[uuid.UUID]taskRow {
 	}
 	out := make(map[uuid.UUID]taskRow, len(rows))
 	for _, r := range rows {
-		out[r.PublicID] = taskRow{Status: string(r.Status), AssigneeID: r.AssigneeID, CompletedAt: r.CompletedAt}
+		row := taskRow{Status: string(r.Status), AssigneeID: r.AssigneeID}
+		if r.CompletedAt != nil {
+			row.CompletedAt = r.CompletedAt.UTC().Format(time.RFC3339Nano)
+		}
+		out[r.PublicID] = row
 	}
 	return out
 }

@@ -21,6 +21,18 @@ func (f AccountFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accou
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.AccountMutation", m)
 }
 
+// The DayCloseFunc type is an adapter to allow the use of ordinary
+// function as DayClose mutator.
+type DayCloseFunc func(context.Context, *accountingdb.DayCloseMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DayCloseFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.DayCloseMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.DayCloseMutation", m)
+}
+
 // The DeadLetterFunc type is an adapter to allow the use of ordinary
 // function as DeadLetter mutator.
 type DeadLetterFunc func(context.Context, *accountingdb.DeadLetterMutation) (accountingdb.Value, error)
@@ -31,6 +43,18 @@ func (f DeadLetterFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (ac
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.DeadLetterMutation", m)
+}
+
+// The EmailJobFunc type is an adapter to allow the use of ordinary
+// function as EmailJob mutator.
+type EmailJobFunc func(context.Context, *accountingdb.EmailJobMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f EmailJobFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.EmailJobMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.EmailJobMutation", m)
 }
 
 // The EntryFunc type is an adapter to allow the use of ordinary
@@ -55,6 +79,18 @@ func (f OutboxEventFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (a
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.OutboxEventMutation", m)
+}
+
+// The PaymentFunc type is an adapter to allow the use of ordinary
+// function as Payment mutator.
+type PaymentFunc func(context.Context, *accountingdb.PaymentMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PaymentFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.PaymentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.PaymentMutation", m)
 }
 
 // The ProcessedEventFunc type is an adapter to allow the use of ordinary

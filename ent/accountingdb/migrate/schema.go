@@ -28,6 +28,22 @@ var (
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
 	}
+	// DayClosesColumns holds the columns for the "day_closes" table.
+	DayClosesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "day", Type: field.TypeString},
+		{Name: "scheduled_day", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "paid_accounts", Type: field.TypeInt, Default: 0},
+		{Name: "total_paid", Type: field.TypeInt64, Default: 0},
+	}
+	// DayClosesTable holds the schema information for the "day_closes" table.
+	DayClosesTable = &schema.Table{
+		Name:       "day_closes",
+		Columns:    DayClosesColumns,
+		PrimaryKey: []*schema.Column{DayClosesColumns[0]},
+	}
 	// DeadLettersColumns holds the columns for the "dead_letters" table.
 	DeadLettersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -57,6 +73,29 @@ var (
 				Name:    "deadletter_status",
 				Unique:  false,
 				Columns: []*schema.Column{DeadLettersColumns[8]},
+			},
+		},
+	}
+	// EmailJobsColumns holds the columns for the "email_jobs" table.
+	EmailJobsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "payment_id", Type: field.TypeUUID, Unique: true},
+		{Name: "account_id", Type: field.TypeUUID},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime},
+		{Name: "last_error", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
+	}
+	// EmailJobsTable holds the schema information for the "email_jobs" table.
+	EmailJobsTable = &schema.Table{
+		Name:       "email_jobs",
+		Columns:    EmailJobsColumns,
+		PrimaryKey: []*schema.Column{EmailJobsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "emailjob_sent_at_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{EmailJobsColumns[6], EmailJobsColumns[4]},
 			},
 		},
 	}
@@ -115,6 +154,32 @@ var (
 			},
 		},
 	}
+	// PaymentsColumns holds the columns for the "payments" table.
+	PaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "public_id", Type: field.TypeUUID, Unique: true},
+		{Name: "account_id", Type: field.TypeUUID},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "day", Type: field.TypeString},
+		{Name: "entry_id", Type: field.TypeUUID},
+		{Name: "close_id", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "email_sent", Type: field.TypeBool, Default: false},
+		{Name: "email_sent_at", Type: field.TypeTime, Nullable: true},
+	}
+	// PaymentsTable holds the schema information for the "payments" table.
+	PaymentsTable = &schema.Table{
+		Name:       "payments",
+		Columns:    PaymentsColumns,
+		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "payment_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[2]},
+			},
+		},
+	}
 	// ProcessedEventsColumns holds the columns for the "processed_events" table.
 	ProcessedEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -156,9 +221,12 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountsTable,
+		DayClosesTable,
 		DeadLettersTable,
+		EmailJobsTable,
 		EntriesTable,
 		OutboxEventsTable,
+		PaymentsTable,
 		ProcessedEventsTable,
 		TasksTable,
 	}

@@ -9,14 +9,23 @@ import (
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
+// DayClose is the predicate function for dayclose builders.
+type DayClose func(*sql.Selector)
+
 // DeadLetter is the predicate function for deadletter builders.
 type DeadLetter func(*sql.Selector)
+
+// EmailJob is the predicate function for emailjob builders.
+type EmailJob func(*sql.Selector)
 
 // Entry is the predicate function for entry builders.
 type Entry func(*sql.Selector)
 
 // OutboxEvent is the predicate function for outboxevent builders.
 type OutboxEvent func(*sql.Selector)
+
+// Payment is the predicate function for payment builders.
+type Payment func(*sql.Selector)
 
 // ProcessedEvent is the predicate function for processedevent builders.
 type ProcessedEvent func(*sql.Selector)

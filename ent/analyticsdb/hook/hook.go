@@ -9,6 +9,54 @@ import (
 	"github.com/uberpopug/ates/ent/analyticsdb"
 )
 
+// The AccountFunc type is an adapter to allow the use of ordinary
+// function as Account mutator.
+type AccountFunc func(context.Context, *analyticsdb.AccountMutation) (analyticsdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) (analyticsdb.Value, error) {
+	if mv, ok := m.(*analyticsdb.AccountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.AccountMutation", m)
+}
+
+// The AccountDayFunc type is an adapter to allow the use of ordinary
+// function as AccountDay mutator.
+type AccountDayFunc func(context.Context, *analyticsdb.AccountDayMutation) (analyticsdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountDayFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) (analyticsdb.Value, error) {
+	if mv, ok := m.(*analyticsdb.AccountDayMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.AccountDayMutation", m)
+}
+
+// The DailyTopFunc type is an adapter to allow the use of ordinary
+// function as DailyTop mutator.
+type DailyTopFunc func(context.Context, *analyticsdb.DailyTopMutation) (analyticsdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DailyTopFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) (analyticsdb.Value, error) {
+	if mv, ok := m.(*analyticsdb.DailyTopMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.DailyTopMutation", m)
+}
+
+// The DayCloseFunc type is an adapter to allow the use of ordinary
+// function as DayClose mutator.
+type DayCloseFunc func(context.Context, *analyticsdb.DayCloseMutation) (analyticsdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DayCloseFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) (analyticsdb.Value, error) {
+	if mv, ok := m.(*analyticsdb.DayCloseMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.DayCloseMutation", m)
+}
+
 // The DeadLetterFunc type is an adapter to allow the use of ordinary
 // function as DeadLetter mutator.
 type DeadLetterFunc func(context.Context, *analyticsdb.DeadLetterMutation) (analyticsdb.Value, error)
@@ -19,6 +67,18 @@ func (f DeadLetterFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) (ana
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.DeadLetterMutation", m)
+}
+
+// The LedgerEntryFunc type is an adapter to allow the use of ordinary
+// function as LedgerEntry mutator.
+type LedgerEntryFunc func(context.Context, *analyticsdb.LedgerEntryMutation) (analyticsdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LedgerEntryFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) (analyticsdb.Value, error) {
+	if mv, ok := m.(*analyticsdb.LedgerEntryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.LedgerEntryMutation", m)
 }
 
 // The OutboxEventFunc type is an adapter to allow the use of ordinary
@@ -43,6 +103,18 @@ func (f ProcessedEventFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.ProcessedEventMutation", m)
+}
+
+// The TaskFunc type is an adapter to allow the use of ordinary
+// function as Task mutator.
+type TaskFunc func(context.Context, *analyticsdb.TaskMutation) (analyticsdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TaskFunc) Mutate(ctx context.Context, m analyticsdb.Mutation) (analyticsdb.Value, error) {
+	if mv, ok := m.(*analyticsdb.TaskMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *analyticsdb.TaskMutation", m)
 }
 
 // Condition is a hook condition function.

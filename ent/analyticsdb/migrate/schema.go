@@ -9,6 +9,77 @@ import (
 )
 
 var (
+	// AccountsColumns holds the columns for the "accounts" table.
+	AccountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "account_id", Type: field.TypeUUID, Unique: true},
+		{Name: "sequence", Type: field.TypeInt64},
+		{Name: "balance", Type: field.TypeInt64},
+	}
+	// AccountsTable holds the schema information for the "accounts" table.
+	AccountsTable = &schema.Table{
+		Name:       "accounts",
+		Columns:    AccountsColumns,
+		PrimaryKey: []*schema.Column{AccountsColumns[0]},
+	}
+	// AccountDaysColumns holds the columns for the "account_days" table.
+	AccountDaysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "account_id", Type: field.TypeUUID},
+		{Name: "day", Type: field.TypeString},
+		{Name: "sequence", Type: field.TypeInt64},
+		{Name: "balance", Type: field.TypeInt64},
+	}
+	// AccountDaysTable holds the schema information for the "account_days" table.
+	AccountDaysTable = &schema.Table{
+		Name:       "account_days",
+		Columns:    AccountDaysColumns,
+		PrimaryKey: []*schema.Column{AccountDaysColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accountday_account_id_day",
+				Unique:  true,
+				Columns: []*schema.Column{AccountDaysColumns[1], AccountDaysColumns[2]},
+			},
+		},
+	}
+	// DailyTopsColumns holds the columns for the "daily_tops" table.
+	DailyTopsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "day", Type: field.TypeString, Unique: true},
+		{Name: "task_id", Type: field.TypeUUID},
+		{Name: "reward", Type: field.TypeInt64},
+		{Name: "completed_at", Type: field.TypeTime},
+	}
+	// DailyTopsTable holds the schema information for the "daily_tops" table.
+	DailyTopsTable = &schema.Table{
+		Name:       "daily_tops",
+		Columns:    DailyTopsColumns,
+		PrimaryKey: []*schema.Column{DailyTopsColumns[0]},
+	}
+	// DayClosesColumns holds the columns for the "day_closes" table.
+	DayClosesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "event_id", Type: field.TypeString, Unique: true},
+		{Name: "day", Type: field.TypeString},
+		{Name: "scheduled", Type: field.TypeBool},
+		{Name: "paid_accounts", Type: field.TypeInt},
+		{Name: "total_paid", Type: field.TypeInt64},
+		{Name: "closed_at", Type: field.TypeTime},
+	}
+	// DayClosesTable holds the schema information for the "day_closes" table.
+	DayClosesTable = &schema.Table{
+		Name:       "day_closes",
+		Columns:    DayClosesColumns,
+		PrimaryKey: []*schema.Column{DayClosesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dayclose_day",
+				Unique:  false,
+				Columns: []*schema.Column{DayClosesColumns[2]},
+			},
+		},
+	}
 	// DeadLettersColumns holds the columns for the "dead_letters" table.
 	DeadLettersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -38,6 +109,31 @@ var (
 				Name:    "deadletter_status",
 				Unique:  false,
 				Columns: []*schema.Column{DeadLettersColumns[8]},
+			},
+		},
+	}
+	// LedgerEntriesColumns holds the columns for the "ledger_entries" table.
+	LedgerEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "entry_id", Type: field.TypeUUID, Unique: true},
+		{Name: "account_id", Type: field.TypeUUID},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"FEE", "REWARD", "PAYOUT"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "balance_after", Type: field.TypeInt64},
+		{Name: "sequence", Type: field.TypeInt64},
+		{Name: "day", Type: field.TypeString},
+		{Name: "occurred_at", Type: field.TypeTime},
+	}
+	// LedgerEntriesTable holds the schema information for the "ledger_entries" table.
+	LedgerEntriesTable = &schema.Table{
+		Name:       "ledger_entries",
+		Columns:    LedgerEntriesColumns,
+		PrimaryKey: []*schema.Column{LedgerEntriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ledgerentry_day_type_amount",
+				Unique:  false,
+				Columns: []*schema.Column{LedgerEntriesColumns[7], LedgerEntriesColumns[3], LedgerEntriesColumns[4]},
 			},
 		},
 	}
@@ -85,11 +181,36 @@ var (
 			},
 		},
 	}
+	// TasksColumns holds the columns for the "tasks" table.
+	TasksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "task_id", Type: field.TypeUUID, Unique: true},
+		{Name: "title", Type: field.TypeString, Default: ""},
+		{Name: "jira_id", Type: field.TypeString, Nullable: true},
+		{Name: "description", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "described_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reward", Type: field.TypeInt64, Nullable: true},
+		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "completed_day", Type: field.TypeString, Nullable: true},
+		{Name: "assignee_id", Type: field.TypeUUID, Nullable: true},
+	}
+	// TasksTable holds the schema information for the "tasks" table.
+	TasksTable = &schema.Table{
+		Name:       "tasks",
+		Columns:    TasksColumns,
+		PrimaryKey: []*schema.Column{TasksColumns[0]},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AccountsTable,
+		AccountDaysTable,
+		DailyTopsTable,
+		DayClosesTable,
 		DeadLettersTable,
+		LedgerEntriesTable,
 		OutboxEventsTable,
 		ProcessedEventsTable,
+		TasksTable,
 	}
 )
 

@@ -6,11 +6,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// Account is the predicate function for account builders.
+type Account func(*sql.Selector)
+
+// AccountDay is the predicate function for accountday builders.
+type AccountDay func(*sql.Selector)
+
+// DailyTop is the predicate function for dailytop builders.
+type DailyTop func(*sql.Selector)
+
+// DayClose is the predicate function for dayclose builders.
+type DayClose func(*sql.Selector)
+
 // DeadLetter is the predicate function for deadletter builders.
 type DeadLetter func(*sql.Selector)
+
+// LedgerEntry is the predicate function for ledgerentry builders.
+type LedgerEntry func(*sql.Selector)
 
 // OutboxEvent is the predicate function for outboxevent builders.
 type OutboxEvent func(*sql.Selector)
 
 // ProcessedEvent is the predicate function for processedevent builders.
 type ProcessedEvent func(*sql.Selector)
+
+// Task is the predicate function for task builders.
+type Task func(*sql.Selector)

@@ -1,0 +1,166 @@
+package accounting
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/uberpopug/ates/ent/accountingdb"
+	"github.com/uberpopug/ates/services/mail"
+	"github.com/uberpopug/ates/services/money"
+)
+
+// Mailer policy: a claimed job is invisible to other mailers for emailLease; a failed attempt
+// is retried after a backoff doubling from a second up to five minutes, for as long as it takes.
+const (
+	emailLease      = 2 * time.Minute
+	emailBackoffMin = time.Second
+	emailBackoffMax = 5 * time.Minute
+	emailBatch      = 100
+)
+
+// emailBackoff is the wait after the attempts-th failed attempt.
+func emailBackoff(attempts int) time.Duration {
+	d := emailBackoffMin
+	for i := 1; i < attempts && d < emailBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, emailBackoffMax)
+}
+
+// emailJob is a claimed payment email.
+type emailJob struct {
+	id       int64
+	payment  string
+	amount   money.Cents
+	day      string
+	email    string
+	name     string
+	attempts int
+}
+
+// PaymentEmail is the message telling a popug what was paid (R-ACC-8).
+func PaymentEmail(to, name string, amount money.Cents, day string) mail.Message {
+	greeting := "Hello"
+	if name != "" {
+		greeting += " " + name
+	}
+	text := fmt.Sprintf("%s,\n\nyour aTES balance for %s has been paid out: $%s.\n\nUberPopug Inc.\n", greeting, day, amount)
+	body := fmt.Sprintf("<p>%s,</p><p>your aTES balance for <strong>%s</strong> has been paid out: <strong>$%s</strong>.</p><p>UberPopug Inc.</p>",
+		html.EscapeString(greeting), html.EscapeString(day), amount)
+	return mail.Message{
+		To: to, ToName: name, Subject: fmt.Sprintf("aTES payout for %s: $%s", day, amount),
+		Text: text, HTML: "<!DOCTYPE html><html><body>" + body + "</body></html>",
+	}
+}
+
+// SendDueEmails sends the payment emails that are due, at least once each after their payout
+// committed (R-ACC-8): a job is claimed, sent, then marked sent together with its payment's
+// emailSent; a refused send is retried later with backoff. It returns how many were sent.
+func (s *Service) SendDueEmails(ctx context.Context, sender mail.Sender) (int, error) {
+	jobs, err := s.claimEmails(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	for _, j := range jobs {
+		var sendErr error
+		if j.email == "" {
+			sendErr = fmt.Errorf("no email address known yet for the account")
+		} else {
+			sendErr = sender.Send(ctx, PaymentEmail(j.email, j.name, j.amount, j.day))
+		}
+		if err := s.recordEmail(ctx, j, sendErr); err != nil {
+			return sent, err
+		}
+		if sendErr == nil {
+			sent++
+		} else {
+			s.log.WarnContext(ctx, "payment email not sent; will retry", "payment", j.payment, "attempts", j.attempts+1, "error", sendErr)
+		}
+	}
+	return sent, nil
+}
+
+// claimEmails leases due jobs so concurrent mailers (several workers) don't take the same ones.
+func (s *Service) claimEmails(ctx context.Context) ([]emailJob, error) {
+	var jobs []emailJob
+	err := s.inTx(ctx, func(tx *accountingdb.Tx) error {
+		now := s.now().UTC()
+		lock := ""
+		if s.dialect == dialect.Postgres {
+			lock = " FOR UPDATE OF j SKIP LOCKED"
+		}
+		rows, err := tx.QueryContext(ctx, s.sql(`SELECT j.id, j.payment_id, p.amount, p.day, a.email, a.full_name, j.attempts
+			FROM email_jobs j JOIN payments p ON p.public_id = j.payment_id JOIN accounts a ON a.public_id = j.account_id
+			WHERE j.sent_at IS NULL AND j.next_attempt_at <= $1 ORDER BY j.next_attempt_at LIMIT $2`+lock), now, emailBatch)
+		if err != nil {
+			return fmt.Errorf("accounting: reading due emails: %w", err)
+		}
+		for rows.Next() {
+			var j emailJob
+			var amount int64
+			if err := rows.Scan(&j.id, &j.payment, &amount, &j.day, &j.email, &j.name, &j.attempts); err != nil {
+				rows.Close()
+				return fmt.Errorf("accounting: reading due emails: %w", err)
+			}
+			j.amount = money.Cents(amount)
+			jobs = append(jobs, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("accounting: reading due emails: %w", err)
+		}
+		for _, j := range jobs {
+			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE email_jobs SET next_attempt_at = $1 WHERE id = $2`), now.Add(emailLease), j.id); err != nil {
+				return fmt.Errorf("accounting: leasing emails: %w", err)
+			}
+		}
+		return nil
+	})
+	return jobs, err
+}
+
+func (s *Service) recordEmail(ctx context.Context, j emailJob, sendErr error) error {
+	return s.inTx(ctx, func(tx *accountingdb.Tx) error {
+		now := s.now().UTC()
+		if sendErr == nil {
+			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE email_jobs SET sent_at = $1, attempts = attempts + 1, last_error = '' WHERE id = $2`), now, j.id); err != nil {
+				return fmt.Errorf("accounting: marking email sent: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE payments SET email_sent = true, email_sent_at = $1 WHERE public_id = $2`), now, j.payment); err != nil {
+				return fmt.Errorf("accounting: marking email sent: %w", err)
+			}
+			return nil
+		}
+		msg := sendErr.Error()
+		if len(msg) > 2000 {
+			msg = msg[:2000]
+		}
+		_, err := tx.ExecContext(ctx, s.sql(`UPDATE email_jobs SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3`),
+			msg, now.Add(emailBackoff(j.attempts+1)), j.id)
+		if err != nil {
+			return fmt.Errorf("accounting: recording a failed email: %w", err)
+		}
+		return nil
+	})
+}
+
+// RunMailer sends due payment emails every interval until ctx ends.
+func (s *Service) RunMailer(ctx context.Context, sender mail.Sender, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.SendDueEmails(ctx, sender); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "mailer", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

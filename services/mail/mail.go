@@ -1,0 +1,152 @@
+// Package mail sends email: through an SMTP server (ATES_SMTP_URL) with go-mail, or — the
+// embedded default — into a local mailbox folder as .eml files (R-OPS-1, R-ACC-8).
+package mail
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Message is one email with a plain-text and an HTML body.
+type Message struct {
+	To      string
+	ToName  string
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// Sender delivers messages; an error means the message was not accepted and may be retried.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+func build(from string, m Message) (*gomail.Msg, error) {
+	msg := gomail.NewMsg()
+	if err := msg.From(from); err != nil {
+		return nil, fmt.Errorf("mail: sender %q: %w", from, err)
+	}
+	to := m.To
+	if m.ToName != "" {
+		to = fmt.Sprintf("%q <%s>", m.ToName, m.To)
+	}
+	if err := msg.To(to); err != nil {
+		return nil, fmt.Errorf("mail: recipient %q: %w", m.To, err)
+	}
+	msg.Subject(m.Subject)
+	msg.SetDate()
+	msg.SetMessageID()
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	if m.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	}
+	return msg, nil
+}
+
+// SMTP sends through an SMTP server.
+type SMTP struct {
+	from   string
+	client *gomail.Client
+}
+
+// NewSMTP configures a sender from smtp://[user:pass@]host:port (plain, for local servers),
+// smtp://…?tls=starttls (STARTTLS required) or smtps://… (implicit TLS).
+func NewSMTP(rawURL, from string) (*SMTP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, errors.New("mail: ATES_SMTP_URL must be smtp://[user:pass@]host:port")
+	}
+	opts := []gomail.Option{gomail.WithTimeout(15 * time.Second)}
+	port := 25
+	switch u.Scheme {
+	case "smtp":
+		if u.Query().Get("tls") == "starttls" {
+			opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+			port = 587
+		} else {
+			opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+		}
+	case "smtps":
+		opts = append(opts, gomail.WithSSL())
+		port = 465
+	default:
+		return nil, fmt.Errorf("mail: unsupported scheme %q (want smtp or smtps)", u.Scheme)
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("mail: port %q: %w", p, err)
+		}
+	}
+	opts = append(opts, gomail.WithPort(port))
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		auth := gomail.SMTPAuthPlain
+		if u.Scheme == "smtp" && u.Query().Get("tls") != "starttls" {
+			auth = gomail.SMTPAuthPlainNoEnc
+		}
+		opts = append(opts, gomail.WithSMTPAuth(auth), gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	}
+	c, err := gomail.NewClient(u.Hostname(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	return &SMTP{from: from, client: c}, nil
+}
+
+// Send delivers one message, dialling the server for it.
+func (s *SMTP) Send(ctx context.Context, m Message) error {
+	msg, err := build(s.from, m)
+	if err != nil {
+		return err
+	}
+	if err := s.client.DialAndSendWithContext(ctx, msg); err != nil {
+		return fmt.Errorf("mail: sending to %s: %w", m.To, err)
+	}
+	return nil
+}
+
+// Mailbox writes messages as .eml files into a folder and logs them: the embedded default.
+type Mailbox struct {
+	dir  string
+	from string
+	log  *slog.Logger
+}
+
+// NewMailbox returns a mailbox writing into dir (created when missing).
+func NewMailbox(dir, from string, log *slog.Logger) (*Mailbox, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("mail: creating the mailbox folder: %w", err)
+	}
+	return &Mailbox{dir: dir, from: from, log: log}, nil
+}
+
+// Send writes the message to a new .eml file (written whole, then renamed into place).
+func (b *Mailbox) Send(_ context.Context, m Message) error {
+	msg, err := build(b.from, m)
+	if err != nil {
+		return err
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	name := time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd[:]) + ".eml"
+	tmp := filepath.Join(b.dir, "."+name+".tmp")
+	if err := msg.WriteToFile(tmp); err != nil {
+		return fmt.Errorf("mail: writing %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(b.dir, name)); err != nil {
+		return fmt.Errorf("mail: writing %s: %w", name, err)
+	}
+	b.log.Info("email written to the mailbox", "to", m.To, "subject", m.Subject, "file", name)
+	return nil
+}
