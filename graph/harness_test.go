@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,8 +15,10 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/uberpopug/ates/ent/authdb"
+	"github.com/uberpopug/ates/ent/tasksdb"
 	"github.com/uberpopug/ates/graph"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/event"
@@ -23,6 +26,7 @@ import (
 	"github.com/uberpopug/ates/services/outbox"
 	"github.com/uberpopug/ates/services/storage"
 	"github.com/uberpopug/ates/services/storage/storagetest"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // Clock is a time source the test moves by hand; the service and the verifier share it.
@@ -63,7 +67,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// Gateway is the real HTTP handler over a real auth service and database.
+// Gateway is the real HTTP handler over real services, each on its own real database.
 type Gateway struct {
 	URL         string
 	DB          *storage.DB
@@ -71,6 +75,13 @@ type Gateway struct {
 	Revocations *auth.Revocations
 	Clock       *Clock
 	Logs        *syncBuffer
+	// AuthQueries records every query the auth service sends to DB outside a transaction.
+	AuthQueries *QueryLog
+	// TasksDB is the task tracker's database; Tasks the task tracker on it, drawing from a PCG
+	// with a fixed seed, on Clock.
+	TasksDB     *storage.DB
+	TasksClient *tasksdb.Client
+	Tasks       *tasks.Service
 	// AdminToken and AdminID belong to the bootstrap admin "root".
 	AdminToken string
 	AdminID    string
@@ -105,6 +116,57 @@ var start = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 var schemaMu sync.Mutex
 
+// QueryLog is the list of queries a database driver ran, safe for concurrent use.
+type QueryLog struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (l *QueryLog) add(q string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.queries = append(l.queries, q)
+}
+
+// Since returns the queries logged after the first n.
+func (l *QueryLog) Since(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.queries[min(n, len(l.queries)):]...)
+}
+
+// Len is how many queries were logged.
+func (l *QueryLog) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queries)
+}
+
+// loggingDriver is Ent's SQL driver over the real database, logging the queries (SELECTs) it
+// runs outside transactions; everything else, transactions included, passes through.
+type loggingDriver struct {
+	*entsql.Driver
+	log *QueryLog
+}
+
+// Query logs the query and runs it.
+func (d loggingDriver) Query(ctx context.Context, query string, args, v any) error {
+	d.log.add(query)
+	return d.Driver.Query(ctx, query, args, v)
+}
+
+// mustMigrate runs Ent's migration, one at a time: it writes the generated package-level
+// table list.
+func mustMigrate(tb testing.TB, name string, create func(context.Context) error) {
+	tb.Helper()
+	schemaMu.Lock()
+	err := create(context.Background())
+	schemaMu.Unlock()
+	if err != nil {
+		tb.Fatalf("creating the %s schema: %v", name, err)
+	}
+}
+
 // MustGateway serves graph.NewHandler on an httptest server, over a fresh database holding a
 // bootstrap admin, as cmd/ates wires it: verifier and JWKS from the auth service's keys.
 func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
@@ -117,13 +179,9 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	}
 	ctx := context.Background()
 	db := storagetest.MustOpen(tb, cfg.dialect)
-	client := authdb.NewClient(authdb.Driver(db.Driver()))
-	schemaMu.Lock() // Ent's migration writes the generated package-level table list.
-	err := client.Schema.Create(ctx)
-	schemaMu.Unlock()
-	if err != nil {
-		tb.Fatalf("creating the auth schema: %v", err)
-	}
+	authQueries := &QueryLog{}
+	client := authdb.NewClient(authdb.Driver(loggingDriver{Driver: db.Driver(), log: authQueries}))
+	mustMigrate(tb, "auth", func(ctx context.Context) error { return client.Schema.Create(ctx) })
 	w, err := outbox.NewWriter(db.Dialect, event.MustDefaultRegistry())
 	if err != nil {
 		tb.Fatal(err)
@@ -161,8 +219,25 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if err != nil {
 		tb.Fatal(err)
 	}
+
+	// The task tracker, on a database of its own (R-OPS-2), with its account replica.
+	tasksDB := storagetest.MustOpen(tb, cfg.dialect)
+	tasksClient := tasksdb.NewClient(tasksdb.Driver(tasksDB.Driver()))
+	mustMigrate(tb, "tasks", func(ctx context.Context) error { return tasksClient.Schema.Create(ctx) })
+	tasksOutbox, err := outbox.NewWriter(tasksDB.Dialect, event.MustDefaultRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tracker, err := tasks.New(tasks.Config{
+		Client: tasksClient, Dialect: tasksDB.Dialect, Outbox: tasksOutbox, Clock: clock.Now,
+		Rand: tasks.NewLockedRand(rand.New(rand.NewPCG(7, 77))), Logger: log,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+
 	h, err := graph.NewHandler(graph.Config{
-		Resolver: &graph.Resolver{Auth: svc, Log: log},
+		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Log: log},
 		Verifier: verifier,
 		JWKS:     func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:    cfg.ready(db),
@@ -175,10 +250,13 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	}
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
-	return &Gateway{
+	g := &Gateway{
 		URL: srv.URL, DB: db, Auth: svc, Revocations: revocations, Clock: clock, Logs: logs,
+		AuthQueries: authQueries, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
 		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
 	}
+	g.SyncReplica(tb)
+	return g
 }
 
 // GQLError is one entry of a GraphQL response's errors.
@@ -352,6 +430,47 @@ func (g *Gateway) FeedEvents(tb testing.TB) {
 	}
 	if err := rows.Err(); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// SyncReplica applies every account event auth has stored to the task tracker's replica, in one
+// transaction, as the tasks consumer does once the relay has published them (R-AUTH-6). Events
+// already applied are ignored by version, so it may run any number of times.
+func (g *Gateway) SyncReplica(tb testing.TB) {
+	tb.Helper()
+	rows, err := g.DB.SQL.Query(`SELECT payload FROM outbox_events ORDER BY id`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var envs []event.Envelope
+	for rows.Next() {
+		var payload string
+		if err := rows.Scan(&payload); err != nil {
+			tb.Fatal(err)
+		}
+		e, err := event.MustDefaultRegistry().Parse([]byte(payload))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		envs = append(envs, e)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := rows.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	err = storage.InTx(ctx, g.TasksClient.Tx, func(tx *tasksdb.Tx) error {
+		for _, e := range envs {
+			if err := g.Tasks.Apply(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("applying account events to the tasks replica: %v", err)
 	}
 }
 

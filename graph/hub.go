@@ -15,13 +15,17 @@ import (
 	"github.com/uberpopug/ates/services/money"
 )
 
-// subscriberBuffer is how many pushes a subscriber may lag behind before it is dropped.
-const subscriberBuffer = 64
+// maxSubscriberLag is how many pushes may wait for one subscriber before it is dropped. A
+// burst — a shuffle reassigning hundreds of open tasks at once, seen by an accountant following
+// every account — is absorbed; a subscriber that stopped reading is not kept forever. The
+// waiting pushes are shared by all subscribers, so a lagging one costs 8 bytes per push.
+const maxSubscriberLag = 4096
 
 // Hub fans balance changes out to the gateway's subscribers (R-ACC-10). It is fed by the
 // gateway's own subscription to balance.changed events — never by polling a database — and
-// never blocks its feed: a subscriber whose buffer is full is dropped (its subscription ends)
-// and logged. Subscribers leave when their context ends.
+// never blocks its feed: every subscriber has a bounded queue that its own goroutine hands to
+// the subscription; a subscriber that lets maxSubscriberLag pushes pile up is dropped (its
+// subscription ends) and logged. Subscribers leave when their context ends.
 type Hub struct {
 	log  *slog.Logger
 	mu   sync.RWMutex
@@ -30,36 +34,94 @@ type Hub struct {
 
 type hubSubscriber struct {
 	account *uuid.UUID // nil: every account
-	ch      chan *model.BalanceChange
+	out     chan *model.BalanceChange
+	wake    chan struct{} // pushes are waiting
+	gone    chan struct{} // closed once the subscriber left the hub
 	once    sync.Once
-}
 
-func (s *hubSubscriber) close() { s.once.Do(func() { close(s.ch) }) }
+	mu    sync.Mutex
+	queue []*model.BalanceChange // waiting, oldest first
+	lag   int                    // pushes queued and not yet handed over
+}
 
 // NewHub returns an empty hub.
 func NewHub(log *slog.Logger) *Hub {
 	return &Hub{log: log, subs: map[*hubSubscriber]struct{}{}}
 }
 
-// Subscribe returns the pushes for one account (or all, with nil) until ctx ends or the
-// subscriber falls behind; then the channel is closed.
+// Subscribe returns the pushes for one account (or all, with nil), in the order they were
+// published, until ctx ends or the subscriber falls behind; then the channel is closed.
 func (h *Hub) Subscribe(ctx context.Context, account *uuid.UUID) <-chan *model.BalanceChange {
-	s := &hubSubscriber{account: account, ch: make(chan *model.BalanceChange, subscriberBuffer)}
+	s := &hubSubscriber{
+		account: account, out: make(chan *model.BalanceChange),
+		wake: make(chan struct{}, 1), gone: make(chan struct{}),
+	}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		h.remove(s)
-	}()
-	return s.ch
+	go h.deliver(ctx, s)
+	return s.out
 }
 
-func (h *Hub) remove(s *hubSubscriber) {
+// deliver hands the subscriber's queued pushes over one by one until it leaves the hub: its
+// context ends or it is dropped. It is the only sender on out, and closes it.
+func (h *Hub) deliver(ctx context.Context, s *hubSubscriber) {
+	defer close(s.out)
+	for {
+		s.mu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		for i, c := range batch {
+			select {
+			case s.out <- c:
+				batch[i] = nil
+				s.mu.Lock()
+				s.lag--
+				s.mu.Unlock()
+			case <-s.gone:
+				return
+			case <-ctx.Done():
+				h.remove(s)
+				return
+			}
+		}
+		select {
+		case <-s.wake:
+		case <-s.gone:
+			return
+		case <-ctx.Done():
+			h.remove(s)
+			return
+		}
+	}
+}
+
+// enqueue queues a push without waiting; false when the subscriber is too far behind.
+func (s *hubSubscriber) enqueue(c *model.BalanceChange) bool {
+	s.mu.Lock()
+	if s.lag >= maxSubscriberLag {
+		s.mu.Unlock()
+		return false
+	}
+	s.queue = append(s.queue, c)
+	s.lag++
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// remove takes the subscriber out of the hub; it reports whether it was still in.
+func (h *Hub) remove(s *hubSubscriber) bool {
 	h.mu.Lock()
+	_, in := h.subs[s]
 	delete(h.subs, s)
 	h.mu.Unlock()
-	s.close()
+	s.once.Do(func() { close(s.gone) })
+	return in
 }
 
 // Publish pushes a change to every interested subscriber without waiting for any.
@@ -70,16 +132,19 @@ func (h *Hub) Publish(accountID uuid.UUID, c *model.BalanceChange) {
 		if s.account != nil && *s.account != accountID {
 			continue
 		}
-		select {
-		case s.ch <- c:
-		default:
+		if !s.enqueue(c) {
 			slow = append(slow, s)
 		}
 	}
 	h.mu.RUnlock()
 	for _, s := range slow {
-		h.log.Warn("dropping a balance subscriber that cannot keep up", "buffer", subscriberBuffer)
-		h.remove(s)
+		if h.remove(s) {
+			account := "all"
+			if s.account != nil {
+				account = s.account.String()
+			}
+			h.log.Warn("dropping a balance subscriber that cannot keep up", "following", account, "waiting_pushes", maxSubscriberLag)
+		}
 	}
 }
 

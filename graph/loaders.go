@@ -6,6 +6,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/uberpopug/ates/services/auth"
@@ -21,9 +22,12 @@ type loaders struct {
 
 type loadersKey struct{}
 
-// withLoaders gives every operation fresh loaders: nothing is cached across operations.
-func (r *Resolver) withLoaders() graphql.OperationMiddleware {
-	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+// withLoaders gives every response fresh loaders: nothing is cached across operations, nor
+// across the pushes of one subscription — a push shows the task as it is when it is sent, and a
+// long-lived subscription does not accumulate every task it ever showed. A query or mutation
+// has one response, so its fields still share one batch.
+func (r *Resolver) withLoaders() graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		l := &loaders{
 			accounts: dataloadgen.NewLoader(r.Auth.GetMany, dataloadgen.WithWait(time.Millisecond), dataloadgen.WithBatchCapacity(500)),
 		}
@@ -49,4 +53,53 @@ func (r *Resolver) task(ctx context.Context, id uuid.UUID) (tasks.Task, error) {
 	}
 	ts, errList := r.TaskTracker.GetMany(ctx, []uuid.UUID{id})
 	return ts[0], errList[0]
+}
+
+// primeAssignees loads the assignees of a page of tasks with one query when the operation
+// selects them (edges { node { assignee } }) and primes the operation's account loader with
+// them. gqlgen resolves each Task.assignee on a goroutine of its own; left to the loader's
+// batching window alone, goroutines scheduled late (under load) miss the first batch and cost
+// queries of their own. Primed, every one of them finds its account cached: one query per
+// page however the goroutines are scheduled (no N+1, R-TASK-1).
+func (r *Resolver) primeAssignees(ctx context.Context, page []tasks.Task) {
+	l, ok := ctx.Value(loadersKey{}).(*loaders)
+	if !ok || len(page) == 0 || graphql.GetFieldContext(ctx) == nil || !selects(ctx, "edges", "node", "assignee") {
+		return
+	}
+	seen := make(map[uuid.UUID]bool, len(page))
+	ids := make([]uuid.UUID, 0, len(page))
+	for _, t := range page {
+		if !seen[t.AssigneeID] {
+			seen[t.AssigneeID] = true
+			ids = append(ids, t.AssigneeID)
+		}
+	}
+	accounts, errList := r.Auth.GetMany(ctx, ids)
+	for i, id := range ids {
+		if errList[i] == nil { // else the field's own load reports the error
+			l.accounts.Prime(id, accounts[i])
+		}
+	}
+}
+
+// selects reports whether the current field's selection set reaches the path of fields, through
+// fragments and aliases.
+func selects(ctx context.Context, path ...string) bool {
+	op := graphql.GetOperationContext(ctx)
+	sel := graphql.GetFieldContext(ctx).Field.Selections
+	for _, name := range path {
+		var next ast.SelectionSet
+		found := false
+		for _, f := range graphql.CollectFields(op, sel, nil) {
+			if f.Name == name {
+				found = true
+				next = append(next, f.Selections...)
+			}
+		}
+		if !found {
+			return false
+		}
+		sel = next
+	}
+	return true
 }

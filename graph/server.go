@@ -95,7 +95,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	srv.Use(introspectionPolicy{dev: cfg.Dev})
 	srv.Use(depthLimit{max: lim.Depth})
 	srv.Use(extension.FixedComplexityLimit(lim.Complexity))
-	srv.AroundOperations(cfg.Resolver.withLoaders())
+	srv.AroundResponses(cfg.Resolver.withLoaders())
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(recoverPanic(log))
 

@@ -367,12 +367,6 @@ func TestUnbuiltOperations(t *testing.T) {
 	t.Parallel()
 	g := MustGateway(t)
 	ops := []struct{ name, query string }{
-		{"createTask", `mutation { createTask(input: {title: "Fix the beak scanner", description: "It scans claws"}) { id } }`},
-		{"shuffleTasks", `mutation { shuffleTasks { reassigned } }`},
-		{"completeTask", `mutation { completeTask(id: "` + g.AdminID + `") { id } }`},
-		{"tasks", `{ tasks { totalCount } }`},
-		{"myTasks", `{ myTasks { totalCount } }`},
-		{"task", `{ task(id: "` + g.AdminID + `") { id } }`},
 		{"myBillingAccount", `{ myBillingAccount { balance } }`},
 		{"billingAccount", `{ billingAccount(accountId: "` + g.AdminID + `") { balance } }`},
 		{"billingAccounts", `{ billingAccounts { totalCount } }`},

@@ -81,6 +81,7 @@ func (r *queryResolver) Tasks(ctx context.Context, first *int, after *string, st
 	if err != nil {
 		return nil, err
 	}
+	r.primeAssignees(ctx, p.Items)
 	return taskConnection(p), nil
 }
 
@@ -98,6 +99,7 @@ func (r *queryResolver) MyTasks(ctx context.Context, first *int, after *string, 
 	if err != nil {
 		return nil, err
 	}
+	r.primeAssignees(ctx, p.Items)
 	return taskConnection(p), nil
 }
 

@@ -181,12 +181,27 @@ func openTransport(ctx context.Context, cfg Config, log *slog.Logger) (bus.Trans
 		log.Info("event transport: in-process")
 		return inproc.New(), nil
 	}
-	t, err := rabbitmq.New(ctx, rabbitmq.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, Logger: log.With("component", "rabbitmq")})
+	t, err := rabbitmq.New(ctx, rabbitmq.Config{
+		URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, QueuePrefix: queuePrefix(cfg.AMQPExchange),
+		Logger: log.With("component", "rabbitmq"),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
 	}
-	log.Info("event transport: RabbitMQ", "exchange", cfg.AMQPExchange)
+	log.Info("event transport: RabbitMQ", "exchange", cfg.AMQPExchange, "queues", queuePrefix(cfg.AMQPExchange)+queueName("*"))
 	return t, nil
+}
+
+// queuePrefix keeps apart the durable queues of aTES stacks that share a vhost with different
+// exchanges (ATES_AMQP_EXCHANGE): with the default exchange the queues are ates.tasks and
+// ates.accounting; with exchange X they are X.ates.tasks and X.ates.accounting. Without it a
+// second stack's queue ates.accounting would be bound to both exchanges and its worker would
+// consume the other stack's events.
+func queuePrefix(exchange string) string {
+	if exchange == "" || exchange == rabbitmq.DefaultExchange {
+		return ""
+	}
+	return exchange + "."
 }
 
 // ready returns the readiness checks of /readyz: every context database answers.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/robfig/cron/v3"
+
+	atesmail "github.com/uberpopug/ates/services/mail"
 )
 
 // Config is every setting of aTES, read from ATES_* environment variables (R-OPS-3). Unset
@@ -119,8 +121,12 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.SMTPURL != "" {
+		// Parsed as the mailer will (port, tls mode): a URL the worker cannot use would otherwise
+		// stop its end-of-day duties long after the start (R-ACC-8).
 		if p, err := url.Parse(c.SMTPURL); err != nil || (p.Scheme != "smtp" && p.Scheme != "smtps") || p.Host == "" {
 			problems = append(problems, errors.New("ATES_SMTP_URL must be smtp://[user:pass@]host:port"))
+		} else if _, err := atesmail.NewSMTP(c.SMTPURL, c.MailFrom); err != nil {
+			problems = append(problems, fmt.Errorf("ATES_SMTP_URL: %w", err))
 		}
 	}
 	if _, err := cron.ParseStandard(c.CloseSchedule); err != nil {

@@ -250,7 +250,7 @@ func (a *app) runWorkers(ctx context.Context, contexts []string) error {
 		// Not cancelled with ctx: on shutdown Stop lets running handlers finish.
 		consumer, err := a.transport.Subscribe(context.WithoutCancel(ctx), bus.Subscription{
 			Queue: q.Name, Topics: q.Topics, Prefetch: 64, Concurrency: 4,
-		}, c.Handler())
+		}, notifyAfter(c.Handler(), a.relays[name].Notify))
 		if err != nil {
 			return fmt.Errorf("subscribing the %s consumer: %w", name, err)
 		}
@@ -268,6 +268,19 @@ func (a *app) runWorkers(ctx context.Context, contexts []string) error {
 	<-ctx.Done()
 	wg.Wait()
 	return ctx.Err()
+}
+
+// notifyAfter wakes a context's outbox relay after its consumer handled an event: applying an
+// event may append events to the context's outbox (accounting: balance.changed, task.priced),
+// which would otherwise wait for the relay's next poll — the live balance push (R-ACC-10) with it.
+func notifyAfter(h bus.Handler, notify func()) bus.Handler {
+	return func(ctx context.Context, d bus.Delivery) error {
+		err := h(ctx, d)
+		if err == nil {
+			notify()
+		}
+		return err
+	}
 }
 
 // withCorrelation gives every request a correlation id (X-Request-Id, or a new one) that the

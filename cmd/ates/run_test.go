@@ -184,6 +184,7 @@ func TestRunProductionDeactivationReachesGateway(t *testing.T) {
 	t.Cleanup(func() {
 		dropDatabases(t, pgAdmin, name)
 		deleteExchange(t, amqpURL, name)
+		deleteQueues(t, amqpURL, name)
 	})
 
 	environ := []string{

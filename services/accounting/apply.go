@@ -212,6 +212,10 @@ func (s *Service) applyTaskMoney(ctx context.Context, tx *accountingdb.Tx, event
 	if typ == Reward {
 		amount, what = t.Reward, "Reward for task "
 	}
+	// PostgreSQL keeps microseconds (and rounds): cut the event's time to them first, so the
+	// stored entry, its balance.changed event and its business day agree on one instant on
+	// every database (R-ACC-7) — 23:59:59.9999996 must not be stored as the next day's 00:00.
+	at = at.UTC().Truncate(time.Microsecond)
 	_, err = s.post(ctx, tx, posting{
 		Account: aid, Type: typ, Amount: amount, Task: &tid, Description: what + t.label,
 		At: at, Day: calendar.DateOf(at, s.loc), SourceEventID: eventID,

@@ -2,6 +2,7 @@ package accounting
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -37,7 +38,14 @@ type CloseResult struct {
 }
 
 // runningCloses serializes runs of one close within a process (SQLite has no advisory locks).
-var runningCloses sync.Map // close id → struct{}
+// A close is named by its database pool and id: ids restart at 1 in every database.
+var runningCloses sync.Map // closeRun → struct{}
+
+// closeRun names a close of one database in runningCloses.
+type closeRun struct {
+	db *sql.DB
+	id int
+}
 
 // CloseNow pays out every positive balance now, as the end-of-day close does, with the current
 // business day as the payouts' day; ADMIN and ACCOUNTANT only (closeBillingDay, R-ACC-8).
@@ -64,7 +72,8 @@ func (s *Service) CloseNow(ctx context.Context, actor identity.Actor) (CloseResu
 // with the day as the payouts' day. However many processes call it, a day is closed by the
 // schedule once (a unique scheduled day in the database); a close interrupted by a crash is
 // resumed by the next call, and pays every positive account exactly once. It reports whether
-// this call ran the close (false: it was done, or is running elsewhere).
+// this call finished the close — exactly one call does, with the close's totals — (false: it
+// was done, or is running or was finished elsewhere).
 func (s *Service) CloseScheduled(ctx context.Context, day calendar.Date) (CloseResult, bool, error) {
 	key := day.String()
 	_, err := s.client.ExecContext(ctx, s.sql(`INSERT INTO day_closes (day, scheduled_day, started_at, paid_accounts, total_paid)
@@ -82,16 +91,20 @@ func (s *Service) CloseScheduled(ctx context.Context, day calendar.Date) (CloseR
 	return s.runClose(ctx, c.ID, day, true)
 }
 
-// runClose pays positive balances in batches until none is left, then finishes the close.
-// Only one run of a close at a time: a process-wide guard, and on PostgreSQL an advisory lock
-// across processes. Runs of different closes may overlap: each account's row lock (and
-// SQLite's single writer) makes each payout see the balance the other left, so nobody is paid
-// twice.
+// runClose pays positive balances in batches until none is left, then finishes the close. It
+// reports whether this call finished the close: exactly one call does, and its result carries
+// the close's full totals. Only one run of a close at a time: a process-wide guard, and on
+// PostgreSQL an advisory lock across processes; each batch also locks the close's row and
+// stops once the close is finished, so a run that slips past both (another pool on one SQLite
+// file, a lost lock connection) pays nobody twice and never pays into a finished close. Runs of
+// different closes may overlap: each account's row lock (and SQLite's single writer) makes each
+// payout see the balance the other left, so nobody is paid twice.
 func (s *Service) runClose(ctx context.Context, closeID int, day calendar.Date, scheduled bool) (CloseResult, bool, error) {
-	if _, busy := runningCloses.LoadOrStore(closeID, struct{}{}); busy {
+	run := closeRun{db: s.db, id: closeID}
+	if _, busy := runningCloses.LoadOrStore(run, struct{}{}); busy {
 		return CloseResult{Day: day}, false, nil
 	}
-	defer runningCloses.Delete(closeID)
+	defer runningCloses.Delete(run)
 	if s.dialect == dialect.Postgres {
 		unlock, ok, err := s.tryAdvisoryLock(ctx, closeLockBase+int64(closeID))
 		if err != nil {
@@ -118,9 +131,12 @@ func (s *Service) runClose(ctx context.Context, closeID int, day calendar.Date, 
 			}
 		}
 	}
-	res, err := s.finishClose(ctx, closeID, day, scheduled)
+	res, finished, err := s.finishClose(ctx, closeID, day, scheduled)
 	if err != nil {
 		return CloseResult{}, true, err
+	}
+	if !finished {
+		return res, false, nil // finished by an earlier or concurrent run
 	}
 	s.notify()
 	s.log.InfoContext(ctx, "billing day closed", "day", day.String(), "scheduled", scheduled,
@@ -156,12 +172,21 @@ type paidAccount struct {
 
 // payoutBatch pays the next positive balances after the account key, in one transaction: each
 // gets a PAYOUT entry for its whole balance (balance → 0, entry day = the closed day), a
-// payment, an email job and their events; the close's totals grow in the same transaction.
+// payment, an email job and their events; the close's totals grow in the same transaction. It
+// pays nobody (n = 0) once the close is finished: the close's row is locked first, so a batch
+// and the close's finish never interleave.
 func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Date, after int64) (last int64, n int, err error) {
 	err = s.inTx(ctx, func(tx *accountingdb.Tx) error {
 		lock := ""
 		if s.dialect == dialect.Postgres {
 			lock = " FOR UPDATE"
+		}
+		_, err := queryInt(ctx, tx, s.sql(`SELECT id FROM day_closes WHERE id = $1 AND finished_at IS NULL`+lock), closeID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // finished: nothing more to pay in this close
+		}
+		if err != nil {
+			return fmt.Errorf("accounting: reading the close: %w", err)
 		}
 		rows, err := tx.QueryContext(ctx, s.sql(`SELECT id, public_id, balance FROM accounts
 			WHERE balance > 0 AND id > $1 ORDER BY id LIMIT $2`+lock), after, closeBatch)
@@ -290,9 +315,11 @@ func values(rows, cols int) string {
 	return b.String()
 }
 
-// finishClose marks the close finished (once) and publishes day.closed with its totals.
-func (s *Service) finishClose(ctx context.Context, closeID int, day calendar.Date, scheduled bool) (CloseResult, error) {
+// finishClose marks the close finished (once) and publishes day.closed with its totals; it
+// reports whether this call finished it.
+func (s *Service) finishClose(ctx context.Context, closeID int, day calendar.Date, scheduled bool) (CloseResult, bool, error) {
 	var res CloseResult
+	var finished bool
 	err := s.inTx(ctx, func(tx *accountingdb.Tx) error {
 		now := s.now().UTC()
 		n, err := tx.DayClose.Update().Where(dayclose.ID(closeID), dayclose.FinishedAtIsNil()).SetFinishedAt(now).Save(ctx)
@@ -307,6 +334,7 @@ func (s *Service) finishClose(ctx context.Context, closeID int, day calendar.Dat
 		if n == 0 {
 			return nil // finished by an earlier run
 		}
+		finished = true
 		e, err := event.New(ctx, Producer, contract.DayClosed, 1, now, contract.DayClosedV1{
 			Day: day.String(), Scheduled: scheduled, PaidAccounts: c.PaidAccounts, TotalPaid: c.TotalPaid, ClosedAt: now,
 		})
@@ -315,7 +343,7 @@ func (s *Service) finishClose(ctx context.Context, closeID int, day calendar.Dat
 		}
 		return s.outbox.Append(ctx, tx, outbox.Record{Key: "day:" + day.String(), Envelope: e})
 	})
-	return res, err
+	return res, finished && err == nil, err
 }
 
 // ResumeCloses finishes scheduled closes a crash interrupted, and closes the day before today

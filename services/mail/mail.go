@@ -69,17 +69,20 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	}
 	opts := []gomail.Option{gomail.WithTimeout(15 * time.Second)}
 	port := 25
-	switch u.Scheme {
-	case "smtp":
-		if u.Query().Get("tls") == "starttls" {
-			opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
-			port = 587
-		} else {
-			opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
-		}
-	case "smtps":
+	// An unknown tls value (a typo of starttls) must not quietly mean plain text: the login
+	// would cross the network unencrypted.
+	tlsMode := u.Query().Get("tls")
+	switch {
+	case u.Scheme == "smtp" && tlsMode == "starttls":
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+		port = 587
+	case u.Scheme == "smtp" && tlsMode == "":
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case u.Scheme == "smtps" && tlsMode == "":
 		opts = append(opts, gomail.WithSSL())
 		port = 465
+	case u.Scheme == "smtp" || u.Scheme == "smtps":
+		return nil, fmt.Errorf("mail: tls=%q is not supported (smtp://…?tls=starttls, or smtps:// for implicit TLS)", tlsMode)
 	default:
 		return nil, fmt.Errorf("mail: unsupported scheme %q (want smtp or smtps)", u.Scheme)
 	}
@@ -92,7 +95,7 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	if u.User != nil {
 		pass, _ := u.User.Password()
 		auth := gomail.SMTPAuthPlain
-		if u.Scheme == "smtp" && u.Query().Get("tls") != "starttls" {
+		if u.Scheme == "smtp" && tlsMode != "starttls" {
 			auth = gomail.SMTPAuthPlainNoEnc
 		}
 		opts = append(opts, gomail.WithSMTPAuth(auth), gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))

@@ -2,8 +2,11 @@ package tasks
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
+	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
 
 	"github.com/uberpopug/ates/ent/tasksdb"
@@ -35,25 +38,13 @@ func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (
 	}
 	var out Task
 	err := s.inTx(ctx, func(tx *tasksdb.Tx) error {
-		count, err := assignable(tx.Account.Query()).Count(ctx)
-		if err != nil {
-			return fmt.Errorf("tasks: counting assignable popugs: %w", err)
-		}
-		if count == 0 {
-			return errNoAssignee
-		}
-		assignee, err := assignable(tx.Account.Query()).Order(tasksdb.Asc(account.FieldID)).
-			Offset(s.rand.IntN(count)).First(ctx)
-		if err != nil {
-			return fmt.Errorf("tasks: drawing an assignee: %w", err)
-		}
 		now := s.now().UTC()
-		row, err := tx.Task.Create().SetPublicID(uuid.New()).SetTitle(n.Title).SetNillableJiraID(n.JiraID).
-			SetDescription(n.Description).SetAssigneeID(assignee.PublicID).SetCreatedAt(now).Save(ctx)
-		if err != nil {
-			return fmt.Errorf("tasks: storing task: %w", err)
+		t := Task{ID: uuid.New(), Title: n.Title, JiraID: n.JiraID, Description: n.Description, Status: Open, CreatedAt: now}
+		var err error
+		if t.AssigneeID, err = s.insertDrawn(ctx, tx, t); err != nil {
+			return err
 		}
-		out = toTask(row)
+		out = t
 		created, err := createdEvent(ctx, out)
 		if err != nil {
 			return err
@@ -69,4 +60,75 @@ func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (
 	}
 	s.notify()
 	return out, nil
+}
+
+// assignableSQL is assignable as an SQL condition on accounts (R-TASK-3).
+const assignableSQL = "active AND role NOT IN ('ADMIN', 'MANAGER')"
+
+// countAssignable counts the assignable popugs. The statement has no parameters, so lib/pq
+// sends it in one round trip (the simple query protocol) instead of two.
+const countAssignable = "SELECT count(*) FROM accounts WHERE " + assignableSQL
+
+// insertDrawnSQL stores a task assigned to the assignable popug at an offset in id order: the
+// draw and the insert are one statement (one round trip fewer).
+const (
+	insertDrawnPostgres = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
+SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz
+FROM accounts AS a WHERE ` + assignableSQL + ` ORDER BY a.id LIMIT 1 OFFSET $6
+RETURNING assignee_id`
+	insertDrawnSQLite = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
+SELECT ?1, ?2, ?3, ?4, 'OPEN', a.public_id, ?5
+FROM accounts AS a WHERE ` + assignableSQL + ` ORDER BY a.id LIMIT 1 OFFSET ?6
+RETURNING assignee_id`
+)
+
+// insertDrawn stores t, assigned to an assignable popug drawn uniformly (R-TASK-2, R-TASK-3),
+// and returns the assignee: it counts the assignable popugs, draws an offset among them in id
+// order, and inserts the task with the popug at that offset. When the replica lost popugs
+// between the count and the insert (PostgreSQL runs READ COMMITTED), so the offset is past
+// the end, it counts and draws again.
+func (s *Service) insertDrawn(ctx context.Context, tx *tasksdb.Tx, t Task) (uuid.UUID, error) {
+	q := insertDrawnPostgres
+	if s.dialect == dialect.SQLite {
+		q = insertDrawnSQLite
+	}
+	for range 3 {
+		var count int
+		if err := scanOne(ctx, tx, countAssignable, nil, &count); err != nil {
+			return uuid.Nil, fmt.Errorf("tasks: counting assignable popugs: %w", err)
+		}
+		if count == 0 {
+			return uuid.Nil, errNoAssignee
+		}
+		var assignee uuid.UUID
+		err := scanOne(ctx, tx, q, []any{t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, s.rand.IntN(count)}, &assignee)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return uuid.Nil, fmt.Errorf("tasks: storing task: %w", err)
+		}
+		return assignee, nil
+	}
+	return uuid.Nil, errs.E(errs.Conflict, "the assignable popugs changed while the task was being assigned; try again")
+}
+
+// scanOne runs a query of one row through the transaction and scans it into dest, or returns
+// sql.ErrNoRows.
+func scanOne(ctx context.Context, tx *tasksdb.Tx, query string, args []any, dest ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
 }

@@ -97,7 +97,7 @@ func TestCreateWithNobodyAssignable(t *testing.T) {
 			}
 		}
 		check("empty replica")
-		admin := h.MustPopug(t, identity.Admin)
+		h.MustPopug(t, identity.Admin)
 		h.MustPopug(t, identity.Manager)
 		w := h.MustPopug(t, identity.Worker)
 		h.MustUpdate(t, w.AccountID, identity.Worker, false)
@@ -107,7 +107,6 @@ func TestCreateWithNobodyAssignable(t *testing.T) {
 		if h.notified.Load() != 0 {
 			t.Fatalf("the relay was woken %d times for nothing", h.notified.Load())
 		}
-		_ = admin
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,14 +306,4 @@ func mustCode(tb testing.TB, err error, code errs.Code) *errs.Error {
 		tb.Fatalf("a %s error without a message", code)
 	}
 	return e
-}
-
-// ids returns the sorted string forms of the actors' ids.
-func ids(actors ...identity.Actor) []string {
-	out := make([]string, len(actors))
-	for i, a := range actors {
-		out[i] = a.AccountID.String()
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,8 +2,11 @@ package tasks
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -29,11 +32,12 @@ const shuffleLock = 0x7a5f_5348 // "zS H": any constant unique within the tasks 
 //
 // One shuffle is one transaction: it reassigns all open tasks or none. It walks the open tasks
 // in id order in batches (one UPDATE and one multi-row outbox INSERT per batch), so memory is
-// bounded by the batch, not by the number of tasks. A second shuffle started meanwhile waits
-// for the first (advisory lock on PostgreSQL; SQLite's write lock) and then shuffles again. A
-// completion racing a shuffle is serialized by the row locks (R-TASK-8): a task completed before
-// the shuffle reaches it is skipped, a task the shuffle reassigned cannot be completed by its
-// old assignee.
+// bounded by the batch, not by the number of tasks; the database works on one batch while the
+// events of the previous one are encoded and validated (shuffleOpen). A second shuffle started
+// meanwhile waits for the first (advisory lock on PostgreSQL; SQLite's write lock) and then
+// shuffles again. A completion racing a shuffle is serialized by the row locks (R-TASK-8): a
+// task completed before the shuffle reaches it is skipped, a task the shuffle reassigned cannot
+// be completed by its old assignee.
 func (s *Service) Shuffle(ctx context.Context, actor identity.Actor) (int, error) {
 	if !actor.Is(identity.Admin, identity.Manager) {
 		return 0, errs.E(errs.Forbidden, "only an admin or a manager can reshuffle tasks")
@@ -61,26 +65,9 @@ func (s *Service) Shuffle(ctx context.Context, actor identity.Actor) (int, error
 			}
 			return nil
 		}
-		now := s.now().UTC()
-		var after int64
-		for {
-			batch, err := s.openBatch(ctx, tx, after)
-			if err != nil {
-				return err
-			}
-			if len(batch) == 0 {
-				return nil
-			}
-			after = batch[len(batch)-1].key
-			for i := range batch {
-				batch[i].next = popugs[s.rand.IntN(len(popugs))]
-			}
-			n, err := s.reassign(ctx, tx, batch, now)
-			if err != nil {
-				return err
-			}
-			total += n
-		}
+		n, err := s.shuffleOpen(ctx, tx, popugs, s.now().UTC())
+		total = n
+		return err
 	})
 	if err != nil {
 		return 0, err
@@ -125,8 +112,100 @@ func (s *Service) openBatch(ctx context.Context, tx *tasksdb.Tx, after int64) ([
 	return batch, nil
 }
 
-// reassign updates the batch's tasks that are still open and stores their task.assigned events.
-func (s *Service) reassign(ctx context.Context, tx *tasksdb.Tx, batch []shuffled, now time.Time) (int, error) {
+// shuffleOpen reassigns every open task, batch by batch in id order, and stores the
+// task.assigned events of those it reassigned; it returns how many it reassigned.
+//
+// The transaction's statements run one at a time and in order on a txQueue, while this
+// goroutine draws the assignees and builds, encodes and validates the events: the database
+// updates batch k+1 and reads batch k+2 while the events of batch k are validated, and their
+// INSERT queues behind. Draws are made batch after batch in id order, as without the overlap.
+// At most three batches are in flight, so memory stays bounded by the batch size.
+func (s *Service) shuffleOpen(ctx context.Context, tx *tasksdb.Tx, popugs []string, now time.Time) (int, error) {
+	q := newTxQueue()
+	defer q.close()
+	read := func(after int64) (*[]shuffled, <-chan error) {
+		batch := new([]shuffled)
+		return batch, q.do(func() (err error) {
+			*batch, err = s.openBatch(ctx, tx, after)
+			return err
+		})
+	}
+	update := func(batch []shuffled) (*map[int64]bool, <-chan error) {
+		for i := range batch {
+			batch[i].next = popugs[s.rand.IntN(len(popugs))]
+		}
+		updated := new(map[int64]bool)
+		return updated, q.do(func() (err error) {
+			*updated, err = s.reassign(ctx, tx, batch)
+			return err
+		})
+	}
+
+	next, readDone := read(0)
+	if err := <-readDone; err != nil {
+		return 0, err
+	}
+	batch := *next
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	updated, updateDone := update(batch)
+	next, readDone = read(batch[len(batch)-1].key)
+	total := 0
+	for len(batch) > 0 {
+		recs, err := assignedEvents(ctx, batch, now) // while the database updates the batch
+		if err != nil {
+			return 0, err
+		}
+		if err := <-updateDone; err != nil {
+			return 0, err
+		}
+		done := *updated
+		if err := <-readDone; err != nil {
+			return 0, err
+		}
+		following := *next
+		if len(following) > 0 { // queued before this batch's events are validated
+			updated, updateDone = update(following)
+			next, readDone = read(following[len(following)-1].key)
+		}
+		kept := recs[:0]
+		for i, r := range recs {
+			if done[batch[i].key] { // else completed since the batch was read (R-TASK-8)
+				kept = append(kept, r)
+			}
+		}
+		if err := s.outbox.Append(ctx, queuedExec{q: q, tx: tx}, kept...); err != nil {
+			return 0, err
+		}
+		total += len(kept)
+		batch = following
+	}
+	// Every queued INSERT has run once this no-op has.
+	if err := <-q.do(func() error { return nil }); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// assignedEvents builds the task.assigned event of every task of the batch.
+func assignedEvents(ctx context.Context, batch []shuffled, now time.Time) ([]outbox.Record, error) {
+	recs := make([]outbox.Record, len(batch))
+	for i, t := range batch {
+		id, _ := uuid.Parse(t.id)
+		next, _ := uuid.Parse(t.next)
+		prev := t.previous
+		rec, err := assignedEvent(ctx, Task{ID: id, AssigneeID: next}, &prev, contract.AssignedOnShuffle, now)
+		if err != nil {
+			return nil, err
+		}
+		recs[i] = rec
+	}
+	return recs, nil
+}
+
+// reassign updates the batch's tasks that are still open and returns the keys it updated.
+func (s *Service) reassign(ctx context.Context, tx *tasksdb.Tx, batch []shuffled) (map[int64]bool, error) {
 	var (
 		q    string
 		args []any
@@ -136,9 +215,12 @@ func (s *Service) reassign(ctx context.Context, tx *tasksdb.Tx, batch []shuffled
 		for i, t := range batch {
 			keys[i], next[i] = t.key, t.next
 		}
+		// The batch is a run of ids in order: bounding t.id by its first and last lets the
+		// planner read just that range of the primary key, where it would otherwise hash the
+		// whole table to join it with the array (cost ∝ all tasks, per batch).
 		q = `UPDATE tasks AS t SET assignee_id = v.a FROM unnest($1::bigint[], $2::uuid[]) AS v(id, a)
-			WHERE t.id = v.id AND t.status = 'OPEN' RETURNING t.id`
-		args = []any{pq.Array(keys), pq.Array(next)}
+			WHERE t.id = v.id AND t.id BETWEEN $3 AND $4 AND t.status = 'OPEN' RETURNING t.id`
+		args = []any{pq.Int64Array(keys), pq.StringArray(next), keys[0], keys[len(keys)-1]}
 	} else {
 		var b strings.Builder
 		b.WriteString("UPDATE tasks SET assignee_id = v.column2 FROM (VALUES ")
@@ -155,37 +237,93 @@ func (s *Service) reassign(ctx context.Context, tx *tasksdb.Tx, batch []shuffled
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return 0, fmt.Errorf("tasks: reassigning tasks: %w", err)
+		return nil, fmt.Errorf("tasks: reassigning tasks: %w", err)
 	}
+	defer rows.Close()
 	updated := make(map[int64]bool, len(batch))
 	for rows.Next() {
 		var k int64
 		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("tasks: reassigning tasks: %w", err)
+			return nil, fmt.Errorf("tasks: reassigning tasks: %w", err)
 		}
 		updated[k] = true
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("tasks: reassigning tasks: %w", err)
+		return nil, fmt.Errorf("tasks: reassigning tasks: %w", err)
 	}
-	recs := make([]outbox.Record, 0, len(updated))
-	for _, t := range batch {
-		if !updated[t.key] {
-			continue // completed since the batch was read
+	return updated, nil
+}
+
+// txQueue runs a transaction's statements one at a time, in the order they were queued, on a
+// goroutine of its own, so the caller can go on computing meanwhile. Once an operation fails,
+// the ones after it are skipped and report that error.
+type txQueue struct {
+	ops     chan txOp
+	done    chan struct{}
+	closing atomic.Bool
+}
+
+type txOp struct {
+	run    func() error
+	result chan error
+}
+
+func newTxQueue() *txQueue {
+	q := &txQueue{ops: make(chan txOp, 8), done: make(chan struct{})}
+	go func() {
+		defer close(q.done)
+		var failed error
+		for op := range q.ops {
+			if failed == nil && q.closing.Load() {
+				failed = errors.New("tasks: the shuffle stopped before this statement ran")
+			}
+			if failed == nil {
+				failed = op.run()
+			}
+			op.result <- failed
 		}
-		id, _ := uuid.Parse(t.id)
-		next, _ := uuid.Parse(t.next)
-		prev := t.previous
-		rec, err := assignedEvent(ctx, Task{ID: id, AssigneeID: next}, &prev, contract.AssignedOnShuffle, now)
-		if err != nil {
-			return 0, err
-		}
-		recs = append(recs, rec)
-	}
-	if err := s.outbox.Append(ctx, tx, recs...); err != nil {
-		return 0, err
-	}
-	return len(recs), nil
+	}()
+	return q
+}
+
+// do queues run; the channel receives its error, or an earlier operation's (run is then skipped).
+func (q *txQueue) do(run func() error) <-chan error {
+	res := make(chan error, 1)
+	q.ops <- txOp{run: run, result: res}
+	return res
+}
+
+// close skips what is still queued and waits for the running operation: the transaction is
+// the caller's again.
+func (q *txQueue) close() {
+	q.closing.Store(true)
+	close(q.ops)
+	<-q.done
+}
+
+// queuedExec hands the outbox writer's statements to a txQueue: ExecContext returns once the
+// statement is queued, and a database error reaches the shuffle at its next wait, which then
+// fails and rolls the whole transaction back.
+type queuedExec struct {
+	q  *txQueue
+	tx *tasksdb.Tx
+}
+
+func (e queuedExec) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	e.q.do(func() error {
+		_, err := e.tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return queuedResult{}, nil
+}
+
+// queuedResult is the result of a statement that has not run yet.
+type queuedResult struct{}
+
+func (queuedResult) LastInsertId() (int64, error) {
+	return 0, errors.New("tasks: a queued statement has no result yet")
+}
+
+func (queuedResult) RowsAffected() (int64, error) {
+	return 0, errors.New("tasks: a queued statement has no result yet")
 }

@@ -122,7 +122,7 @@ func TestShuffleReassignsEveryOpenTask(t *testing.T) {
 			}
 		}
 		// Nothing else was emitted.
-		if extra := len(rows) - int(h.countOutbox(t, contract.TaskAssigned)) - h.countOutbox(t, contract.TaskCreated) -
+		if extra := len(rows) - h.countOutbox(t, contract.TaskAssigned) - h.countOutbox(t, contract.TaskCreated) -
 			h.countOutbox(t, contract.TaskCompleted) - h.countOutbox(t, contract.TaskUpdated); extra != 0 {
 			t.Fatalf("%d unexpected events", extra)
 		}
@@ -188,7 +188,8 @@ func TestShuffleBatches(t *testing.T) {
 			storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 				t.Parallel()
 				h := MustService(t, db, withBatch(tt.batch))
-				w1, w2 := h.MustPopug(t, identity.Worker), h.MustPopug(t, identity.Worker)
+				h.MustPopug(t, identity.Worker)
+				h.MustPopug(t, identity.Worker)
 				admin := h.MustPopug(t, identity.Admin)
 				open := map[string]bool{}
 				// Interleave done and open tasks, so batches span both.
@@ -216,8 +217,6 @@ func TestShuffleBatches(t *testing.T) {
 						t.Fatalf("task %s (open %v) has %d shuffle assignments", id, open[id], len(a))
 					}
 				}
-				_ = w1
-				_ = w2
 			})
 		})
 	}

@@ -2,21 +2,37 @@ package tasks_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
-	"github.com/uberpopug/ates/ent/tasksdb"
-	"github.com/uberpopug/ates/services/storage"
+	"entgo.io/ent/dialect"
 )
 
-func BenchmarkZZScratch(b *testing.B) {
+func BenchmarkZZSQLitePlan(b *testing.B) {
 	ctx := context.Background()
-	db, err := storage.OpenPostgres(ctx, "postgres://postgres@127.0.0.1:5432/ates_bench_scratch?sslmode=disable")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := tasksdb.NewClient(tasksdb.Driver(db.Driver())).Schema.Create(ctx); err != nil {
-		b.Fatal(err)
+	_, db, _ := benchService(b, dialect.SQLite)
+	benchInsertOpenTasks(b, db, 1000)
+	for _, q := range []string{
+		"EXPLAIN QUERY PLAN UPDATE tasks SET assignee_id = v.column2 FROM (VALUES (1,'a'),(2,'b')) AS v WHERE tasks.id = v.column1 AND tasks.status = 'OPEN' RETURNING tasks.id",
+		"EXPLAIN QUERY PLAN SELECT id, public_id, assignee_id FROM tasks WHERE status = 'OPEN' AND id > 5 ORDER BY id LIMIT 5000",
+		"EXPLAIN QUERY PLAN SELECT public_id FROM accounts WHERE active AND role NOT IN ('ADMIN','MANAGER') ORDER BY id LIMIT 1 OFFSET 3",
+	} {
+		rows, err := db.SQL.QueryContext(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			fmt.Println(vals...)
+		}
+		rows.Close()
+		fmt.Println("---")
 	}
 	b.SkipNow()
 }

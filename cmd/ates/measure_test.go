@@ -1,0 +1,489 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/uberpopug/ates/services/testenv"
+)
+
+// Measurements of the live balance feed (R-ACC-10). They assert nothing about speed or size:
+// they log figures, and run only with ATES_MEASURE=1 so that `make test` stays fast. Run them
+// without the race detector:
+//
+//	ATES_MEASURE=1 go test -run 'TestMeasure' -v -count=1 -timeout 30m ./cmd/ates/
+//
+// ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them.
+
+func requireMeasure(t *testing.T) {
+	t.Helper()
+	if os.Getenv("ATES_MEASURE") == "" {
+		t.Skip("a measurement: set ATES_MEASURE=1 to run it")
+	}
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q is not a positive number", name, v)
+	}
+	return n
+}
+
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+}
+
+// TestMeasurePushLatency measures how long after completeTask returns the completing popug's
+// subscriber receives the REWARD push: p50 and p99 over ATES_MEASURE_COMPLETIONS completions
+// made one at a time at a steady rate (50/s), on the embedded default and on PostgreSQL +
+// RabbitMQ (gateway + worker). The path: tasks commit → tasks relay → bus → accounting
+// consumer commit → accounting relay → bus → the gateway's private feed → hub → WebSocket.
+func TestMeasurePushLatency(t *testing.T) {
+	requireMeasure(t)
+	n := envInt(t, "ATES_MEASURE_COMPLETIONS", 500)
+	t.Run("embedded", func(t *testing.T) {
+		_, base := MustStart(t, []string{
+			"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_LOG_LEVEL=warn",
+			"ATES_ADMIN_USERNAME=boss", "ATES_ADMIN_PASSWORD=boss-beak-print",
+		})
+		measurePushLatency(t, base, n, nil)
+	})
+	t.Run("postgres+rabbitmq", func(t *testing.T) {
+		env := mustProduction(t, "ATES_LOG_LEVEL=warn")
+		_, base := MustStart(t, env.Environ, "gateway")
+		MustStart(t, env.Environ, "worker")
+		measurePushLatency(t, base, n, mustTapBroker(t, env.Name))
+	})
+}
+
+// brokerTap notes when each task's task.completed and REWARD balance.changed events pass
+// through the exchange, to split the push latency into its stages.
+type brokerTap struct {
+	mu                 sync.Mutex
+	completed, rewards map[string]time.Time
+}
+
+func mustTapBroker(t *testing.T, exchange string) *brokerTap {
+	t.Helper()
+	conn, err := amqp.Dial(testenv.AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err == nil {
+		err = ch.QueueBind(q.Name, "#", exchange, false, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &brokerTap{completed: map[string]time.Time{}, rewards: map[string]time.Time{}}
+	go func() {
+		for d := range deliveries {
+			at := time.Now()
+			var e struct {
+				Data struct{ TaskID, Type string }
+			}
+			if json.Unmarshal(d.Body, &e) != nil {
+				continue
+			}
+			tap.mu.Lock()
+			switch {
+			case d.RoutingKey == "task.completed":
+				tap.completed[e.Data.TaskID] = at
+			case d.RoutingKey == "balance.changed" && e.Data.Type == "REWARD":
+				tap.rewards[e.Data.TaskID] = at
+			}
+			tap.mu.Unlock()
+		}
+	}()
+	return tap
+}
+
+func measurePushLatency(t *testing.T, base string, n int, tap *brokerTap) {
+	bossToken, _ := mustLogin(t, base, "boss", "boss-beak-print")
+	mgr := mustCreatePopug(t, base, bossToken, "max", "MANAGER")
+	kiwi := mustSignUp(t, base, "kiwi") // the only assignable popug: every task is kiwi's
+	created := 0
+	sub := mustSubscribeBalance(t, "kiwi", mustDialWS(t, base, transportWS, kiwi.Token), "")
+	mustSync(t, func() string { created++; return mustCreateTask(t, base, mgr.Token, created).ID }, sub)
+
+	// The subscriber's reader notes when each push arrives.
+	var mu sync.Mutex
+	fees, rewards := map[string]time.Time{}, map[string]time.Time{}
+	done := make(chan struct{})
+	readerDone := make(chan error, 1)
+	go func() {
+		for {
+			p, err := sub.next(time.Second)
+			select {
+			case <-done:
+				readerDone <- nil
+				return
+			default:
+			}
+			if err != nil {
+				if err == errTimeout {
+					continue
+				}
+				readerDone <- err
+				return
+			}
+			if p.Entry.Task != nil {
+				mu.Lock()
+				map[string]map[string]time.Time{"FEE": fees, "REWARD": rewards}[p.Entry.Type][p.Entry.Task.ID] = p.received
+				mu.Unlock()
+			}
+		}
+	}()
+	waitPushes := func(what string, m map[string]time.Time) {
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			mu.Lock()
+			got := len(m)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d %s pushes arrived", got, n, what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// The tasks to complete, created by 8 clients at once; the completions start once the
+	// ledger has caught up with them, so they queue behind nothing.
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				ids[i] = mustCreateTask(t, base, mgr.Token, 1000+i).ID
+			}
+		})
+	}
+	wg.Wait()
+	waitPushes("fee", fees)
+	time.Sleep(time.Second)
+
+	returned := make([]time.Time, n)
+	sent := make([]time.Time, n)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i, id := range ids {
+		<-tick.C
+		sent[i] = time.Now()
+		mustComplete(t, base, kiwi.Token, id)
+		returned[i] = time.Now()
+	}
+	waitPushes("reward", rewards)
+	close(done)
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
+	var fromReturn, fromSend []time.Duration
+	early := 0
+	for i, id := range ids {
+		at := rewards[id]
+		d := at.Sub(returned[i])
+		if d < 0 {
+			early++
+			d = 0
+		}
+		fromReturn = append(fromReturn, d)
+		fromSend = append(fromSend, at.Sub(sent[i]))
+	}
+	slices.Sort(fromReturn)
+	slices.Sort(fromSend)
+	t.Logf("push latency over %d completions at 50/s: completeTask returned → REWARD push received: p50 %v, p99 %v, max %v (%d pushes arrived before the HTTP response, counted as 0)",
+		n, percentile(fromReturn, 50).Round(10*time.Microsecond), percentile(fromReturn, 99).Round(10*time.Microsecond), fromReturn[len(fromReturn)-1].Round(10*time.Microsecond), early)
+	t.Logf("push latency over %d completions at 50/s: completeTask sent → REWARD push received: p50 %v, p99 %v, max %v",
+		n, percentile(fromSend, 50).Round(10*time.Microsecond), percentile(fromSend, 99).Round(10*time.Microsecond), fromSend[len(fromSend)-1].Round(10*time.Microsecond))
+	if tap == nil {
+		return
+	}
+	var relay, accounting, gateway []time.Duration
+	tap.mu.Lock()
+	for i, id := range ids {
+		c, r := tap.completed[id], tap.rewards[id]
+		if c.IsZero() || r.IsZero() {
+			continue
+		}
+		relay = append(relay, c.Sub(returned[i]))
+		accounting = append(accounting, r.Sub(c))
+		gateway = append(gateway, rewards[id].Sub(r))
+	}
+	tap.mu.Unlock()
+	for _, stage := range []struct {
+		name string
+		d    []time.Duration
+	}{
+		{"completeTask returned → task.completed on the broker (the worker's tasks relay)", relay},
+		{"task.completed → balance.changed on the broker (accounting consumer and relay)", accounting},
+		{"balance.changed → push received (gateway feed, hub, WebSocket)", gateway},
+	} {
+		slices.Sort(stage.d)
+		t.Logf("  stage %s: p50 %v, p99 %v (%d samples)", stage.name,
+			percentile(stage.d, 50).Round(10*time.Microsecond), percentile(stage.d, 99).Round(10*time.Microsecond), len(stage.d))
+	}
+}
+
+// memSample is a process's memory after a full collection.
+type memSample struct {
+	HeapInuse, Sys uint64 // runtime.MemStats
+	RSS            uint64 // VmRSS, bytes
+	Goroutines     int
+}
+
+func sampleMemory(tb testing.TB) memSample {
+	tb.Helper()
+	for range 3 {
+		runtime.GC()
+	}
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memSample{HeapInuse: m.HeapInuse, Sys: m.Sys, RSS: vmRSS(tb), Goroutines: runtime.NumGoroutine()}
+}
+
+// vmRSS reads the process's resident set size from /proc/self/status (0 where there is none).
+func vmRSS(tb testing.TB) uint64 {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func (a memSample) perSocket(b memSample, n int) string {
+	kib := func(x, y uint64) float64 { return (float64(x) - float64(y)) / 1024 / float64(n) }
+	return fmt.Sprintf("heap in use %.1f KiB, Go runtime Sys %.1f KiB, VmRSS %.1f KiB, goroutines %.2f",
+		kib(b.HeapInuse, a.HeapInuse), kib(b.Sys, a.Sys), kib(b.RSS, a.RSS), float64(b.Goroutines-a.Goroutines)/float64(n))
+}
+
+// raiseFileLimit lifts the soft limit of open files to the hard one.
+func raiseFileLimit(tb testing.TB, need int) {
+	tb.Helper()
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		tb.Fatal(err)
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if l.Cur < uint64(need) {
+		tb.Skipf("needs %d open files, the limit is %d", need, l.Cur)
+	}
+}
+
+// TestMeasureSubscriberMemory measures what an idle WebSocket subscribed to balanceChanged
+// costs the gateway: ATES_MEASURE_SOCKETS sockets (default 2000) are opened by a separate
+// client process (this test binary re-run as TestMeasureSubscriberClient), so the gateway
+// process's heap and RSS deltas hold only the server side; the client reports its own.
+func TestMeasureSubscriberMemory(t *testing.T) {
+	requireMeasure(t)
+	n := envInt(t, "ATES_MEASURE_SOCKETS", 2000)
+	raiseFileLimit(t, n+1000)
+	_, base := MustStart(t, []string{
+		"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_LOG_LEVEL=warn",
+		"ATES_ADMIN_USERNAME=boss", "ATES_ADMIN_PASSWORD=boss-beak-print",
+	})
+	bossToken, _ := mustLogin(t, base, "boss", "boss-beak-print")
+	mgr := mustCreatePopug(t, base, bossToken, "max", "MANAGER")
+	kiwi := mustSignUp(t, base, "kiwi")
+	created := 0
+	createTask := func() { created++; mustCreateTask(t, base, mgr.Token, created) }
+	// Warm the gateway up (one socket, one push) so that one-off allocations are not counted.
+	warm := mustSubscribeBalance(t, "warm-up", mustDialWS(t, base, transportWS, kiwi.Token), "")
+	mustSync(t, func() string { created++; return mustCreateTask(t, base, mgr.Token, created).ID }, warm)
+	warm.c.close()
+	time.Sleep(500 * time.Millisecond)
+
+	before := sampleMemory(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMeasureSubscriberClient$", "-test.v", "-test.timeout=20m")
+	cmd.Env = append(os.Environ(), "ATES_MEASURE_CLIENT="+base, "ATES_MEASURE_CLIENT_TOKEN="+kiwi.Token, fmt.Sprintf("ATES_MEASURE_SOCKETS=%d", n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = stdin.Close() // the client closes its sockets and exits
+		_ = cmd.Wait()
+	}()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	await := func(prefix string, timeout time.Duration) (string, bool) {
+		deadline := time.After(timeout)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("the client process ended before %s", prefix)
+				}
+				if strings.HasPrefix(l, prefix) {
+					return l, true
+				}
+			case <-deadline:
+				return "", false
+			}
+		}
+	}
+	start := time.Now()
+	if _, ok := await("SUBSCRIBED", 10*time.Minute); !ok {
+		t.Fatal("the client did not open its sockets")
+	}
+	opened := time.Since(start)
+	// Every socket is subscribed once every socket has had a push.
+	ready := false
+	for range 30 {
+		createTask()
+		if _, ready = await("READY", 5*time.Second); ready {
+			break
+		}
+	}
+	if !ready {
+		t.Fatal("the client's sockets never all got a push")
+	}
+	time.Sleep(2 * time.Second) // idle
+	after := sampleMemory(t)
+	client, _ := await("CLIENT", time.Minute)
+	t.Logf("%d idle subscribed WebSockets (opened and subscribed in %v)", n, opened.Round(time.Millisecond))
+	t.Logf("gateway process (server side only), per socket: %s", before.perSocket(after, n))
+	t.Logf("gateway process totals: heap in use %d → %d MiB, VmRSS %d → %d MiB", before.HeapInuse>>20, after.HeapInuse>>20, before.RSS>>20, after.RSS>>20)
+	t.Logf("client process, per socket: %s", strings.TrimPrefix(client, "CLIENT "))
+}
+
+// TestMeasureSubscriberClient is the client side of TestMeasureSubscriberMemory, run in a
+// process of its own: it opens the sockets, subscribes each and reports on stdout.
+func TestMeasureSubscriberClient(t *testing.T) {
+	base := os.Getenv("ATES_MEASURE_CLIENT")
+	if base == "" {
+		t.Skip("run by TestMeasureSubscriberMemory")
+	}
+	token := os.Getenv("ATES_MEASURE_CLIENT_TOKEN")
+	n := envInt(t, "ATES_MEASURE_SOCKETS", 2000)
+	raiseFileLimit(t, n+100)
+	before := sampleMemory(t)
+	subs := make([]*balanceSub, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				c, err := dialWSBuffered(base, transportWS, token, 4)
+				if err != nil {
+					errc <- err
+					return
+				}
+				s := &balanceSub{name: strconv.Itoa(i), c: c, id: "b", skip: map[string]bool{}}
+				if err := c.send(map[string]any{"id": s.id, "type": "subscribe", "payload": map[string]any{"query": balanceSubscription}}); err != nil {
+					errc <- err
+					return
+				}
+				subs[i] = s
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	fmt.Println("SUBSCRIBED")
+	// Wait until every socket has had a push: then every subscription is in the hub.
+	got := make([]atomic.Bool, n)
+	var pushed atomic.Int64
+	for i, s := range subs {
+		go func() {
+			for {
+				if _, err := s.next(time.Hour); err != nil {
+					return
+				}
+				if !got[i].Swap(true) {
+					pushed.Add(1)
+				}
+			}
+		}()
+	}
+	for pushed.Load() < int64(n) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("READY")
+	time.Sleep(2 * time.Second)
+	after := sampleMemory(t)
+	fmt.Println("CLIENT " + before.perSocket(after, n))
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the parent closes stdin
+	for _, s := range subs {
+		s.c.close()
+	}
+}

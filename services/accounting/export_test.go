@@ -1,0 +1,17 @@
+package accounting
+
+// Test hooks of the end-of-day close for the external tests (package accounting_test).
+
+// CloseBatch is how many accounts one payout transaction pays.
+const CloseBatch = closeBatch
+
+// EmailBatch is how many payment emails one SendDueEmails call claims.
+const EmailBatch = emailBatch
+
+// EmailBackoff is the wait after the attempts-th failed attempt of a payment email.
+var EmailBackoff = emailBackoff
+
+// SetAfterCloseBatch installs f to run after each committed payout batch of s's closes; an
+// error from f stops the close there, as a crash would (R-ACC-8). nil removes it. Not safe to
+// call while a close of s runs.
+func SetAfterCloseBatch(s *Service, f func(batch int) error) { s.afterCloseBatch = f }
