@@ -209,7 +209,7 @@ func (r *subscriptionResolver) BalanceChanged(ctx context.Context, accountID *st
 		account = &a.AccountID
 	}
 	if r.Hub == nil {
-		return nil, notAvailable("balanceChanged")
+		return nil, errs.E(errs.Internal, "live balance updates are not configured on this gateway")
 	}
 	return r.Hub.Subscribe(ctx, account), nil
 }

@@ -8,29 +8,71 @@ package graph
 import (
 	"context"
 
+	"github.com/google/uuid"
 	"github.com/uberpopug/ates/graph/generated"
 	"github.com/uberpopug/ates/graph/model"
+	"github.com/uberpopug/ates/services/analytics"
 	"github.com/uberpopug/ates/services/calendar"
+	"github.com/uberpopug/ates/services/errs"
 )
 
 // Task is the resolver for the task field.
 func (r *expensiveTaskResolver) Task(ctx context.Context, obj *model.ExpensiveTask) (*model.Task, error) {
-	return nil, notAvailable("task")
+	id, err := uuid.Parse(obj.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.task(ctx, id)
+	if errs.Is(err, errs.NotFound) && obj.Fallback != nil {
+		return obj.Fallback, nil // analytics heard of it; the tracker's copy is not reachable
+	}
+	if err != nil {
+		return nil, err
+	}
+	return taskModel(t), nil
 }
 
 // AnalyticsSummary is the resolver for the analyticsSummary field.
 func (r *queryResolver) AnalyticsSummary(ctx context.Context, date *calendar.Date) (*model.AnalyticsSummary, error) {
-	return nil, notAvailable("analyticsSummary")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := r.Analytics.Summary(ctx, a, date)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AnalyticsSummary{Date: sum.Date, ManagementEarnings: sum.ManagementEarnings, NegativeBalanceCount: sum.NegativeBalanceCount}, nil
 }
 
 // MostExpensiveTask is the resolver for the mostExpensiveTask field.
 func (r *queryResolver) MostExpensiveTask(ctx context.Context, from calendar.Date, to calendar.Date) (*model.MostExpensiveTask, error) {
-	return nil, notAvailable("mostExpensiveTask")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.Analytics.MostExpensive(ctx, a, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return bucketModel(b), nil
 }
 
 // MostExpensiveTasks is the resolver for the mostExpensiveTasks field.
 func (r *queryResolver) MostExpensiveTasks(ctx context.Context, from calendar.Date, to calendar.Date, period model.Period) ([]*model.MostExpensiveTask, error) {
-	return nil, notAvailable("mostExpensiveTasks")
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := r.Analytics.MostExpensiveSeries(ctx, a, from, to, analytics.Period(period))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.MostExpensiveTask, len(bs))
+	for i, b := range bs {
+		out[i] = bucketModel(b)
+	}
+	return out, nil
 }
 
 // ExpensiveTask returns generated.ExpensiveTaskResolver implementation.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/uberpopug/ates/graph/model"
 	"github.com/uberpopug/ates/services/accounting"
+	"github.com/uberpopug/ates/services/analytics"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
@@ -21,12 +22,6 @@ func parseID(arg, id string) (uuid.UUID, error) {
 		return uuid.Nil, errs.InvalidField(arg, "%s is not a valid id", arg)
 	}
 	return u, nil
-}
-
-// notAvailable answers a contract operation whose context is not built yet: a clear error,
-// never a fake value.
-func notAvailable(op string) error {
-	return errs.E(errs.Internal, "%s is not available yet", op)
 }
 
 func accountModel(a auth.Account) *model.Account {
@@ -92,6 +87,21 @@ func entryModel(e accounting.Entry) *model.LedgerEntry {
 	if e.TaskID != nil {
 		id := e.TaskID.String()
 		m.TaskID = &id
+	}
+	return m
+}
+
+func bucketModel(b analytics.Bucket) *model.MostExpensiveTask {
+	m := &model.MostExpensiveTask{From: b.From, To: b.To}
+	if t := b.Top; t != nil {
+		completed := t.CompletedAt.UTC()
+		m.Top = &model.ExpensiveTask{
+			TaskID: t.TaskID.String(), Reward: t.Reward, CompletedAt: completed,
+			Fallback: &model.Task{
+				ID: t.TaskID.String(), Title: t.Title, JiraID: t.JiraID, Description: t.Description,
+				Status: model.TaskStatusDone, AssigneeID: t.AssigneeID.String(), CompletedAt: &completed,
+			},
+		}
 	}
 	return m
 }

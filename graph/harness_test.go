@@ -237,7 +237,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	}
 
 	h, err := graph.NewHandler(graph.Config{
-		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Log: log},
+		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Hub: graph.NewHub(log), Log: log},
 		Verifier: verifier,
 		JWKS:     func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:    cfg.ready(db),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/uberpopug/ates/services/accounting"
+	"github.com/uberpopug/ates/services/analytics"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/tasks"
 )
@@ -19,6 +20,7 @@ type Resolver struct {
 	Auth        *auth.Service
 	TaskTracker *tasks.Service
 	Accounting  *accounting.Service
+	Analytics   *analytics.Service
 	// Hub pushes balance changes to subscribers (R-ACC-10).
 	Hub *Hub
 	Log *slog.Logger

@@ -360,33 +360,3 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("unknown paths are not folded into path=\"other\"")
 	}
 }
-
-// TestUnbuiltOperations: the contract's operations of contexts not built yet answer a clear
-// error, never fake data.
-func TestUnbuiltOperations(t *testing.T) {
-	t.Parallel()
-	g := MustGateway(t)
-	ops := []struct{ name, query string }{
-		{"myBillingAccount", `{ myBillingAccount { balance } }`},
-		{"billingAccount", `{ billingAccount(accountId: "` + g.AdminID + `") { balance } }`},
-		{"billingAccounts", `{ billingAccounts { totalCount } }`},
-		{"managementEarnings", `{ managementEarnings(from: "2026-03-01", to: "2026-03-02") { date } }`},
-		{"closeBillingDay", `mutation { closeBillingDay { paidAccounts } }`},
-		{"analyticsSummary", `{ analyticsSummary { negativeBalanceCount } }`},
-		{"mostExpensiveTask", `{ mostExpensiveTask(from: "2026-03-01", to: "2026-03-02") { from } }`},
-		{"mostExpensiveTasks", `{ mostExpensiveTasks(from: "2026-03-01", to: "2026-03-02", period: WEEK) { from } }`},
-	}
-	for _, op := range ops {
-		t.Run(op.name, func(t *testing.T) {
-			t.Parallel()
-			r := g.Query(t, g.AdminToken, op.query, nil)
-			e := r.MustError(t, "INTERNAL")
-			if e.Message != op.name+" is not available yet" {
-				t.Fatalf("message = %q", e.Message)
-			}
-			if len(e.Path) != 1 || e.Path[0] != op.name {
-				t.Fatalf("path = %v, want [%s]", e.Path, op.name)
-			}
-		})
-	}
-}

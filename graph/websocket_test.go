@@ -162,13 +162,13 @@ func TestWebSocket(t *testing.T) {
 				t.Fatalf("me over the socket = %s (%v)", data, err)
 			}
 
-			// No subscription resolver exists yet: a clean GraphQL error, no stack, no data.
-			data, errs = c.operation(t, "2", `subscription { balanceChanged { balance } }`)
+			// A refused subscription is a clean GraphQL error, no stack, no data (R-ACC-10).
+			data, errs = c.operation(t, "2", `subscription { balanceChanged(accountId: "`+g.AdminID+`") { balance } }`)
 			if len(errs) != 1 {
 				t.Fatalf("subscription errors = %+v, want one", errs)
 			}
 			e := errs[0]
-			if e.Extensions["code"] != "INTERNAL" || e.Message != "balanceChanged is not available yet" {
+			if e.Extensions["code"] != "FORBIDDEN" || e.Message != "you can only follow your own balance" {
 				t.Fatalf("subscription error = %+v", e)
 			}
 			if d := strings.TrimSpace(string(data)); d != "" && d != "null" {

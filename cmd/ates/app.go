@@ -12,6 +12,7 @@ import (
 	"github.com/uberpopug/ates/ent/authdb"
 	"github.com/uberpopug/ates/ent/tasksdb"
 	"github.com/uberpopug/ates/services/accounting"
+	"github.com/uberpopug/ates/services/analytics"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/bus/inproc"
@@ -32,6 +33,7 @@ func topology() []bus.Queue {
 	return []bus.Queue{
 		{Name: queueName("tasks"), Topics: tasks.Topics},
 		{Name: queueName("accounting"), Topics: accounting.Topics},
+		{Name: queueName("analytics"), Topics: analytics.Topics},
 	}
 }
 
@@ -51,6 +53,7 @@ type app struct {
 	auth       *auth.Service
 	tasks      *tasks.Service
 	accounting *accounting.Service
+	analytics  *analytics.Service
 	// consumers are the contexts' event consumers, by context.
 	consumers map[string]contextConsumer
 }
@@ -149,7 +152,22 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	a.consumers = map[string]contextConsumer{"tasks": tasksConsumer, "accounting": accConsumer}
+	anDB := a.dbs["analytics"]
+	anClient := analyticsdb.NewClient(analyticsdb.Driver(anDB.Driver()))
+	if a.analytics, err = analytics.New(analytics.Config{
+		Client: anClient, Dialect: anDB.Dialect, Clock: time.Now, Location: cfg.Location(),
+		Logger: log.With("context", "analytics"),
+	}); err != nil {
+		return nil, err
+	}
+	anConsumer, err := inbox.New(inbox.Config[*analyticsdb.Tx]{
+		Name: analytics.ConsumerName, Dialect: anDB.Dialect, DB: anDB.SQL, Begin: anClient.Tx,
+		Registry: a.registry, Handle: a.analytics.Apply, Logger: log.With("context", "analytics"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.consumers = map[string]contextConsumer{"tasks": tasksConsumer, "accounting": accConsumer, "analytics": anConsumer}
 	return a, nil
 }
 

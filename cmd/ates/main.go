@@ -5,6 +5,7 @@
 //	ates worker [context…]    outbox relays and event consumers of the named contexts (default all)
 //	ates deadletters list     dead letters of every context
 //	ates deadletters redrive  re-process dead letters of a context
+//	ates analytics rebuild    rebuild analytics' read models from the producers' event history
 //
 // Configuration comes from ATES_* environment variables (see README.md).
 package main
@@ -56,8 +57,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	case "all", "gateway", "worker":
 	case "deadletters":
 		return runDeadLetters(ctx, cfg, log, args, stdout)
+	case "analytics":
+		return runAnalytics(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive …]")
+		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive … | analytics rebuild]")
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q (want all, gateway, worker or deadletters)", cmd)
@@ -189,7 +192,9 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	h, err := graph.NewHandler(graph.Config{
-		Resolver:       &graph.Resolver{Auth: a.auth, TaskTracker: a.tasks, Accounting: a.accounting, Hub: hub, Log: a.log},
+		Resolver: &graph.Resolver{
+			Auth: a.auth, TaskTracker: a.tasks, Accounting: a.accounting, Analytics: a.analytics, Hub: hub, Log: a.log,
+		},
 		Verifier:       verifier,
 		JWKS:           func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:          a.ready(),

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +30,8 @@ import (
 //
 //	ATES_MEASURE=1 go test -run 'TestMeasure' -v -count=1 -timeout 30m ./cmd/ates/
 //
-// ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them.
+// ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them;
+// ATES_MEASURE_HEAP_PROFILE=file writes the gateway process's heap profile with the sockets open.
 
 func requireMeasure(t *testing.T) {
 	t.Helper()
@@ -411,6 +413,17 @@ func TestMeasureSubscriberMemory(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // idle
 	after := sampleMemory(t)
+	if path := os.Getenv("ATES_MEASURE_HEAP_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		t.Logf("heap profile written to %s (go tool pprof -top -inuse_space %s)", path, path)
+	}
 	client, _ := await("CLIENT", time.Minute)
 	t.Logf("%d idle subscribed WebSockets (opened and subscribed in %v)", n, opened.Round(time.Millisecond))
 	t.Logf("gateway process (server side only), per socket: %s", before.perSocket(after, n))

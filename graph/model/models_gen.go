@@ -98,12 +98,6 @@ type CreateTaskInput struct {
 	Description string  `json:"description"`
 }
 
-type ExpensiveTask struct {
-	Task        *Task       `json:"task"`
-	Reward      money.Cents `json:"reward"`
-	CompletedAt time.Time   `json:"completedAt"`
-}
-
 type LedgerEntryConnection struct {
 	Edges      []*LedgerEntryEdge `json:"edges"`
 	PageInfo   *PageInfo          `json:"pageInfo"`

@@ -1,10 +1,12 @@
 package accounting
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/uberpopug/ates/ent/accountingdb"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
@@ -131,6 +134,7 @@ func (s *Service) runClose(ctx context.Context, closeID int, day calendar.Date, 
 			}
 		}
 	}
+	for k, v := range DebugT { fmt.Println("DEBUG", k, v) }
 	res, finished, err := s.finishClose(ctx, closeID, day, scheduled)
 	if err != nil {
 		return CloseResult{}, true, err
@@ -188,23 +192,11 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 		if err != nil {
 			return fmt.Errorf("accounting: reading the close: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, s.sql(`SELECT id, public_id, balance FROM accounts
-			WHERE balance > 0 AND id > $1 ORDER BY id LIMIT $2`+lock), after, closeBatch)
+		t2 := time.Now()
+		batch, err := s.zeroBatch(ctx, tx, after)
+		DebugT["zero"] += time.Since(t2)
 		if err != nil {
-			return fmt.Errorf("accounting: reading balances: %w", err)
-		}
-		var batch []paidAccount
-		for rows.Next() {
-			var a paidAccount
-			if err := rows.Scan(&a.key, &a.id, &a.balance); err != nil {
-				rows.Close()
-				return fmt.Errorf("accounting: reading balances: %w", err)
-			}
-			batch = append(batch, a)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("accounting: reading balances: %w", err)
+			return err
 		}
 		n = len(batch)
 		if n == 0 {
@@ -216,76 +208,110 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 	return last, n, err
 }
 
+var DebugT = map[string]time.Duration{}
+
+// pgZeroBatch locks the next positive balances (re-read after any wait for a lock, so a balance
+// another close just paid is skipped) and sets them to 0, returning what they were.
+const pgZeroBatch = `WITH picked AS (
+	SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE)
+UPDATE accounts a SET balance = 0 FROM picked WHERE a.id = picked.id
+RETURNING a.id, a.public_id, picked.balance`
+
+// zeroBatch sets the next positive balances after the account key to 0 and returns them with
+// the balances they had, in key order. On SQLite the transaction holds the only write lock, so
+// the accounts read are zeroed by their key range in one short statement.
+func (s *Service) zeroBatch(ctx context.Context, tx *accountingdb.Tx, after int64) ([]paidAccount, error) {
+	q, args := pgZeroBatch, []any{after, closeBatch}
+	if s.dialect != dialect.Postgres {
+		q = `SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > ? ORDER BY id LIMIT ?`
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("accounting: reading balances: %w", err)
+	}
+	batch := make([]paidAccount, 0, closeBatch)
+	for rows.Next() {
+		var a paidAccount
+		if err := rows.Scan(&a.key, &a.id, &a.balance); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("accounting: reading balances: %w", err)
+		}
+		batch = append(batch, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("accounting: reading balances: %w", err)
+	}
+	slices.SortFunc(batch, func(a, b paidAccount) int { return cmp.Compare(a.key, b.key) })
+	if s.dialect != dialect.Postgres && len(batch) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = 0 WHERE balance > 0 AND id > ? AND id <= ?`,
+			after, batch[len(batch)-1].key); err != nil {
+			return nil, fmt.Errorf("accounting: zeroing balances: %w", err)
+		}
+	}
+	return batch, nil
+}
+
+// pgPayoutEntries inserts a batch's PAYOUT entries from one array per column.
+const pgPayoutEntries = `INSERT INTO entries (public_id, account_id, type, amount, balance_after, task_id, occurred_at, day, source_event_id)
+SELECT e.public_id, e.account_id, 'PAYOUT', e.amount, 0, NULL, $5, $6, e.source_event_id
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[]) WITH ORDINALITY AS e(public_id, account_id, amount, source_event_id, n)
+ORDER BY e.n
+RETURNING id, public_id`
+
+// pgPaymentsAndJobs inserts a batch's payments and, from them, their email jobs.
+const pgPaymentsAndJobs = `WITH p AS (
+	INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at, email_sent)
+	SELECT p.public_id, p.account_id, p.amount, $5, p.entry_id, $6, $7, false
+	FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[]) AS p(public_id, account_id, amount, entry_id)
+	RETURNING public_id, account_id)
+INSERT INTO email_jobs (payment_id, account_id, attempts, next_attempt_at, last_error, sent_at)
+SELECT p.public_id, p.account_id, 0, $7, '', NULL FROM p`
+
+// payOut records a zeroed batch: the PAYOUT entries, payments, email jobs, events and the
+// close's totals. PostgreSQL gets one array per column (statements of constant size however
+// large the batch); SQLite multi-row VALUES with anonymous placeholders.
 func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, day calendar.Date, batch []paidAccount) error {
 	now := s.now().UTC()
-	keys := make([]string, len(batch))
-	for i, a := range batch {
-		keys[i] = strconv.FormatInt(a.key, 10)
+	dayStr := day.String()
+	entryIDs := make([]string, len(batch))
+	paymentIDs := make([]string, len(batch))
+	for i := range batch {
+		entryIDs[i], paymentIDs[i] = uuid.NewString(), uuid.NewString()
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = 0 WHERE id IN ("+strings.Join(keys, ",")+")"); err != nil {
-		return fmt.Errorf("accounting: zeroing balances: %w", err)
-	}
-	entryIDs := make([]uuid.UUID, len(batch))
-	entryArgs := make([]any, 0, 9*len(batch))
-	for i, a := range batch {
-		entryIDs[i] = uuid.New()
-		entryArgs = append(entryArgs, entryIDs[i].String(), a.id, string(Payout), -a.balance, int64(0), nil, now, day.String(), "payout:"+entryIDs[i].String())
-	}
-	seqRows, err := tx.QueryContext(ctx, s.sql(`INSERT INTO entries (public_id, account_id, type, amount, balance_after, task_id, occurred_at, day, source_event_id)
-		VALUES `+values(len(batch), 9)+` RETURNING id, public_id`), entryArgs...)
+	t1 := time.Now()
+	defer func() { DebugT["payOut"] += time.Since(t1) }()
+	seqs, err := s.insertPayoutEntries(ctx, tx, batch, entryIDs, now, dayStr)
 	if err != nil {
 		return fmt.Errorf("accounting: storing payout entries: %w", err)
 	}
-	seqs := make(map[string]int64, len(batch))
-	for seqRows.Next() {
-		var seq int64
-		var id string
-		if err := seqRows.Scan(&seq, &id); err != nil {
-			seqRows.Close()
-			return fmt.Errorf("accounting: storing payout entries: %w", err)
-		}
-		seqs[id] = seq
+	if err := s.insertPayments(ctx, tx, closeID, batch, entryIDs, paymentIDs, now, dayStr); err != nil {
+		return fmt.Errorf("accounting: storing payments and their email jobs: %w", err)
 	}
-	seqRows.Close()
-	if err := seqRows.Err(); err != nil {
-		return fmt.Errorf("accounting: storing payout entries: %w", err)
-	}
-	paymentIDs := make([]uuid.UUID, len(batch))
-	payArgs := make([]any, 0, 8*len(batch))
-	jobArgs := make([]any, 0, 6*len(batch))
 	recs := make([]outbox.Record, 0, 2*len(batch))
 	var total int64
 	for i, a := range batch {
-		paymentIDs[i] = uuid.New()
-		payArgs = append(payArgs, paymentIDs[i].String(), a.id, a.balance, day.String(), entryIDs[i].String(), closeID, now, false)
-		jobArgs = append(jobArgs, paymentIDs[i].String(), a.id, 0, now, "", nil)
 		total += a.balance
 		changed, err := event.New(ctx, Producer, contract.BalanceChanged, 1, now, contract.BalanceChangedV1{
-			EntryID: entryIDs[i].String(), Sequence: seqs[entryIDs[i].String()], AccountID: a.id, Type: string(Payout),
-			Amount: -a.balance, BalanceAfter: 0, Description: "Payout for " + day.String(), OccurredAt: now, Day: day.String(),
+			EntryID: entryIDs[i], Sequence: seqs[entryIDs[i]], AccountID: a.id, Type: string(Payout),
+			Amount: -a.balance, BalanceAfter: 0, Description: "Payout for " + dayStr, OccurredAt: now, Day: dayStr,
 		})
 		if err != nil {
 			return err
 		}
 		paid, err := event.New(ctx, Producer, contract.PaymentMade, 1, now, contract.PaymentMadeV1{
-			PaymentID: paymentIDs[i].String(), AccountID: a.id, Amount: a.balance, Day: day.String(), PaidAt: now,
+			PaymentID: paymentIDs[i], AccountID: a.id, Amount: a.balance, Day: dayStr, PaidAt: now,
 		})
 		if err != nil {
 			return err
 		}
 		recs = append(recs, outbox.Record{Key: a.id, Envelope: changed}, outbox.Record{Key: a.id, Envelope: paid})
 	}
-	if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at, email_sent)
-		VALUES `+values(len(batch), 8)), payArgs...); err != nil {
-		return fmt.Errorf("accounting: storing payments: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO email_jobs (payment_id, account_id, attempts, next_attempt_at, last_error, sent_at)
-		VALUES `+values(len(batch), 6)), jobArgs...); err != nil {
-		return fmt.Errorf("accounting: queueing payment emails: %w", err)
-	}
+	t0 := time.Now()
 	if err := s.outbox.Append(ctx, tx, recs...); err != nil {
 		return err
 	}
+	DebugT["outbox"] += time.Since(t0)
 	if _, err := tx.ExecContext(ctx, s.sql(`UPDATE day_closes SET paid_accounts = paid_accounts + $1, total_paid = total_paid + $2 WHERE id = $3`),
 		len(batch), total, closeID); err != nil {
 		return fmt.Errorf("accounting: counting the close: %w", err)
@@ -293,24 +319,84 @@ func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, 
 	return nil
 }
 
-// values returns "($1, …, $cols), (…)" for rows rows.
-func values(rows, cols int) string {
+// insertPayoutEntries stores the batch's PAYOUT entries (amount −balance, balance after 0) and
+// returns their sequence numbers (row ids) by entry id.
+func (s *Service) insertPayoutEntries(ctx context.Context, tx *accountingdb.Tx, batch []paidAccount, entryIDs []string, now time.Time, day string) (map[string]int64, error) {
+	var rows *sql.Rows
+	var err error
+	if s.dialect == dialect.Postgres {
+		accounts, amounts, sources := make([]string, len(batch)), make([]int64, len(batch)), make([]string, len(batch))
+		for i, a := range batch {
+			accounts[i], amounts[i], sources[i] = a.id, -a.balance, "payout:"+entryIDs[i]
+		}
+		rows, err = tx.QueryContext(ctx, pgPayoutEntries, pq.StringArray(entryIDs), pq.StringArray(accounts),
+			pq.Int64Array(amounts), pq.StringArray(sources), now, day)
+	} else {
+		args := make([]any, 0, 6*len(batch))
+		for i, a := range batch {
+			args = append(args, entryIDs[i], a.id, -a.balance, now, day, "payout:"+entryIDs[i])
+		}
+		rows, err = tx.QueryContext(ctx, `INSERT INTO entries (public_id, account_id, type, amount, balance_after, task_id, occurred_at, day, source_event_id)
+			VALUES `+sqliteValues(len(batch), "(?, ?, 'PAYOUT', ?, 0, NULL, ?, ?, ?)")+` RETURNING id, public_id`, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	seqs := make(map[string]int64, len(batch))
+	for rows.Next() {
+		var seq int64
+		var id string
+		if err := rows.Scan(&seq, &id); err != nil {
+			return nil, err
+		}
+		seqs[id] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(seqs) != len(batch) {
+		return nil, fmt.Errorf("%d entries stored for %d payouts", len(seqs), len(batch))
+	}
+	return seqs, nil
+}
+
+// insertPayments stores the batch's payments and one email job per payment.
+func (s *Service) insertPayments(ctx context.Context, tx *accountingdb.Tx, closeID int, batch []paidAccount, entryIDs, paymentIDs []string, now time.Time, day string) error {
+	if s.dialect == dialect.Postgres {
+		accounts, amounts := make([]string, len(batch)), make([]int64, len(batch))
+		for i, a := range batch {
+			accounts[i], amounts[i] = a.id, a.balance
+		}
+		_, err := tx.ExecContext(ctx, pgPaymentsAndJobs, pq.StringArray(paymentIDs), pq.StringArray(accounts),
+			pq.Int64Array(amounts), pq.StringArray(entryIDs), day, closeID, now)
+		return err
+	}
+	payArgs := make([]any, 0, 6*len(batch))
+	jobArgs := make([]any, 0, 3*len(batch))
+	for i, a := range batch {
+		payArgs = append(payArgs, paymentIDs[i], a.id, a.balance, day, entryIDs[i], now)
+		jobArgs = append(jobArgs, paymentIDs[i], a.id, now)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at, email_sent)
+		VALUES `+sqliteValues(len(batch), "(?, ?, ?, ?, ?, "+strconv.Itoa(closeID)+", ?, false)"), payArgs...); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO email_jobs (payment_id, account_id, attempts, next_attempt_at, last_error, sent_at)
+		VALUES `+sqliteValues(len(batch), "(?, ?, 0, ?, '', NULL)"), jobArgs...)
+	return err
+}
+
+// sqliteValues repeats one VALUES row of anonymous placeholders: numbered ones (?NNN) cost the
+// SQLite driver a linear search per parameter, quadratic in a large multi-row INSERT.
+func sqliteValues(rows int, row string) string {
 	var b strings.Builder
-	n := 1
+	b.Grow(rows * (len(row) + 2))
 	for r := range rows {
 		if r > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteByte('(')
-		for c := range cols {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			n++
-		}
-		b.WriteByte(')')
+		b.WriteString(row)
 	}
 	return b.String()
 }

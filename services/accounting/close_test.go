@@ -348,8 +348,8 @@ func TestCloseScheduledOnce(t *testing.T) {
 		t.Parallel()
 		h := MustService(t, db, withRand(lowestPrices{}))
 		ctx := context.Background()
-		a := h.mustEarner(t, "a", 2, 2)
-		b := h.mustEarner(t, "b", 2, 0)
+		a := h.mustEarner(t, "alpha", 2, 2)
+		b := h.mustEarner(t, "bravo", 2, 0)
 		yesterday := closeToday.AddDays(-1)
 		h.clock.Set(start.Add(14 * time.Hour)) // midnight UTC has passed: it is the next day
 

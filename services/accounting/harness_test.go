@@ -194,7 +194,7 @@ func (h *harness) mustReplica(tb testing.TB, db *storage.DB, r accounting.Rand) 
 		// PostgreSQL shared with other test runs is retried as in production, while anything
 		// that keeps failing still ends as a dead letter, which every test reports.
 		MaxAttempts: 8,
-		Logger: testLogger(tb), Now: h.clock.Now,
+		Logger:      testLogger(tb), Now: h.clock.Now,
 	})
 	if err != nil {
 		tb.Fatalf("inbox.New: %v", err)

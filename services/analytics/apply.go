@@ -17,25 +17,12 @@ import (
 // ConsumerName is analytics' name in its inbox and dead-letter store.
 const ConsumerName = "analytics"
 
-// DayClosed is the event accounting publishes when a close of a business day finished
-// (R-ACC-8); its v1 data is dayClosedV1.
-const DayClosed = "day.closed"
-
 // Topics are the events analytics consumes (R-AN-4). Fees and rewards come from
 // balance.changed, so task.assigned is not needed; accounts matter only through their ledger
 // entries, so account events are not either.
 var Topics = []string{
 	contract.TaskCreated, contract.TaskUpdated, contract.TaskCompleted, contract.TaskPriced,
-	contract.BalanceChanged, DayClosed,
-}
-
-// dayClosedV1 is the data of day.closed v1.
-type dayClosedV1 struct {
-	Day          string    `json:"day"`
-	Scheduled    bool      `json:"scheduled"`
-	PaidAccounts int       `json:"paidAccounts"`
-	TotalPaid    int64     `json:"totalPaid"`
-	ClosedAt     time.Time `json:"closedAt"`
+	contract.BalanceChanged, contract.DayClosed,
 }
 
 // Apply applies a consumed event in the consumer's transaction (R-AN-4). The inbox applies an
@@ -103,8 +90,8 @@ func (s *Service) Apply(ctx context.Context, tx *analyticsdb.Tx, e event.Envelop
 			return err
 		}
 		return s.applyEntry(ctx, tx, d)
-	case DayClosed:
-		var d dayClosedV1
+	case contract.DayClosed:
+		var d contract.DayClosedV1
 		if err := decode(e, &d); err != nil {
 			return err
 		}
@@ -245,7 +232,7 @@ func (s *Service) applyEntry(ctx context.Context, tx *analyticsdb.Tx, d contract
 }
 
 // applyDayClosed records a finished close of a business day, once per event.
-func (s *Service) applyDayClosed(ctx context.Context, tx *analyticsdb.Tx, eventID string, d dayClosedV1) error {
+func (s *Service) applyDayClosed(ctx context.Context, tx *analyticsdb.Tx, eventID string, d contract.DayClosedV1) error {
 	day, err := calendar.Parse(d.Day)
 	if err != nil {
 		return inbox.Permanent(fmt.Errorf("analytics: day.closed %s: %w", eventID, err))

@@ -221,8 +221,8 @@ func balanceChanged(tb testing.TB, d contract.BalanceChangedV1) event.Envelope {
 
 // dayClosed builds day.closed v1 as accounting publishes it.
 func dayClosed(tb testing.TB, day calendar.Date, scheduled bool, paidAccounts int, totalPaid int64, t time.Time) event.Envelope {
-	return envelope(tb, "accounting", analytics.DayClosed, 1, t, map[string]any{
-		"day": day.String(), "scheduled": scheduled, "paidAccounts": paidAccounts, "totalPaid": totalPaid, "closedAt": t,
+	return envelope(tb, "accounting", contract.DayClosed, 1, t, contract.DayClosedV1{
+		Day: day.String(), Scheduled: scheduled, PaidAccounts: paidAccounts, TotalPaid: totalPaid, ClosedAt: t,
 	})
 }
 

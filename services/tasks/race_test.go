@@ -32,6 +32,9 @@ func TestCompletionRacingShuffle(t *testing.T) {
 		t.Parallel()
 		// Small batches make the shuffle many statements long, so completions land between them.
 		h := MustService(t, db, withBatch(4))
+		// The completions queue for a few connections rather than take a server's worth of them
+		// (PostgreSQL allows 100 clients, shared by every test running).
+		db.SQL.SetMaxOpenConns(8)
 		manager := h.MustPopug(t, identity.Manager)
 		for range 3 {
 			h.MustPopug(t, identity.Worker)
