@@ -63,11 +63,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive … | analytics rebuild]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want all, gateway, worker or deadletters)", cmd)
+		return fmt.Errorf("unknown command %q (want all, gateway, worker, deadletters or analytics)", cmd)
 	}
 
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	defer a.close()

@@ -56,6 +56,8 @@ type Service struct {
 	loc     *time.Location
 	log     *slog.Logger
 	notify  func()
+	// closeBatch is how many accounts one payout transaction of the close pays.
+	closeBatch int
 	// afterCloseBatch, when set (tests), runs after each committed payout batch; an error
 	// stops the close there, as a crash would.
 	afterCloseBatch func(batch int) error
@@ -71,7 +73,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		client: cfg.Client, db: cfg.DB, dialect: cfg.Dialect, outbox: cfg.Outbox, now: cfg.Clock,
-		rand: cfg.Rand, loc: cfg.Location, log: cfg.Logger, notify: cfg.Notify,
+		rand: cfg.Rand, loc: cfg.Location, log: cfg.Logger, notify: cfg.Notify, closeBatch: closeBatch,
 	}
 	if s.notify == nil {
 		s.notify = func() {}

@@ -27,7 +27,8 @@ import (
 	"github.com/uberpopug/ates/services/outbox"
 )
 
-// closeBatch is how many accounts one payout transaction pays.
+// closeBatch is how many accounts one payout transaction pays (Service.closeBatch; tests may
+// set another).
 const closeBatch = 1000
 
 // closeLockBase offsets the PostgreSQL advisory lock keys of running closes.
@@ -134,7 +135,6 @@ func (s *Service) runClose(ctx context.Context, closeID int, day calendar.Date, 
 			}
 		}
 	}
-	for k, v := range DebugT { fmt.Println("DEBUG", k, v) }
 	res, finished, err := s.finishClose(ctx, closeID, day, scheduled)
 	if err != nil {
 		return CloseResult{}, true, err
@@ -192,9 +192,7 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 		if err != nil {
 			return fmt.Errorf("accounting: reading the close: %w", err)
 		}
-		t2 := time.Now()
 		batch, err := s.zeroBatch(ctx, tx, after)
-		DebugT["zero"] += time.Since(t2)
 		if err != nil {
 			return err
 		}
@@ -208,8 +206,6 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 	return last, n, err
 }
 
-var DebugT = map[string]time.Duration{}
-
 // pgZeroBatch locks the next positive balances (re-read after any wait for a lock, so a balance
 // another close just paid is skipped) and sets them to 0, returning what they were.
 const pgZeroBatch = `WITH picked AS (
@@ -221,7 +217,7 @@ RETURNING a.id, a.public_id, picked.balance`
 // the balances they had, in key order. On SQLite the transaction holds the only write lock, so
 // the accounts read are zeroed by their key range in one short statement.
 func (s *Service) zeroBatch(ctx context.Context, tx *accountingdb.Tx, after int64) ([]paidAccount, error) {
-	q, args := pgZeroBatch, []any{after, closeBatch}
+	q, args := pgZeroBatch, []any{after, s.closeBatch}
 	if s.dialect != dialect.Postgres {
 		q = `SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > ? ORDER BY id LIMIT ?`
 	}
@@ -229,7 +225,7 @@ func (s *Service) zeroBatch(ctx context.Context, tx *accountingdb.Tx, after int6
 	if err != nil {
 		return nil, fmt.Errorf("accounting: reading balances: %w", err)
 	}
-	batch := make([]paidAccount, 0, closeBatch)
+	batch := make([]paidAccount, 0, s.closeBatch)
 	for rows.Next() {
 		var a paidAccount
 		if err := rows.Scan(&a.key, &a.id, &a.balance); err != nil {
@@ -279,8 +275,6 @@ func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, 
 	for i := range batch {
 		entryIDs[i], paymentIDs[i] = uuid.NewString(), uuid.NewString()
 	}
-	t1 := time.Now()
-	defer func() { DebugT["payOut"] += time.Since(t1) }()
 	seqs, err := s.insertPayoutEntries(ctx, tx, batch, entryIDs, now, dayStr)
 	if err != nil {
 		return fmt.Errorf("accounting: storing payout entries: %w", err)
@@ -307,11 +301,9 @@ func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, 
 		}
 		recs = append(recs, outbox.Record{Key: a.id, Envelope: changed}, outbox.Record{Key: a.id, Envelope: paid})
 	}
-	t0 := time.Now()
 	if err := s.outbox.Append(ctx, tx, recs...); err != nil {
 		return err
 	}
-	DebugT["outbox"] += time.Since(t0)
 	if _, err := tx.ExecContext(ctx, s.sql(`UPDATE day_closes SET paid_accounts = paid_accounts + $1, total_paid = total_paid + $2 WHERE id = $3`),
 		len(batch), total, closeID); err != nil {
 		return fmt.Errorf("accounting: counting the close: %w", err)

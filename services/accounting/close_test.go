@@ -467,13 +467,13 @@ func (h *harness) mustPaidOnce(tb testing.TB, want seededBalances) (int, int64) 
 		after            int64
 	}
 	got := map[uuid.UUID]*payout{}
-	rows, err := h.db.SQL.Query(`SELECT a.public_id, a.balance,
-			(SELECT COUNT(*) FROM entries e WHERE e.account_id = a.public_id AND e.type = 'PAYOUT'),
-			(SELECT COALESCE(SUM(e.amount), 0) FROM entries e WHERE e.account_id = a.public_id AND e.type = 'PAYOUT'),
-			(SELECT COALESCE(MAX(ABS(e.balance_after)), 0) FROM entries e WHERE e.account_id = a.public_id AND e.type = 'PAYOUT'),
-			(SELECT COALESCE(SUM(e.amount), 0) FROM entries e WHERE e.account_id = a.public_id),
-			(SELECT COUNT(*) FROM email_jobs j WHERE j.account_id = a.public_id)
-		FROM accounts a`)
+	rows, err := h.db.SQL.Query(`SELECT a.public_id, a.balance, COALESCE(e.n, 0), COALESCE(e.amount, 0), COALESCE(e.after, 0),
+			COALESCE(t.sum, 0), COALESCE(j.n, 0)
+		FROM accounts a
+		LEFT JOIN (SELECT account_id, COUNT(*) AS n, SUM(amount) AS amount, MAX(ABS(balance_after)) AS after
+			FROM entries WHERE type = 'PAYOUT' GROUP BY account_id) e ON e.account_id = a.public_id
+		LEFT JOIN (SELECT account_id, SUM(amount) AS sum FROM entries GROUP BY account_id) t ON t.account_id = a.public_id
+		LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM email_jobs GROUP BY account_id) j ON j.account_id = a.public_id`)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -525,9 +525,10 @@ func (h *harness) mustPaidOnce(tb testing.TB, want seededBalances) (int, int64) 
 	if made := h.mustCount(tb, `SELECT COUNT(*) FROM outbox_events WHERE name = 'payment.made'`); made != n {
 		tb.Errorf("%d payment.made events for %d payments", made, n)
 	}
-	payouts := h.mustCount(tb, `SELECT COUNT(*) FROM entries WHERE type = 'PAYOUT'`)
-	if changed := h.mustCount(tb, `SELECT COUNT(*) FROM outbox_events WHERE name = 'balance.changed'`); changed != payouts {
-		tb.Errorf("%d balance.changed events for %d payout entries (the seededBalances entries have none)", changed, payouts)
+	// Every entry but the seeded ones (stored without events) has its balance.changed.
+	entries := h.mustCount(tb, `SELECT COUNT(*) FROM entries WHERE source_event_id NOT LIKE 'seed:%'`)
+	if changed := h.mustCount(tb, `SELECT COUNT(*) FROM outbox_events WHERE name = 'balance.changed'`); changed != entries {
+		tb.Errorf("%d balance.changed events for %d entries made by the service", changed, entries)
 	}
 	return n, total
 }
@@ -540,9 +541,18 @@ var errCrash = errors.New("simulated crash")
 // its payouts, and day.closed is published once, by the run that finishes.
 func TestCloseResumesAfterCrash(t *testing.T) {
 	t.Parallel()
-	const accounts = 2*accounting.CloseBatch + accounting.CloseBatch/2 // three batches
-	for _, crashes := range [][]int{{1}, {2}, {3}, {1, 1}, {2, 1}} {
-		t.Run(fmt.Sprint(crashes), func(t *testing.T) {
+	for _, tc := range []struct {
+		batch   int
+		crashes []int // each run crashes after this many batches
+	}{
+		{accounting.CloseBatch, []int{2}}, // the production batch size: 2 500 accounts
+		{100, []int{1}},
+		{100, []int{3}}, // after the last batch, before the close is marked finished
+		{100, []int{1, 1}},
+		{100, []int{2, 1}},
+	} {
+		accounts := 2*tc.batch + tc.batch/2 // three batches
+		t.Run(fmt.Sprintf("batch%d/%v", tc.batch, tc.crashes), func(t *testing.T) {
 			t.Parallel()
 			storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 				t.Parallel()
@@ -552,7 +562,8 @@ func TestCloseResumesAfterCrash(t *testing.T) {
 				day := closeToday.AddDays(-1)
 				svc := h.svc
 				paid := 0
-				for i, after := range crashes {
+				accounting.SetCloseBatch(svc, tc.batch)
+				for i, after := range tc.crashes {
 					accounting.SetAfterCloseBatch(svc, func(batch int) error {
 						if batch == after {
 							return errCrash
@@ -563,7 +574,7 @@ func TestCloseResumesAfterCrash(t *testing.T) {
 					if !errors.Is(err, errCrash) {
 						t.Fatalf("run %d: CloseScheduled = %v, want the crash after batch %d", i, err, after)
 					}
-					paid = min(accounts, paid+after*accounting.CloseBatch)
+					paid = min(accounts, paid+after*tc.batch)
 					if n := h.mustCount(t, `SELECT COUNT(*) FROM entries WHERE type = 'PAYOUT'`); n != paid {
 						t.Fatalf("run %d: %d payouts committed before the crash, want %d", i, n, paid)
 					}
@@ -574,6 +585,7 @@ func TestCloseResumesAfterCrash(t *testing.T) {
 						t.Fatalf("run %d: day.closed published by a crashed close: %+v", i, dc)
 					}
 					svc, _ = h.mustReplica(t, h.db, newLockedRand(seed1, seed2)) // the restarted process
+					accounting.SetCloseBatch(svc, tc.batch)
 				}
 				res, ran, err := svc.CloseScheduled(ctx, day)
 				if err != nil || !ran {
@@ -655,8 +667,10 @@ func TestCloseSchedulersRace(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		t.Parallel()
 		h := MustService(t, db)
-		want := h.mustSeedBalances(t, accounting.CloseBatch+accounting.CloseBatch/2)
+		want := h.mustSeedBalances(t, 150)
 		other, _ := h.mustReplica(t, mustClosePool(t, db), newLockedRand(seed1, seed2))
+		accounting.SetCloseBatch(h.svc, 100) // two batches each
+		accounting.SetCloseBatch(other, 100)
 		day := closeToday.AddDays(-1)
 		call := func(svc *accounting.Service) func() closeCall {
 			return func() closeCall {
@@ -706,8 +720,10 @@ func TestManualCloseRacesScheduledClose(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		t.Parallel()
 		h := MustService(t, db, withRand(lowestPrices{}))
-		want := h.mustSeedBalances(t, 2*accounting.CloseBatch+accounting.CloseBatch/2)
+		want := h.mustSeedBalances(t, 250)
 		other, _ := h.mustReplica(t, mustClosePool(t, db), lowestPrices{})
+		accounting.SetCloseBatch(h.svc, 50) // five batches each: the closes interleave
+		accounting.SetCloseBatch(other, 50)
 		ids := make([]uuid.UUID, 0, len(want))
 		for id := range want {
 			ids = append(ids, id)
@@ -752,7 +768,7 @@ func TestManualCloseRacesScheduledClose(t *testing.T) {
 		h.mustNoDeadLetters(t)
 		for i, c := range calls[:2] {
 			if c.err != nil || !c.ran {
-				t.Fatalf("close %d: %+v", i, c)
+				t.Fatalf("close %d: ran %v, %v", i, c.ran, c.err)
 			}
 		}
 		// Every payout is the whole balance before it, each account paid at most once per close,
@@ -880,7 +896,8 @@ func TestResumeCloses(t *testing.T) {
 		yesterday := tokyoToday.AddDays(-1)
 
 		// A crash interrupted the close of the day before yesterday.
-		want := h.mustSeedBalances(t, accounting.CloseBatch+10)
+		accounting.SetCloseBatch(h.svc, 100)
+		want := h.mustSeedBalances(t, 110)
 		accounting.SetAfterCloseBatch(h.svc, func(int) error { return errCrash })
 		if _, _, err := h.svc.CloseScheduled(ctx, yesterday.AddDays(-1)); !errors.Is(err, errCrash) {
 			t.Fatalf("crashing close: %v", err)

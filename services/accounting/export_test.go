@@ -5,6 +5,9 @@ package accounting
 // CloseBatch is how many accounts one payout transaction pays.
 const CloseBatch = closeBatch
 
+// SetCloseBatch sets how many accounts one payout transaction of s's closes pays.
+func SetCloseBatch(s *Service, n int) { s.closeBatch = n }
+
 // EmailBatch is how many payment emails one SendDueEmails call claims.
 const EmailBatch = emailBatch
 

@@ -169,25 +169,48 @@ func (w *Writer) appendPipelined(ctx context.Context, tx Execer, recs []Record, 
 	return nil
 }
 
-// pgInsert inserts a batch on PostgreSQL with one array parameter per column instead of one
-// parameter per value: the statement stays a few hundred bytes however many rows it carries,
-// so it is parsed, planned and bound in constant time. WITH ORDINALITY … ORDER BY keeps the
+// pgInsert inserts a batch on PostgreSQL with one parameter per column instead of one per
+// value: the statement stays a few hundred bytes however many rows it carries, so it is parsed
+// and planned in constant time. The payloads travel as one text, one per line, split by
+// string_to_array: json.Marshal never writes a raw newline (a newline inside a JSON string is
+// escaped), and splitting on one byte costs far less than parsing a text[] literal, whose
+// every quote in the JSON would have to be escaped. WITH ORDINALITY … ORDER BY keeps the
 // rows, and so their ids, in the order they were appended.
 var pgInsert = "INSERT INTO " + eventschema.OutboxTable + " (" + strings.Join(outboxColumns, ", ") + `)
 SELECT r.event_id, r.name, r.version, r.aggregate_key, r.payload, $6::timestamptz
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], string_to_array($5::text, E'\n'))
 	WITH ORDINALITY AS r(event_id, name, version, aggregate_key, payload, n)
 ORDER BY r.n`
+
+// pgInsertArray is pgInsert with the payloads as a text[], for payloads holding a newline.
+var pgInsertArray = strings.Replace(pgInsert, `string_to_array($5::text, E'\n')`, `$5::text[]`, 1)
 
 // insert writes validated records with one multi-row INSERT.
 func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads []string, createdAt time.Time) error {
 	if w.dialect == dialect.Postgres {
 		ids, names, versions, keys := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs)), make([]string, len(recs))
+		size, newline := 0, false
 		for i, r := range recs {
 			ids[i], names[i], versions[i], keys[i] = r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key
+			size += len(payloads[i]) + 1
+			newline = newline || strings.IndexByte(payloads[i], '\n') >= 0
 		}
-		_, err := tx.ExecContext(ctx, pgInsert, pq.StringArray(ids), pq.StringArray(names), pq.Int64Array(versions),
-			pq.StringArray(keys), pq.StringArray(payloads), createdAt)
+		query, lines := pgInsert, any(nil)
+		if newline { // not from json.Marshal; kept correct all the same
+			query, lines = pgInsertArray, pq.StringArray(payloads)
+		} else {
+			var b strings.Builder
+			b.Grow(size)
+			for i, p := range payloads {
+				if i > 0 {
+					b.WriteByte('\n')
+				}
+				b.WriteString(p)
+			}
+			lines = b.String()
+		}
+		_, err := tx.ExecContext(ctx, query, pq.StringArray(ids), pq.StringArray(names), pq.Int64Array(versions),
+			pq.StringArray(keys), lines, createdAt)
 		if err != nil {
 			return fmt.Errorf("outbox: inserting %d events: %w", len(recs), err)
 		}
