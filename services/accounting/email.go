@@ -20,6 +20,8 @@ const (
 	emailBackoffMin = time.Second
 	emailBackoffMax = 5 * time.Minute
 	emailBatch      = 100
+	// emailRecordTimeout bounds recording an attempt's outcome, which outlives a cancelled ctx.
+	emailRecordTimeout = 10 * time.Second
 )
 
 // emailBackoff is the wait after the attempts-th failed attempt.
@@ -61,20 +63,40 @@ func PaymentEmail(to, name string, amount money.Cents, day string) mail.Message 
 // committed (R-ACC-8): a job is claimed, sent, then marked sent together with its payment's
 // emailSent; a refused send is retried later with backoff. It returns how many were sent.
 func (s *Service) SendDueEmails(ctx context.Context, sender mail.Sender) (int, error) {
+	sent, _, err := s.sendDueEmails(ctx, sender)
+	return sent, err
+}
+
+// sendDueEmails sends one claimed batch and also reports how many jobs it claimed. It sends
+// only while the lease is young: past half of it, the rest of the batch is left to fall due
+// again when the lease ends, so a slow server never lets another mailer claim (and send) a job
+// this one is still about to send.
+func (s *Service) sendDueEmails(ctx context.Context, sender mail.Sender) (sent, claimed int, err error) {
+	leased := s.now()
 	jobs, err := s.claimEmails(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	sent := 0
-	for _, j := range jobs {
+	for i, j := range jobs {
+		if ctx.Err() != nil {
+			return sent, len(jobs), ctx.Err() // the rest falls due again when the lease ends
+		}
+		if s.now().Sub(leased) >= emailLease/2 {
+			s.log.WarnContext(ctx, "payment emails slow to send; leaving the rest of the batch for later", "left", len(jobs)-i)
+			break
+		}
 		var sendErr error
 		if j.email == "" {
 			sendErr = fmt.Errorf("no email address known yet for the account")
 		} else {
 			sendErr = sender.Send(ctx, PaymentEmail(j.email, j.name, j.amount, j.day))
 		}
-		if err := s.recordEmail(ctx, j, sendErr); err != nil {
-			return sent, err
+		// Recorded even when shutdown has begun: an email the server accepted is not sent again.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), emailRecordTimeout)
+		err := s.recordEmail(rctx, j, sendErr)
+		cancel()
+		if err != nil {
+			return sent, len(jobs), err
 		}
 		if sendErr == nil {
 			sent++
@@ -82,7 +104,7 @@ func (s *Service) SendDueEmails(ctx context.Context, sender mail.Sender) (int, e
 			s.log.WarnContext(ctx, "payment email not sent; will retry", "payment", j.payment, "attempts", j.attempts+1, "error", sendErr)
 		}
 	}
-	return sent, nil
+	return sent, len(jobs), nil
 }
 
 // claimEmails leases due jobs so concurrent mailers (several workers) don't take the same ones.
@@ -149,13 +171,18 @@ func (s *Service) recordEmail(ctx context.Context, j emailJob, sendErr error) er
 	})
 }
 
-// RunMailer sends due payment emails every interval until ctx ends.
+// RunMailer sends due payment emails until ctx ends: batch after batch while batches come back
+// full (a close of many accounts), then every interval.
 func (s *Service) RunMailer(ctx context.Context, sender mail.Sender, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := s.SendDueEmails(ctx, sender); err != nil && ctx.Err() == nil {
+		_, claimed, err := s.sendDueEmails(ctx, sender)
+		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "mailer", "error", err)
+		}
+		if err == nil && claimed == emailBatch && ctx.Err() == nil {
+			continue // more may be due right now
 		}
 		select {
 		case <-ctx.Done():

@@ -182,12 +182,16 @@ FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], string_to_array($5
 	WITH ORDINALITY AS r(event_id, name, version, aggregate_key, payload, n)
 ORDER BY r.n`
 
+// pgArraysFrom is the batch size from which PostgreSQL gets pgInsert; a smaller batch (a use
+// case's few events) gets a plain multi-row VALUES, which PostgreSQL parses and plans faster.
+const pgArraysFrom = 16
+
 // pgInsertArray is pgInsert with the payloads as a text[], for payloads holding a newline.
 var pgInsertArray = strings.Replace(pgInsert, `string_to_array($5::text, E'\n')`, `$5::text[]`, 1)
 
 // insert writes validated records with one multi-row INSERT.
 func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads []string, createdAt time.Time) error {
-	if w.dialect == dialect.Postgres {
+	if w.dialect == dialect.Postgres && len(recs) >= pgArraysFrom {
 		ids, names, versions, keys := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs)), make([]string, len(recs))
 		size, newline := 0, false
 		for i, r := range recs {

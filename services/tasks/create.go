@@ -65,12 +65,12 @@ func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (
 // assignableSQL is assignable as an SQL condition on accounts (R-TASK-3).
 const assignableSQL = "active AND role NOT IN ('ADMIN', 'MANAGER')"
 
-// countAssignable counts the assignable popugs. The statement has no parameters, so lib/pq
-// sends it in one round trip (the simple query protocol) instead of two.
+// countAssignable counts the assignable popugs. It has no parameters, so lib/pq sends it in one
+// round trip (the simple query protocol) instead of two.
 const countAssignable = "SELECT count(*) FROM accounts WHERE " + assignableSQL
 
-// insertDrawnSQL stores a task assigned to the assignable popug at an offset in id order: the
-// draw and the insert are one statement (one round trip fewer).
+// insertDrawn* store a task assigned to the assignable popug at an offset in id order: the
+// draw and the insert are one statement, one round trip fewer than reading the popug first.
 const (
 	insertDrawnPostgres = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
 SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz
@@ -82,11 +82,12 @@ FROM accounts AS a WHERE ` + assignableSQL + ` ORDER BY a.id LIMIT 1 OFFSET ?6
 RETURNING assignee_id`
 )
 
-// insertDrawn stores t, assigned to an assignable popug drawn uniformly (R-TASK-2, R-TASK-3),
-// and returns the assignee: it counts the assignable popugs, draws an offset among them in id
-// order, and inserts the task with the popug at that offset. When the replica lost popugs
-// between the count and the insert (PostgreSQL runs READ COMMITTED), so the offset is past
-// the end, it counts and draws again.
+// insertDrawn stores t assigned to an assignable popug drawn uniformly (R-TASK-2, R-TASK-3) and
+// returns the assignee: it counts the assignable popugs, draws an offset among them in id
+// order, and inserts the task with the popug at that offset; with nobody assignable it stores
+// nothing and returns errNoAssignee. When popugs left the replica between the count and the
+// insert (PostgreSQL runs READ COMMITTED), so the offset is past the end, it counts and draws
+// again.
 func (s *Service) insertDrawn(ctx context.Context, tx *tasksdb.Tx, t Task) (uuid.UUID, error) {
 	q := insertDrawnPostgres
 	if s.dialect == dialect.SQLite {
