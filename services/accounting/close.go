@@ -207,11 +207,13 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 }
 
 // pgZeroBatch locks the next positive balances (re-read after any wait for a lock, so a balance
-// another close just paid is skipped) and sets them to 0, returning what they were.
+// another close just paid is skipped) and sets them to 0, returning what they were. The ids go
+// to the UPDATE as an array so it finds them through the primary key: joined to the CTE
+// instead, PostgreSQL hashes the whole table for every batch.
 const pgZeroBatch = `WITH picked AS (
-	SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE)
-UPDATE accounts a SET balance = 0 FROM picked WHERE a.id = picked.id
-RETURNING a.id, a.public_id, picked.balance`
+	SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE),
+zeroed AS (UPDATE accounts SET balance = 0 WHERE id = ANY (ARRAY(SELECT id FROM picked)))
+SELECT id, public_id, balance FROM picked`
 
 // zeroBatch sets the next positive balances after the account key to 0 and returns them with
 // the balances they had, in key order. On SQLite the transaction holds the only write lock, so
