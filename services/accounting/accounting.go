@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -112,9 +111,4 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *accountingdb.Tx) error) 
 }
 
 // sql adapts a query written with PostgreSQL's $n placeholders to the dialect (SQLite: ?n).
-func (s *Service) sql(q string) string {
-	if s.dialect == dialect.SQLite {
-		return strings.ReplaceAll(q, "$", "?")
-	}
-	return q
-}
+func (s *Service) sql(q string) string { return storage.Rebind(s.dialect, q) }

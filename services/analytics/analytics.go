@@ -40,7 +40,6 @@ package analytics
 import (
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -51,6 +50,7 @@ import (
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/money"
+	"github.com/uberpopug/ates/services/storage"
 )
 
 // Config holds the service's dependencies; all are required.
@@ -140,12 +140,7 @@ func authorize(actor identity.Actor) error {
 func (s *Service) today() calendar.Date { return calendar.DateOf(s.now(), s.loc) }
 
 // sql adapts a query written with PostgreSQL's $n placeholders to the dialect (SQLite: ?n).
-func (s *Service) sql(q string) string {
-	if s.dialect == dialect.SQLite {
-		return strings.ReplaceAll(q, "$", "?")
-	}
-	return q
-}
+func (s *Service) sql(q string) string { return storage.Rebind(s.dialect, q) }
 
 // instant is how times are stored: UTC, to the microsecond PostgreSQL keeps, so both
 // dialects order and compare them alike.

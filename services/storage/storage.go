@@ -208,3 +208,12 @@ func (db *DB) Migrate(ctx context.Context, fn func(ctx context.Context) error) e
 	}()
 	return fn(ctx)
 }
+
+// Rebind adapts a query written with PostgreSQL's $n placeholders to the dialect: SQLite
+// numbers them ?n. (Queries must not contain a literal '$'.)
+func Rebind(d, q string) string {
+	if d == dialect.SQLite {
+		return strings.ReplaceAll(q, "$", "?")
+	}
+	return q
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -140,9 +139,4 @@ func toTask(t *tasksdb.Task) Task {
 
 // sql adapts a query written with PostgreSQL's $n placeholders to the database's dialect
 // (SQLite numbers them ?n).
-func (s *Service) sql(q string) string {
-	if s.dialect == dialect.SQLite {
-		return strings.ReplaceAll(q, "$", "?")
-	}
-	return q
-}
+func (s *Service) sql(q string) string { return storage.Rebind(s.dialect, q) }
