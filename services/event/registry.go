@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -21,6 +22,10 @@ var schemaFiles embed.FS
 type Registry struct {
 	envelope *jsonschema.Schema
 	data     map[string]*jsonschema.Schema // "name/version"
+
+	// The fast path (fast.go): a compiled tree per schema inside its subset, nil otherwise.
+	fastEnvelope *fastNode
+	fastData     map[string]*fastNode
 }
 
 var (
@@ -48,8 +53,9 @@ func MustDefaultRegistry() *Registry {
 func NewRegistry(fsys fs.FS) (*Registry, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	r := &Registry{data: map[string]*jsonschema.Schema{}}
+	r := &Registry{data: map[string]*jsonschema.Schema{}, fastData: map[string]*fastNode{}}
 	var keys []string
+	fast := map[string]*fastNode{}
 	err := fs.WalkDir(fsys, "schemas", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
 			return err
@@ -64,6 +70,9 @@ func NewRegistry(fsys fs.FS) (*Registry, error) {
 		}
 		if err := c.AddResource("mem:///"+p, doc); err != nil {
 			return fmt.Errorf("schema %s: %w", p, err)
+		}
+		if n, err := compileFast(doc); err == nil {
+			fast[p] = n
 		}
 		if p != "schemas/envelope.json" {
 			name, file := path.Split(strings.TrimPrefix(p, "schemas/"))
@@ -81,12 +90,17 @@ func NewRegistry(fsys fs.FS) (*Registry, error) {
 	if r.envelope, err = c.Compile("mem:///schemas/envelope.json"); err != nil {
 		return nil, fmt.Errorf("envelope schema: %w", err)
 	}
+	r.fastEnvelope = fast["schemas/envelope.json"]
 	for _, p := range keys {
 		s, err := c.Compile("mem:///" + p)
 		if err != nil {
 			return nil, fmt.Errorf("schema %s: %w", p, err)
 		}
-		r.data[strings.TrimSuffix(strings.TrimPrefix(p, "schemas/"), ".json")] = s
+		key := strings.TrimSuffix(strings.TrimPrefix(p, "schemas/"), ".json")
+		r.data[key] = s
+		if n := fast[p]; n != nil {
+			r.fastData[key] = n
+		}
 	}
 	return r, nil
 }
@@ -109,6 +123,67 @@ func (r *Registry) Validate(e Envelope) error {
 
 // Parse decodes and validates an envelope received as JSON.
 func (r *Registry) Parse(raw []byte) (Envelope, error) {
+	if e, ok := r.parseFast(raw); ok {
+		return e, nil
+	}
+	return r.parseGeneral(raw)
+}
+
+// parseFast decodes raw when the fast path finds it valid (fast.go); ok is false when it could
+// not tell, or found it invalid, and parseGeneral must decide.
+func (r *Registry) parseFast(raw []byte) (e Envelope, ok bool) {
+	if r.fastEnvelope == nil {
+		return Envelope{}, false
+	}
+	s := fastScanner{b: raw, ok: true}
+	if s.peek() != '{' {
+		return Envelope{}, false
+	}
+	var data []byte
+	unquote := func(v []byte) string { return string(v[1 : len(v)-1]) }
+	s.object(r.fastEnvelope, func(key, v []byte) {
+		switch string(key) {
+		case "eventId":
+			e.ID = unquote(v)
+		case "eventName":
+			e.Name = unquote(v)
+		case "eventVersion":
+			n, err := strconv.Atoi(string(v))
+			if err != nil {
+				s.fail()
+			}
+			e.Version = n
+		case "eventTime":
+			t, err := time.Parse(time.RFC3339Nano, unquote(v))
+			if err != nil {
+				s.fail()
+			}
+			e.Time = t
+		case "producer":
+			e.Producer = unquote(v)
+		case "correlationId":
+			e.CorrelationID = unquote(v)
+		case "data":
+			data = v
+		}
+	})
+	if s.end(); !s.ok {
+		return Envelope{}, false
+	}
+	n := r.fastData[e.Name+"/"+strconv.Itoa(e.Version)]
+	if n == nil {
+		return Envelope{}, false
+	}
+	d := fastScanner{b: data, ok: true}
+	if d.value(n); !d.ok {
+		return Envelope{}, false
+	}
+	e.Data = append(json.RawMessage(nil), data...)
+	return e, true
+}
+
+// parseGeneral decodes and validates raw with the general JSON Schema validator.
+func (r *Registry) parseGeneral(raw []byte) (Envelope, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return Envelope{}, fmt.Errorf("event is not JSON: %w", err)

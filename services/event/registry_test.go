@@ -39,7 +39,7 @@ var validData = map[string]any{
 	"balance.changed/1":      contract.BalanceChangedV1{EntryID: taskID, Sequence: 7, AccountID: popug, Type: "FEE", Amount: -1500, BalanceAfter: -1500, TaskID: ptr(taskID), Description: "Fee for task Fix", OccurredAt: t0, Day: "2026-11-22"},
 }
 
-func mustEnvelope(t *testing.T, key string, data any) event.Envelope {
+func mustEnvelope(t testing.TB, key string, data any) event.Envelope {
 	t.Helper()
 	name, v, _ := strings.Cut(key, "/")
 	version := int(v[0] - '0')
