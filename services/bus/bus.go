@@ -41,6 +41,11 @@ type Delivery struct {
 // Handler processes one delivery; nil acknowledges it, an error requeues it.
 type Handler func(ctx context.Context, d Delivery) error
 
+// BatchHandler processes deliveries taken together, at most Subscription.Batch of them, in the
+// order the queue handed them out; nil acknowledges every one (RabbitMQ: one multiple-ack), an
+// error requeues every one.
+type BatchHandler func(ctx context.Context, ds []Delivery) error
+
 // Queue is a durable queue and the topic patterns bound to it.
 type Queue struct {
 	Name   string
@@ -57,6 +62,9 @@ type Subscription struct {
 	Prefetch int
 	// Concurrency is how many handler calls run at once (default 1).
 	Concurrency int
+	// Batch bounds the deliveries one BatchHandler call gets (SubscribeBatch; default 100). A
+	// batch is what the queue holds when the handler is free, without waiting for more.
+	Batch int
 }
 
 // Consumer is a running subscription.
@@ -77,6 +85,10 @@ type Transport interface {
 	// until ctx is cancelled (stop without waiting: unacknowledged deliveries are redelivered)
 	// or Stop is called. It returns once the queue is bound.
 	Subscribe(ctx context.Context, s Subscription, h Handler) (Consumer, error)
+	// SubscribeBatch is Subscribe handing deliveries over in batches: each of Concurrency
+	// workers takes up to Batch deliveries at a time and has them all acknowledged or requeued
+	// together. Prefetch is raised so that every worker can hold two batches (NormalizeBatch).
+	SubscribeBatch(ctx context.Context, s Subscription, h BatchHandler) (Consumer, error)
 	// Close releases the transport's resources.
 	Close() error
 }
@@ -91,6 +103,25 @@ func (s Subscription) Normalize() Subscription {
 	}
 	if s.Prefetch < s.Concurrency {
 		s.Prefetch = s.Concurrency
+	}
+	if s.Batch <= 0 {
+		s.Batch = 1
+	}
+	return s
+}
+
+// DefaultBatch is the batch size of SubscribeBatch when the subscription sets none.
+const DefaultBatch = 100
+
+// NormalizeBatch fills the defaults of a batch subscription: Batch (default DefaultBatch), and
+// a prefetch that lets every worker take a whole batch while the next one arrives.
+func (s Subscription) NormalizeBatch() Subscription {
+	if s.Batch <= 0 {
+		s.Batch = DefaultBatch
+	}
+	s = s.Normalize()
+	if want := 2 * s.Batch * s.Concurrency; s.Prefetch < want {
+		s.Prefetch = want
 	}
 	return s
 }

@@ -38,6 +38,9 @@ func Run(t *testing.T, newTransport func(t *testing.T) bus.Transport) {
 		{"ThousandMessages", testThousandMessages},
 		{"PublishTakesResponsibility", testPublishTakesResponsibility},
 		{"ClosedTransportRefuses", testClosedTransportRefuses},
+		{"BatchDeliversEveryMessageOnce", testBatchDeliversEveryMessageOnce},
+		{"BatchErrorRequeuesTheBatch", testBatchErrorRequeuesTheBatch},
+		{"BatchConsumerDiesBeforeAck", testBatchConsumerDiesBeforeAck},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

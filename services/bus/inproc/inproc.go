@@ -81,7 +81,8 @@ type queue struct {
 	private bool
 	topics  map[string]bool
 	pending []*item
-	signal  chan struct{} // closed and replaced when items arrive
+	queued  map[string]*item // pending items by message id
+	signal  chan struct{}    // closed and replaced when items arrive
 }
 
 func (q *queue) matches(topic string) bool {
@@ -98,12 +99,21 @@ func (q *queue) pendingItem(id string) *item {
 	if id == "" {
 		return nil
 	}
-	for _, it := range q.pending {
-		if it.msg.ID == id {
-			return it
-		}
+	return q.queued[id]
+}
+
+// byID indexes a queued item by its message id; callers hold b.mu.
+func (q *queue) byID(it *item) {
+	if it.msg.ID != "" {
+		q.queued[it.msg.ID] = it
 	}
-	return nil
+}
+
+// unindex forgets a dequeued item; callers hold b.mu.
+func (q *queue) unindex(it *item) {
+	if q.queued[it.msg.ID] == it {
+		delete(q.queued, it.msg.ID)
+	}
 }
 
 // wake tells waiting consumers there is work; callers hold b.mu.
@@ -128,7 +138,7 @@ func (b *Bus) Declare(_ context.Context, queues ...bus.Queue) error {
 func (b *Bus) declareLocked(name string, private bool, topics []string) *queue {
 	q, ok := b.queues[name]
 	if !ok {
-		q = &queue{name: name, private: private, topics: map[string]bool{}, signal: make(chan struct{})}
+		q = &queue{name: name, private: private, topics: map[string]bool{}, queued: map[string]*item{}, signal: make(chan struct{})}
 		b.queues[name] = q
 	}
 	for _, t := range topics {
@@ -155,7 +165,9 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 				it.waiters = append(it.waiters, t)
 				continue
 			}
-			q.pending = append(q.pending, &item{msg: m, waiters: []*tracker{t}})
+			it := &item{msg: m, waiters: []*tracker{t}}
+			q.pending = append(q.pending, it)
+			q.byID(it)
 			q.wake()
 		}
 	}
@@ -172,6 +184,17 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 // Subscribe starts consuming the subscription's queue.
 func (b *Bus) Subscribe(ctx context.Context, s bus.Subscription, h bus.Handler) (bus.Consumer, error) {
 	s = s.Normalize()
+	s.Batch = 1
+	return b.subscribe(ctx, s, func(ctx context.Context, ds []bus.Delivery) error { return h(ctx, ds[0]) })
+}
+
+// SubscribeBatch starts consuming the subscription's queue in batches: each of Concurrency
+// workers takes what is queued, up to Batch messages, and acknowledges or requeues them together.
+func (b *Bus) SubscribeBatch(ctx context.Context, s bus.Subscription, h bus.BatchHandler) (bus.Consumer, error) {
+	return b.subscribe(ctx, s.NormalizeBatch(), h)
+}
+
+func (b *Bus) subscribe(ctx context.Context, s bus.Subscription, h bus.BatchHandler) (bus.Consumer, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -185,7 +208,7 @@ func (b *Bus) Subscribe(ctx context.Context, s bus.Subscription, h bus.Handler) 
 	b.mu.Unlock()
 
 	abortCtx, abort := context.WithCancel(ctx)
-	c := &consumer{bus: b, q: q, stopping: make(chan struct{}), abort: abort}
+	c := &consumer{bus: b, q: q, batch: s.Batch, stopping: make(chan struct{}), abort: abort}
 	for range s.Concurrency {
 		c.wg.Add(1)
 		go c.work(abortCtx, h)
@@ -200,6 +223,7 @@ func (b *Bus) Subscribe(ctx context.Context, s bus.Subscription, h bus.Handler) 
 type consumer struct {
 	bus      *Bus
 	q        *queue
+	batch    int
 	wg       sync.WaitGroup
 	once     sync.Once
 	stopping chan struct{}
@@ -223,28 +247,37 @@ func (c *consumer) stop() {
 			for _, it := range c.q.pending {
 				it.ack()
 			}
-			c.q.pending = nil
+			c.q.pending, c.q.queued = nil, nil
 			c.bus.mu.Unlock()
 		}
 	})
 }
 
-func (c *consumer) work(ctx context.Context, h bus.Handler) {
+func (c *consumer) work(ctx context.Context, h bus.BatchHandler) {
 	defer c.wg.Done()
 	for {
-		it, ok := c.take(ctx)
+		items, ok := c.take(ctx)
 		if !ok {
 			return
 		}
+		ds := make([]bus.Delivery, len(items))
+		for i, it := range items {
+			ds[i] = bus.Delivery{Message: it.msg, Redelivered: it.redelivered}
+		}
 		// The handler keeps running on Stop (graceful) but sees an abort.
-		err := h(ctx, bus.Delivery{Message: it.msg, Redelivered: it.redelivered})
+		err := h(ctx, ds)
 		if err == nil && ctx.Err() == nil {
-			it.ack()
+			for _, it := range items {
+				it.ack()
+			}
 			continue
 		}
 		c.bus.mu.Lock()
-		it.redelivered = true
-		c.q.pending = append([]*item{it}, c.q.pending...)
+		for _, it := range items {
+			it.redelivered = true
+			c.q.byID(it)
+		}
+		c.q.pending = append(items, c.q.pending...)
 		c.q.wake()
 		c.bus.mu.Unlock()
 		if ctx.Err() != nil {
@@ -253,8 +286,9 @@ func (c *consumer) work(ctx context.Context, h bus.Handler) {
 	}
 }
 
-// take waits for the next item, or reports false when the consumer stops.
-func (c *consumer) take(ctx context.Context) (*item, bool) {
+// take waits for queued items and takes up to a batch of them, or reports false when the
+// consumer stops.
+func (c *consumer) take(ctx context.Context) ([]*item, bool) {
 	for {
 		c.bus.mu.Lock()
 		select {
@@ -263,12 +297,16 @@ func (c *consumer) take(ctx context.Context) (*item, bool) {
 			return nil, false
 		default:
 		}
-		if len(c.q.pending) > 0 {
-			it := c.q.pending[0]
-			c.q.pending[0] = nil
-			c.q.pending = c.q.pending[1:]
+		if n := min(len(c.q.pending), c.batch); n > 0 {
+			items := make([]*item, n)
+			copy(items, c.q.pending)
+			clear(c.q.pending[:n])
+			c.q.pending = c.q.pending[n:]
+			for _, it := range items {
+				c.q.unindex(it)
+			}
 			c.bus.mu.Unlock()
-			return it, true
+			return items, true
 		}
 		signal := c.q.signal
 		c.bus.mu.Unlock()

@@ -20,6 +20,7 @@ type consumer struct {
 	sub     bus.Subscription
 	queue   string // prefixed durable queue name; empty for a private subscription
 	handler bus.Handler
+	batch   bus.BatchHandler // instead of handler: one worker taking batches (SubscribeBatch)
 	log     *slog.Logger
 
 	ctx      context.Context // handlers' context: cancelled on abort, or once Stop returned
@@ -46,8 +47,49 @@ func (t *Transport) Subscribe(ctx context.Context, s bus.Subscription, h bus.Han
 	if h == nil {
 		return nil, errors.New("rabbitmq: subscribe: nil handler")
 	}
-	s = s.Normalize()
-	c := &consumer{t: t, sub: s, handler: h, stopping: make(chan struct{}), done: make(chan struct{})}
+	return t.subscribe(ctx, s.Normalize(), h, nil)
+}
+
+// SubscribeBatch consumes in batches; see bus.Transport. Each of Concurrency workers is a
+// consumer on its own channel, handling one batch at a time, so that one multiple-ack (or
+// multiple-nack) of the batch's last delivery tag settles exactly that batch. A private
+// subscription has one worker.
+func (t *Transport) SubscribeBatch(ctx context.Context, s bus.Subscription, h bus.BatchHandler) (bus.Consumer, error) {
+	if h == nil {
+		return nil, errors.New("rabbitmq: subscribe: nil handler")
+	}
+	if s.Queue == "" {
+		s.Concurrency = 1 // each worker would get a private queue, and a copy of everything
+	}
+	s = s.NormalizeBatch()
+	one := s
+	one.Concurrency = 1
+	one.Prefetch = max(s.Prefetch/s.Concurrency, s.Batch)
+	var all consumers
+	for range s.Concurrency {
+		c, err := t.subscribe(ctx, one, nil, h)
+		if err != nil {
+			all.Stop()
+			return nil, err
+		}
+		all = append(all, c)
+	}
+	return all, nil
+}
+
+// consumers are a batch subscription's workers.
+type consumers []*consumer
+
+func (cs consumers) Stop() {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(c.Stop)
+	}
+	wg.Wait()
+}
+
+func (t *Transport) subscribe(ctx context.Context, s bus.Subscription, h bus.Handler, bh bus.BatchHandler) (*consumer, error) {
+	c := &consumer{t: t, sub: s, handler: h, batch: bh, stopping: make(chan struct{}), done: make(chan struct{})}
 	if s.Queue != "" {
 		c.queue = t.cfg.QueuePrefix + s.Queue
 	}
@@ -162,8 +204,12 @@ func (c *consumer) run(sess *session) {
 // serve runs the handler goroutines until the session ends, the consumer stops or it is aborted.
 func (c *consumer) serve(sess *session) {
 	var wg sync.WaitGroup
-	for range c.sub.Concurrency {
-		wg.Go(func() { c.work(sess) })
+	if c.batch != nil {
+		wg.Go(func() { c.workBatches(sess) })
+	} else {
+		for range c.sub.Concurrency {
+			wg.Go(func() { c.work(sess) })
+		}
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
@@ -213,6 +259,70 @@ func (c *consumer) work(sess *session) {
 			}
 			c.handle(d)
 		}
+	}
+}
+
+// workBatches hands the deliveries over in batches: the first delivery is waited for, the rest
+// of the batch is what the channel already holds.
+func (c *consumer) workBatches(sess *session) {
+	batch := make([]amqp.Delivery, 0, c.sub.Batch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-c.stopping:
+			return
+		case <-c.ctx.Done():
+			return
+		case d, ok := <-sess.deliveries:
+			if !ok {
+				return
+			}
+			batch = append(batch, d)
+		}
+	more:
+		for len(batch) < c.sub.Batch {
+			select {
+			case d, ok := <-sess.deliveries:
+				if !ok {
+					break more
+				}
+				batch = append(batch, d)
+			default:
+				break more
+			}
+		}
+		if c.stopped() {
+			return // not handled: back to the queue when the channel closes
+		}
+		c.handleBatch(batch)
+	}
+}
+
+// handleBatch runs the batch handler and settles the whole batch with one multiple-ack or
+// multiple-nack of its last tag: the worker handles one batch at a time on its own channel, so
+// every earlier tag is settled already. An aborted consumer does neither.
+func (c *consumer) handleBatch(batch []amqp.Delivery) {
+	ds := make([]bus.Delivery, len(batch))
+	for i, d := range batch {
+		ds[i] = bus.Delivery{
+			Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
+			Redelivered: d.Redelivered,
+		}
+	}
+	err := c.batch(c.ctx, ds)
+	if c.ctx.Err() != nil {
+		return
+	}
+	last := batch[len(batch)-1]
+	if err != nil {
+		c.log.Warn("batch handler failed; requeueing the batch", "deliveries", len(batch), "err", err)
+		if err := last.Nack(true, true); err != nil {
+			c.log.Warn("nack failed; the broker redelivers when the channel closes", "err", err)
+		}
+		return
+	}
+	if err := last.Ack(true); err != nil {
+		c.log.Warn("ack failed; the batch will be redelivered", "deliveries", len(batch), "err", err)
 	}
 }
 
