@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -77,6 +79,11 @@ type Config[T Tx] struct {
 	// Handle applies a validated event inside tx. An error rolls tx back and is retried, unless
 	// it is marked with Permanent, which dead-letters the event at once.
 	Handle func(ctx context.Context, tx T, e event.Envelope) error
+	// HandleBatch, when set, applies many validated, not yet applied events inside one tx, in
+	// the order given (BatchHandler); without it they are handed to Handle one by one, still in
+	// one transaction. An error rolls the whole batch back, and its events are then applied one
+	// transaction each, with retries and dead letters as usual.
+	HandleBatch func(ctx context.Context, tx T, es []event.Envelope) error
 	// MaxAttempts bounds the attempts before an event is dead-lettered (default 5, R-EVT-5).
 	MaxAttempts int
 	// Backoff is the wait after failed attempt n (1-based) (default DefaultBackoff).
@@ -93,7 +100,7 @@ type Consumer[T Tx] struct {
 	cfg Config[T]
 	log *slog.Logger
 
-	consumed, retried, deadLettered, duplicates prometheus.Counter
+	consumed, retried, deadLettered, duplicates, batchFallbacks prometheus.Counter
 }
 
 // New returns a consumer; it refuses a missing dependency (R-EVT-5).
@@ -132,7 +139,8 @@ func New[T Tx](cfg Config[T]) (*Consumer[T], error) {
 		consumed:     consumedTotal.WithLabelValues(cfg.Name),
 		retried:      retriedTotal.WithLabelValues(cfg.Name),
 		deadLettered: deadLetteredTotal.WithLabelValues(cfg.Name),
-		duplicates:   duplicateTotal.WithLabelValues(cfg.Name),
+		duplicates:     duplicateTotal.WithLabelValues(cfg.Name),
+		batchFallbacks: batchFallbackTotal.WithLabelValues(cfg.Name),
 	}, nil
 }
 
@@ -159,6 +167,148 @@ func (c *Consumer[T]) Handler() bus.Handler {
 		}
 		return c.deadLetter(ctx, letterOf(d, e), d.Body, err, attempts)
 	}
+}
+
+// BatchHandler returns the bus batch handler of the consumer (R-EVT-5): the valid events of a
+// batch are applied in one transaction with their processed-event records, so a batch costs
+// one commit; the transport acknowledges the batch after it. Invalid events are dead-lettered
+// first, one by one. When the batch transaction fails, its events are applied one transaction
+// each through Handler's path — retries, permanent errors and dead letters work per event, and
+// what the batch did is rolled back — so one poison event costs its batch only a slower pass.
+func (c *Consumer[T]) BatchHandler() bus.BatchHandler {
+	single := c.Handler()
+	return func(ctx context.Context, ds []bus.Delivery) error {
+		valid := make([]event.Envelope, 0, len(ds))
+		byEvent := make([]bus.Delivery, 0, len(ds))
+		for _, d := range ds {
+			e, err := c.cfg.Registry.Parse(d.Body)
+			if err != nil {
+				if err := single(ctx, d); err != nil { // dead-letters it
+					return err
+				}
+				continue
+			}
+			valid = append(valid, e)
+			byEvent = append(byEvent, d)
+		}
+		if len(valid) == 0 {
+			return nil
+		}
+		err := c.applyBatch(ctx, valid)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("inbox %s: batch not applied before stopping: %w", c.cfg.Name, err)
+		}
+		c.batchFallbacks.Inc()
+		c.log.Warn("applying a batch failed; applying its events one by one", "events", len(valid), "error", err)
+		for _, d := range byEvent {
+			if err := single(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// applyBatch applies events in one transaction: it records them all as processed, then hands
+// the ones not applied before to HandleBatch (or Handle, one by one), then commits.
+func (c *Consumer[T]) applyBatch(ctx context.Context, es []event.Envelope) (err error) {
+	tx, err := c.cfg.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("inbox %s: beginning a transaction: %w", c.cfg.Name, err)
+	}
+	finished := false
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("inbox %s: handler panicked: %v", c.cfg.Name, p)
+		}
+		if !finished {
+			if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				c.log.Warn("rolling back a batch", "error", rbErr)
+			}
+		}
+	}()
+	fresh, err := c.recordProcessed(ctx, tx, es)
+	if err != nil {
+		return err
+	}
+	if c.cfg.HandleBatch != nil {
+		if len(fresh) > 0 {
+			if err := c.cfg.HandleBatch(ctx, tx, fresh); err != nil {
+				return fmt.Errorf("inbox %s: handling a batch of %d events: %w", c.cfg.Name, len(fresh), err)
+			}
+		}
+	} else {
+		for _, e := range fresh {
+			if err := c.cfg.Handle(ctx, tx, e); err != nil {
+				return fmt.Errorf("inbox %s: handling event %s v%d %s: %w", c.cfg.Name, e.Name, e.Version, e.ID, err)
+			}
+		}
+	}
+	finished = true // a failed commit ends the transaction too
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("inbox %s: committing a batch of %d events: %w", c.cfg.Name, len(es), err)
+	}
+	c.consumed.Add(float64(len(fresh)))
+	c.duplicates.Add(float64(len(es) - len(fresh)))
+	return nil
+}
+
+// recordProcessed inserts the processed-event records of es in one statement, in event id
+// order (so concurrent batches lock the unique index in one order), and returns the events not
+// applied before, each once, in their order in es.
+func (c *Consumer[T]) recordProcessed(ctx context.Context, tx T, es []event.Envelope) ([]event.Envelope, error) {
+	ids := make([]string, 0, len(es))
+	seen := make(map[string]bool, len(es))
+	for _, e := range es {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			ids = append(ids, e.ID)
+		}
+	}
+	slices.Sort(ids)
+	var q strings.Builder
+	q.WriteString("INSERT INTO " + eventschema.InboxTable + " (consumer, event_id, processed_at) VALUES ")
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, c.cfg.Name, c.cfg.Now().UTC())
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		args = append(args, id)
+		fmt.Fprintf(&q, "($1, $%d, $2)", len(args))
+	}
+	q.WriteString(" ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id")
+	query := q.String()
+	if c.cfg.Dialect == dialect.SQLite {
+		query = strings.ReplaceAll(query, "$", "?")
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("inbox %s: recording %d events as processed: %w", c.cfg.Name, len(ids), err)
+	}
+	defer rows.Close()
+	inserted := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("inbox %s: recording events as processed: %w", c.cfg.Name, err)
+		}
+		inserted[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inbox %s: recording events as processed: %w", c.cfg.Name, err)
+	}
+	fresh := make([]event.Envelope, 0, len(inserted))
+	for _, e := range es {
+		if inserted[e.ID] {
+			fresh = append(fresh, e)
+			delete(inserted, e.ID)
+		}
+	}
+	return fresh, nil
 }
 
 // apply runs attempts until the event is applied (or found applied before), a permanent error,
