@@ -62,6 +62,7 @@ type app struct {
 type contextConsumer interface {
 	redriver
 	Handler() bus.Handler
+	BatchHandler() bus.BatchHandler
 }
 
 // openApp opens every context database (migrating its schema), the transport and the services.
@@ -147,7 +148,8 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	}
 	accConsumer, err := inbox.New(inbox.Config[*accountingdb.Tx]{
 		Name: accounting.ConsumerName, Dialect: accDB.Dialect, DB: accDB.SQL, Begin: accClient.Tx,
-		Registry: a.registry, Handle: a.accounting.Apply, Logger: log.With("context", "accounting"),
+		Registry: a.registry, Handle: a.accounting.Apply, HandleBatch: a.accounting.ApplyBatch,
+		Logger: log.With("context", "accounting"),
 	})
 	if err != nil {
 		return nil, err

@@ -256,9 +256,9 @@ func (a *app) runWorkers(ctx context.Context, contexts []string) error {
 		}
 		q := topologyQueue(name)
 		// Not cancelled with ctx: on shutdown Stop lets running handlers finish.
-		consumer, err := a.transport.Subscribe(context.WithoutCancel(ctx), bus.Subscription{
-			Queue: q.Name, Topics: q.Topics, Prefetch: 64, Concurrency: 4,
-		}, notifyAfter(c.Handler(), a.relays[name].Notify))
+		consumer, err := a.transport.SubscribeBatch(context.WithoutCancel(ctx), bus.Subscription{
+			Queue: q.Name, Topics: q.Topics, Concurrency: consumerWorkers, Batch: consumerBatch,
+		}, notifyAfter(c.BatchHandler(), a.relays[name].Notify))
 		if err != nil {
 			return fmt.Errorf("subscribing the %s consumer: %w", name, err)
 		}
@@ -278,11 +278,19 @@ func (a *app) runWorkers(ctx context.Context, contexts []string) error {
 	return ctx.Err()
 }
 
-// notifyAfter wakes a context's outbox relay after its consumer handled an event: applying an
-// event may append events to the context's outbox (accounting: balance.changed, task.priced),
+// Consumers take their queue in batches (R-EVT-5): each of consumerWorkers workers applies up
+// to consumerBatch events in one transaction, acknowledged together. A batch is whatever the
+// queue holds when a worker is free, so a quiet queue still hands events over one at a time.
+const (
+	consumerWorkers = 4
+	consumerBatch   = 200
+)
+
+// notifyAfter wakes a context's outbox relay after its consumer handled a batch: applying
+// events may append events to the context's outbox (accounting: balance.changed, task.priced),
 // which would otherwise wait for the relay's next poll — the live balance push (R-ACC-10) with it.
-func notifyAfter(h bus.Handler, notify func()) bus.Handler {
-	return func(ctx context.Context, d bus.Delivery) error {
+func notifyAfter(h bus.BatchHandler, notify func()) bus.BatchHandler {
+	return func(ctx context.Context, d []bus.Delivery) error {
 		err := h(ctx, d)
 		if err == nil {
 			notify()

@@ -9,7 +9,7 @@ import (
 	"github.com/uberpopug/ates/services/bus/rabbitmq"
 )
 
-// TestNotifyAfter checks that a consumer wakes its relay after an event it handled, and only then.
+// TestNotifyAfter checks that a consumer wakes its relay after a batch it handled, and only then.
 func TestNotifyAfter(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
@@ -19,8 +19,8 @@ func TestNotifyAfter(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			notified, handled := 0, 0
-			h := notifyAfter(func(context.Context, bus.Delivery) error { handled++; return tc.err }, func() { notified++ })
-			if err := h(context.Background(), bus.Delivery{}); !errors.Is(err, tc.err) {
+			h := notifyAfter(func(context.Context, []bus.Delivery) error { handled++; return tc.err }, func() { notified++ })
+			if err := h(context.Background(), []bus.Delivery{{}}); !errors.Is(err, tc.err) {
 				t.Fatalf("handler error %v, want %v", err, tc.err)
 			}
 			if handled != 1 || notified != tc.notify {

@@ -260,19 +260,29 @@ func (s *Service) post(ctx context.Context, tx *accountingdb.Tx, p posting) (Ent
 	if err != nil {
 		return Entry{}, fmt.Errorf("accounting: storing entry: %w", err)
 	}
+	rec, err := balanceChanged(ctx, e, seq)
+	if err != nil {
+		return Entry{}, err
+	}
+	return e, s.outbox.Append(ctx, tx, rec)
+}
+
+// balanceChanged is the balance.changed event of an applied entry, seq its ledger sequence
+// (R-ACC-10).
+func balanceChanged(ctx context.Context, e Entry, seq int64) (outbox.Record, error) {
 	var taskID *string
-	if p.Task != nil {
-		t := p.Task.String()
+	if e.TaskID != nil {
+		t := e.TaskID.String()
 		taskID = &t
 	}
 	ev, err := event.New(ctx, Producer, contract.BalanceChanged, 1, e.OccurredAt, contract.BalanceChangedV1{
 		EntryID: e.ID.String(), Sequence: seq, AccountID: e.AccountID.String(), Type: string(e.Type), Amount: int64(e.Amount),
-		BalanceAfter: after, TaskID: taskID, Description: e.Description, OccurredAt: e.OccurredAt, Day: e.Day.String(),
+		BalanceAfter: int64(e.BalanceAfter), TaskID: taskID, Description: e.Description, OccurredAt: e.OccurredAt, Day: e.Day.String(),
 	})
 	if err != nil {
-		return Entry{}, err
+		return outbox.Record{}, err
 	}
-	return e, s.outbox.Append(ctx, tx, outbox.Record{Key: e.AccountID.String(), Envelope: ev})
+	return outbox.Record{Key: e.AccountID.String(), Envelope: ev}, nil
 }
 
 // queryInt runs a statement returning one integer (e.g. RETURNING id) in tx.

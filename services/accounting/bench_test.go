@@ -122,25 +122,28 @@ func BenchmarkApplyEvents(b *testing.B) {
 
 // BenchmarkApplyRabbitMQ is the throughput of task.assigned / task.completed published through
 // RabbitMQ (persistent, confirmed) and applied by two competing accounting replicas on
-// PostgreSQL, each with several handlers: "pipeline" publishes while the replicas consume,
-// "backlog" lets them drain a queue already full (R-OPS-2; target ≥ 5 000 events/s).
+// PostgreSQL: "pipeline" publishes while the replicas consume, "backlog" lets them drain a
+// queue already full (R-OPS-2; target ≥ 5 000 events/s). batch=1 is one transaction and one
+// ack per event (Subscribe, Apply) with several handlers per replica; larger batches are the
+// workers' way (SubscribeBatch, ApplyBatch: one transaction and one multiple-ack per batch).
 //
 //	go test -run '^$' -bench BenchmarkApplyRabbitMQ -benchtime 20000x ./services/accounting/
 func BenchmarkApplyRabbitMQ(b *testing.B) {
 	for _, mode := range []string{"pipeline", "backlog"} {
-		for _, handlers := range []int{8, 16} {
-			b.Run(fmt.Sprintf("postgres/%s/replicas=2/handlers=%d", mode, handlers), func(b *testing.B) {
-				benchRabbitMQ(b, mode == "backlog", handlers)
+		for _, c := range []struct{ handlers, batch int }{{16, 1}, {2, 200}, {4, 200}} {
+			b.Run(fmt.Sprintf("postgres/%s/replicas=2/handlers=%d/batch=%d", mode, c.handlers, c.batch), func(b *testing.B) {
+				benchRabbitMQ(b, mode == "backlog", c.handlers, c.batch)
 			})
 		}
 	}
 }
 
-func benchRabbitMQ(b *testing.B, backlog bool, handlers int) {
+func benchRabbitMQ(b *testing.B, backlog bool, handlers, batch int) {
 	top := mustRabbitTopology(b)
 	db := storagetest.MustOpen(b, dialect.Postgres)
 	h := MustService(b, db)
-	_, second := h.mustReplica(b, mustReplicaPool(b, db), newLockedRand(3, 4))
+	pool2 := mustReplicaPool(b, db)
+	_, second := h.mustReplica(b, pool2, newLockedRand(3, 4))
 	msgs := make([]bus.Message, b.N)
 	for i, d := range mustBenchDeliveries(b, h, b.N) {
 		msgs[i] = d.Message
@@ -162,7 +165,27 @@ func benchRabbitMQ(b *testing.B, backlog bool, handlers int) {
 			return err
 		}
 	}
+	countBatch := func(h bus.BatchHandler) bus.BatchHandler {
+		return func(ctx context.Context, ds []bus.Delivery) error {
+			err := h(ctx, ds)
+			if err == nil && acked.Add(int64(len(ds))) == int64(b.N) {
+				close(done)
+			}
+			return err
+		}
+	}
 	subscribe := func() {
+		if batch > 1 {
+			sub := bus.Subscription{Queue: accountingQueue, Topics: accounting.Topics, Concurrency: handlers, Batch: batch}
+			for _, handle := range []bus.BatchHandler{h.mustBatchReplica(b, db, newLockedRand(1, 2)), h.mustBatchReplica(b, pool2, newLockedRand(3, 4))} {
+				c, err := top.transport(b).SubscribeBatch(ctx, sub, countBatch(handle))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(c.Stop)
+			}
+			return
+		}
 		sub := bus.Subscription{Queue: accountingQueue, Topics: accounting.Topics, Concurrency: handlers, Prefetch: 4 * handlers}
 		for _, handle := range []bus.Handler{h.handle, second} {
 			c, err := top.transport(b).Subscribe(ctx, sub, count(handle))

@@ -202,6 +202,37 @@ func (h *harness) mustReplica(tb testing.TB, db *storage.DB, r accounting.Rand) 
 	return svc, c.Handler()
 }
 
+// mustBatchReplica returns another instance of the service on the harness's database whose
+// inbox applies batches through ApplyBatch, as the workers do (R-EVT-5).
+// db may be a second pool on the harness's database, as another process would have.
+func (h *harness) mustBatchReplica(tb testing.TB, db *storage.DB, r accounting.Rand) bus.BatchHandler {
+	tb.Helper()
+	client := h.client
+	if db != h.db {
+		client = accountingdb.NewClient(accountingdb.Driver(db.Driver()))
+	}
+	w, err := outbox.NewWriter(db.Dialect, event.MustDefaultRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := accounting.New(accounting.Config{
+		Client: client, DB: db.SQL, Dialect: db.Dialect, Outbox: w, Clock: h.clock.Now, Rand: r,
+		Location: h.loc, Logger: testLogger(tb),
+	})
+	if err != nil {
+		tb.Fatalf("accounting.New: %v", err)
+	}
+	c, err := inbox.New(inbox.Config[*accountingdb.Tx]{
+		Name: accounting.ConsumerName, Dialect: db.Dialect, DB: db.SQL, Begin: client.Tx,
+		Registry: event.MustDefaultRegistry(), Handle: svc.Apply, HandleBatch: svc.ApplyBatch,
+		MaxAttempts: 8, Logger: testLogger(tb), Now: h.clock.Now,
+	})
+	if err != nil {
+		tb.Fatalf("inbox.New: %v", err)
+	}
+	return c.BatchHandler()
+}
+
 // deliver hands the events to the consumer, one by one, and fails on a refused delivery or a
 // dead letter: every event of these tests must be applied (R-EVT-5).
 func (h *harness) deliver(tb testing.TB, events ...event.Envelope) {
