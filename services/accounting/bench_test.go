@@ -235,3 +235,46 @@ func benchRabbitMQ(b *testing.B, backlog bool, handlers, batch int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	mustAllApplied(b, h, b.N)
 }
+
+// BenchmarkApplyBatch is the throughput of task.assigned / task.completed applied in batches
+// through accounting's inbox batch handler (ApplyBatch: one transaction per batch), by one
+// worker and by several at once, without a transport (R-ACC-2, R-EVT-5).
+//
+//	go test -run '^$' -bench BenchmarkApplyBatch -benchtime 20000x ./services/accounting/
+func BenchmarkApplyBatch(b *testing.B) {
+	for _, d := range storagetest.Dialects {
+		for _, c := range []struct{ workers, batch int }{{1, 200}, {4, 200}} {
+			b.Run(fmt.Sprintf("%s/workers=%d/batch=%d", d, c.workers, c.batch), func(b *testing.B) {
+				db := storagetest.MustOpen(b, d)
+				h := MustService(b, db)
+				handle := h.mustBatchReplica(b, db, newLockedRand(1, 2))
+				deliveries := mustBenchDeliveries(b, h, b.N)
+				ctx := context.Background()
+				var next atomic.Int64
+				var failed atomic.Pointer[error]
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for range c.workers {
+					wg.Go(func() {
+						for {
+							from := int(next.Add(int64(c.batch))) - c.batch
+							if from >= len(deliveries) {
+								return
+							}
+							if err := handle(ctx, deliveries[from:min(from+c.batch, len(deliveries))]); err != nil {
+								failed.Store(&err)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				if err := failed.Load(); err != nil {
+					b.Fatal(*err)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				mustAllApplied(b, h, b.N)
+			})
+		}
+	}
+}

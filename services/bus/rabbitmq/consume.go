@@ -262,10 +262,17 @@ func (c *consumer) work(sess *session) {
 	}
 }
 
-// workBatches hands the deliveries over in batches: the first delivery is waited for, the rest
-// of the batch is what the channel already holds.
+// batchLinger is how long a batch waits for more deliveries after its first: the client library
+// hands deliveries over one by one through a goroutine, so what has already arrived is not all
+// visible at once. A quiet queue pays it once per event; a busy one fills batches well before.
+const batchLinger = 2 * time.Millisecond
+
+// workBatches hands the deliveries over in batches: the first delivery is waited for, then the
+// batch takes what arrives within batchLinger, up to Batch deliveries.
 func (c *consumer) workBatches(sess *session) {
 	batch := make([]amqp.Delivery, 0, c.sub.Batch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		batch = batch[:0]
 		select {
@@ -279,6 +286,7 @@ func (c *consumer) workBatches(sess *session) {
 			}
 			batch = append(batch, d)
 		}
+		linger.Reset(batchLinger)
 	more:
 		for len(batch) < c.sub.Batch {
 			select {
@@ -287,10 +295,11 @@ func (c *consumer) workBatches(sess *session) {
 					break more
 				}
 				batch = append(batch, d)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		if c.stopped() {
 			return // not handled: back to the queue when the channel closes
 		}
