@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 //	go test -run '^$' -bench BenchmarkRelayRabbitMQ -benchtime 5x ./services/outbox/
 func BenchmarkRelayRabbitMQ(b *testing.B) {
 	url := testenv.RequireRabbitMQ(b)
-	for _, consumer := range []string{"noop", "inbox"} {
+	for _, consumer := range relayConsumers {
 		b.Run("postgres/"+consumer, func(b *testing.B) {
 			db := storagetest.MustOpen(b, dialect.Postgres)
 			var id [6]byte
@@ -29,7 +30,7 @@ func BenchmarkRelayRabbitMQ(b *testing.B) {
 				b.Fatal(err)
 			}
 			name := "ates.bench." + hex.EncodeToString(id[:])
-			queue := "relay_" + consumer
+			queue := "relay_" + strings.ReplaceAll(consumer, "-", "_")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			t, err := rabbitmq.New(ctx, rabbitmq.Config{URL: url, Exchange: name, QueuePrefix: name + ".", Logger: testLogger(b)})

@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,19 +60,24 @@ const relayEvents = 20000
 
 // BenchmarkRelay measures events from committed outbox rows to acknowledged consumption
 // through the in-process bus: "noop" acknowledges at once, "inbox" applies each event in its
-// own transaction through an idempotent consumer with a no-op handler (R-EVT-4, R-EVT-5).
+// own transaction through an idempotent consumer with a no-op handler; "-batch" consumers take
+// up to 200 deliveries at a time (SubscribeBatch; the inbox applies them in one transaction)
+// (R-EVT-4, R-EVT-5).
 //
 //	go test -run '^$' -bench BenchmarkRelay -benchtime 5x ./services/outbox/
 func BenchmarkRelay(b *testing.B) {
 	for _, d := range storagetest.Dialects {
-		for _, consumer := range []string{"noop", "inbox"} {
+		for _, consumer := range relayConsumers {
 			b.Run(d+"/"+consumer, func(b *testing.B) {
 				db := storagetest.MustOpen(b, d)
-				benchRelay(b, db, inproc.New(), consumer, "bench_"+consumer)
+				benchRelay(b, db, inproc.New(), consumer, "bench_"+strings.ReplaceAll(consumer, "-", "_"))
 			})
 		}
 	}
 }
+
+// relayConsumers are the consumers benchRelay can measure.
+var relayConsumers = []string{"noop", "noop-batch", "inbox", "inbox-batch"}
 
 // benchRelay relays relayEvents rows per iteration from db through t to a consumer of queue.
 func benchRelay(b *testing.B, db *storage.DB, t bus.Transport, consumer, queue string) {
@@ -92,12 +98,20 @@ func benchRelay(b *testing.B, db *storage.DB, t bus.Transport, consumer, queue s
 		}
 	}
 	var h bus.Handler
+	var bh bus.BatchHandler
 	switch consumer {
 	case "noop":
 		h = func(context.Context, bus.Delivery) error { count(); return nil }
-	case "inbox":
+	case "noop-batch":
+		bh = func(_ context.Context, ds []bus.Delivery) error {
+			for range ds {
+				count()
+			}
+			return nil
+		}
+	case "inbox", "inbox-batch":
 		in := MustInbox(b, db, client, queue)
-		inner := in.Handler()
+		inner, batch := in.Handler(), in.BatchHandler()
 		h = func(ctx context.Context, d bus.Delivery) error {
 			if err := inner(ctx, d); err != nil {
 				return err
@@ -105,8 +119,25 @@ func benchRelay(b *testing.B, db *storage.DB, t bus.Transport, consumer, queue s
 			count()
 			return nil
 		}
+		if consumer == "inbox-batch" {
+			h, bh = nil, func(ctx context.Context, ds []bus.Delivery) error {
+				if err := batch(ctx, ds); err != nil {
+					return err
+				}
+				for range ds {
+					count()
+				}
+				return nil
+			}
+		}
 	}
-	sub, err := t.Subscribe(ctx, bus.Subscription{Queue: queue, Topics: []string{"account.*"}, Concurrency: 8, Prefetch: 1024}, h)
+	var sub bus.Consumer
+	var err error
+	if bh != nil {
+		sub, err = t.SubscribeBatch(ctx, bus.Subscription{Queue: queue, Topics: []string{"account.*"}, Concurrency: 2, Batch: 200}, bh)
+	} else {
+		sub, err = t.Subscribe(ctx, bus.Subscription{Queue: queue, Topics: []string{"account.*"}, Concurrency: 8, Prefetch: 1024}, h)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
