@@ -107,16 +107,41 @@ func (s *Service) Accounts(ctx context.Context, actor identity.Actor, req page.R
 	if len(rows) > req.First {
 		rows, p.HasNext = rows[:req.First], true
 	}
-	today := s.today()
+	ids := make([]uuid.UUID, len(rows))
+	for i, r := range rows {
+		ids[i] = r.PublicID
+	}
+	earned, err := s.earnedMany(ctx, ids, s.today())
+	if err != nil {
+		return page.Page[BillingAccount]{}, err
+	}
 	for _, r := range rows {
-		earned, err := s.earned(ctx, r.PublicID, today)
-		if err != nil {
-			return page.Page[BillingAccount]{}, err
-		}
-		p.Items = append(p.Items, BillingAccount{AccountID: r.PublicID, Balance: money.Cents(r.Balance), EarnedToday: earned})
+		p.Items = append(p.Items, BillingAccount{AccountID: r.PublicID, Balance: money.Cents(r.Balance), EarnedToday: earned[r.PublicID]})
 		p.Keys = append(p.Keys, int64(r.ID))
 	}
 	return p, nil
+}
+
+// earnedMany sums the FEE and REWARD entries of a day for a page of accounts, in one query.
+func (s *Service) earnedMany(ctx context.Context, ids []uuid.UUID, day calendar.Date) (map[uuid.UUID]money.Cents, error) {
+	out := make(map[uuid.UUID]money.Cents, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var sums []struct {
+		AccountID uuid.UUID `json:"account_id"`
+		Sum       int64     `json:"sum"`
+	}
+	err := s.client.Entry.Query().
+		Where(entry.AccountIDIn(ids...), entry.Day(day.String()), entry.TypeIn(entry.TypeFEE, entry.TypeREWARD)).
+		GroupBy(entry.FieldAccountID).Aggregate(accountingdb.Sum(entry.FieldAmount)).Scan(ctx, &sums)
+	if err != nil {
+		return nil, fmt.Errorf("accounting: summing today's entries: %w", err)
+	}
+	for _, r := range sums {
+		out[r.AccountID] = money.Cents(r.Sum)
+	}
+	return out, nil
 }
 
 // earned sums an account's FEE and REWARD entries of a day.
