@@ -25,6 +25,7 @@ import (
 	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/money"
 	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
 )
 
 // closeBatch is how many accounts one payout transaction pays (Service.closeBatch; tests may
@@ -179,13 +180,18 @@ type paidAccount struct {
 // payment, an email job and their events; the close's totals grow in the same transaction. It
 // pays nobody (n = 0) once the close is finished: the close's row is locked first, so a batch
 // and the close's finish never interleave.
+//
+// The batch runs in a *sql.Tx on the pool under the Ent client (its statements are all SQL of
+// their own), so the outbox writer can COPY the batch's events on PostgreSQL (outbox.Preparer).
 func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Date, after int64) (last int64, n int, err error) {
-	err = s.inTx(ctx, func(tx *accountingdb.Tx) error {
+	begin := func(ctx context.Context) (*sql.Tx, error) { return s.db.BeginTx(ctx, nil) }
+	err = storage.InTx(ctx, begin, func(tx *sql.Tx) error {
 		lock := ""
 		if s.dialect == dialect.Postgres {
 			lock = " FOR UPDATE"
 		}
-		_, err := queryInt(ctx, tx, s.sql(`SELECT id FROM day_closes WHERE id = $1 AND finished_at IS NULL`+lock), closeID)
+		var id int64
+		err := tx.QueryRowContext(ctx, s.sql(`SELECT id FROM day_closes WHERE id = $1 AND finished_at IS NULL`+lock), closeID).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // finished: nothing more to pay in this close
 		}
@@ -218,7 +224,7 @@ SELECT id, public_id, balance FROM picked`
 // zeroBatch sets the next positive balances after the account key to 0 and returns them with
 // the balances they had, in key order. On SQLite the transaction holds the only write lock, so
 // the accounts read are zeroed by their key range in one short statement.
-func (s *Service) zeroBatch(ctx context.Context, tx *accountingdb.Tx, after int64) ([]paidAccount, error) {
+func (s *Service) zeroBatch(ctx context.Context, tx *sql.Tx, after int64) ([]paidAccount, error) {
 	q, args := pgZeroBatch, []any{after, s.closeBatch}
 	if s.dialect != dialect.Postgres {
 		q = `SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > ? ORDER BY id LIMIT ?`
@@ -269,7 +275,7 @@ SELECT p.public_id, p.account_id, 0, $7, '', NULL FROM p`
 // payOut records a zeroed batch: the PAYOUT entries, payments, email jobs, events and the
 // close's totals. PostgreSQL gets one array per column (statements of constant size however
 // large the batch); SQLite multi-row VALUES with anonymous placeholders.
-func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, day calendar.Date, batch []paidAccount) error {
+func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calendar.Date, batch []paidAccount) error {
 	now := s.now().UTC()
 	dayStr := day.String()
 	entryIDs := make([]string, len(batch))
@@ -281,9 +287,16 @@ func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, 
 	if err != nil {
 		return fmt.Errorf("accounting: storing payout entries: %w", err)
 	}
-	if err := s.insertPayments(ctx, tx, closeID, batch, entryIDs, paymentIDs, now, dayStr); err != nil {
-		return fmt.Errorf("accounting: storing payments and their email jobs: %w", err)
-	}
+	// The payments and email jobs are stored while this goroutine builds, encodes and validates
+	// the events; the outbox's first statement waits for them (paidFirst).
+	pending := &paidFirst{tx: tx, done: make(chan struct{})}
+	go func() {
+		defer close(pending.done)
+		if err := s.insertPayments(ctx, tx, closeID, batch, entryIDs, paymentIDs, now, dayStr); err != nil {
+			pending.err = fmt.Errorf("accounting: storing payments and their email jobs: %w", err)
+		}
+	}()
+	defer pending.wait() //nolint:errcheck // the transaction is the caller's again only after it
 	recs := make([]outbox.Record, 0, 2*len(batch))
 	var total int64
 	for i, a := range batch {
@@ -303,7 +316,10 @@ func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, 
 		}
 		recs = append(recs, outbox.Record{Key: a.id, Envelope: changed}, outbox.Record{Key: a.id, Envelope: paid})
 	}
-	if err := s.outbox.Append(ctx, tx, recs...); err != nil {
+	if err := s.outbox.Append(ctx, pending, recs...); err != nil {
+		return err
+	}
+	if err := pending.wait(); err != nil { // Append stores nothing for an empty batch
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, s.sql(`UPDATE day_closes SET paid_accounts = paid_accounts + $1, total_paid = total_paid + $2 WHERE id = $3`),
@@ -313,9 +329,38 @@ func (s *Service) payOut(ctx context.Context, tx *accountingdb.Tx, closeID int, 
 	return nil
 }
 
+// paidFirst is a payout batch's transaction handed to the outbox writer: its statements wait
+// until the payments and email jobs, stored meanwhile on another goroutine, are (one statement
+// at a time on the connection), and are not run when storing them failed.
+type paidFirst struct {
+	tx   *sql.Tx
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+func (p *paidFirst) wait() error {
+	<-p.done
+	return p.err
+}
+
+func (p *paidFirst) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := p.wait(); err != nil {
+		return nil, err
+	}
+	return p.tx.ExecContext(ctx, query, args...)
+}
+
+// PrepareContext lets the outbox writer COPY on PostgreSQL (outbox.Preparer).
+func (p *paidFirst) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if err := p.wait(); err != nil {
+		return nil, err
+	}
+	return p.tx.PrepareContext(ctx, query)
+}
+
 // insertPayoutEntries stores the batch's PAYOUT entries (amount −balance, balance after 0) and
 // returns their sequence numbers (row ids) by entry id.
-func (s *Service) insertPayoutEntries(ctx context.Context, tx *accountingdb.Tx, batch []paidAccount, entryIDs []string, now time.Time, day string) (map[string]int64, error) {
+func (s *Service) insertPayoutEntries(ctx context.Context, tx *sql.Tx, batch []paidAccount, entryIDs []string, now time.Time, day string) (map[string]int64, error) {
 	var rows *sql.Rows
 	var err error
 	if s.dialect == dialect.Postgres {
@@ -356,7 +401,7 @@ func (s *Service) insertPayoutEntries(ctx context.Context, tx *accountingdb.Tx, 
 }
 
 // insertPayments stores the batch's payments and one email job per payment.
-func (s *Service) insertPayments(ctx context.Context, tx *accountingdb.Tx, closeID int, batch []paidAccount, entryIDs, paymentIDs []string, now time.Time, day string) error {
+func (s *Service) insertPayments(ctx context.Context, tx *sql.Tx, closeID int, batch []paidAccount, entryIDs, paymentIDs []string, now time.Time, day string) error {
 	if s.dialect == dialect.Postgres {
 		accounts, amounts := make([]string, len(batch)), make([]int64, len(batch))
 		for i, a := range batch {

@@ -38,9 +38,19 @@ type Record struct {
 }
 
 // Execer runs a statement; an Ent *Tx and a *sql.Tx satisfy it. Append writes through it so
-// the events commit or roll back with the caller's state change (R-EVT-4).
+// the events commit or roll back with the caller's state change (R-EVT-4). On PostgreSQL a
+// *sql.Tx (or *sql.Conn) also lets Append write large batches with COPY (see Preparer).
 type Execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Preparer is an Execer that also prepares statements, as a *sql.Tx does (an Ent *Tx does
+// not). On PostgreSQL, Append writes a chunk of pgCopyFrom rows or more through it with one
+// COPY … FROM STDIN instead of an INSERT: the server neither parses nor plans per row, and
+// fills heap pages many rows at a time.
+type Preparer interface {
+	Execer
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // outboxColumns are the columns Append inserts; id is generated and sent_at stays NULL.
@@ -84,7 +94,8 @@ func checkDialect(d string) error {
 }
 
 // Append validates every record's envelope against the registry and inserts the records into
-// the outbox through tx, the caller's transaction, in multi-row INSERTs of up to 5 000 rows
+// the outbox through tx, the caller's transaction, in chunks of up to 5 000 rows: multi-row
+// INSERTs, or on PostgreSQL one COPY per chunk when tx is a Preparer and the chunk is large
 // (R-EVT-2, R-EVT-4). A record is validated before it is stored, and when any record is invalid
 // Append returns an error and leaves nothing behind: tx is as before and may go on. Batches
 // larger than one INSERT are validated chunk by chunk while the previous chunk is being
@@ -171,14 +182,15 @@ func (w *Writer) appendPipelined(ctx context.Context, tx Execer, recs []Record, 
 
 // pgInsert inserts a batch on PostgreSQL with one parameter per column instead of one per
 // value: the statement stays a few hundred bytes however many rows it carries, so it is parsed
-// and planned in constant time. The payloads travel as one text, one per line, split by
-// string_to_array: json.Marshal never writes a raw newline (a newline inside a JSON string is
-// escaped), and splitting on one byte costs far less than parsing a text[] literal, whose
-// every quote in the JSON would have to be escaped. WITH ORDINALITY … ORDER BY keeps the
-// rows, and so their ids, in the order they were appended.
-var pgInsert = "INSERT INTO " + eventschema.OutboxTable + " (" + strings.Join(outboxColumns, ", ") + `)
+// and planned in constant time. Each text column travels as one text, one value per line,
+// split by string_to_array: splitting on one byte costs the server far less than parsing a
+// text[] literal (for the payloads, whose every quote would have to be escaped, it halved the
+// bind time), and json.Marshal never writes a raw newline (a newline inside a JSON string is
+// escaped). A column holding a newline goes as a text[] instead (pgColumn). WITH ORDINALITY …
+// ORDER BY keeps the rows, and so their ids, in the order they were appended.
+const pgInsert = "INSERT INTO " + eventschema.OutboxTable + " (event_id, name, version, aggregate_key, payload, created_at)" + `
 SELECT r.event_id, r.name, r.version, r.aggregate_key, r.payload, $6::timestamptz
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], string_to_array($5::text, E'\n'))
+FROM unnest(%s, %s, $3::bigint[], %s, %s)
 	WITH ORDINALITY AS r(event_id, name, version, aggregate_key, payload, n)
 ORDER BY r.n`
 
@@ -186,35 +198,50 @@ ORDER BY r.n`
 // case's few events) gets a plain multi-row VALUES, which PostgreSQL parses and plans faster.
 const pgArraysFrom = 16
 
-// pgInsertArray is pgInsert with the payloads as a text[], for payloads holding a newline.
-var pgInsertArray = strings.Replace(pgInsert, `string_to_array($5::text, E'\n')`, `$5::text[]`, 1)
+// pgCopyFrom is the chunk size from which PostgreSQL gets COPY when tx is a Preparer: below
+// it, COPY's extra round trips outweigh what it saves.
+const pgCopyFrom = 256
 
-// insert writes validated records with one multi-row INSERT.
+// pgCopy streams a chunk into the outbox (text format; lib/pq escapes every value).
+const pgCopy = "COPY " + eventschema.OutboxTable + " (event_id, name, version, aggregate_key, payload, created_at) FROM STDIN"
+
+// pgColumn is one text column of pgInsert as parameter $n: its values joined by newlines, or a
+// text[] when a value holds a newline (not from json.Marshal; kept correct all the same).
+func pgColumn(n int, values []string) (expr string, arg any) {
+	size := 0
+	for _, v := range values {
+		if strings.IndexByte(v, '\n') >= 0 {
+			return fmt.Sprintf("$%d::text[]", n), pq.StringArray(values)
+		}
+		size += len(v) + 1
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(v)
+	}
+	return fmt.Sprintf("string_to_array($%d::text, E'\\n')", n), b.String()
+}
+
+// insert writes validated records with one multi-row INSERT, or on PostgreSQL one COPY.
 func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads []string, createdAt time.Time) error {
+	if p, ok := tx.(Preparer); ok && w.dialect == dialect.Postgres && len(recs) >= pgCopyFrom {
+		return copyIn(ctx, p, recs, payloads, createdAt)
+	}
 	if w.dialect == dialect.Postgres && len(recs) >= pgArraysFrom {
 		ids, names, versions, keys := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs)), make([]string, len(recs))
-		size, newline := 0, false
 		for i, r := range recs {
 			ids[i], names[i], versions[i], keys[i] = r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key
-			size += len(payloads[i]) + 1
-			newline = newline || strings.IndexByte(payloads[i], '\n') >= 0
 		}
-		query, lines := pgInsert, any(nil)
-		if newline { // not from json.Marshal; kept correct all the same
-			query, lines = pgInsertArray, pq.StringArray(payloads)
-		} else {
-			var b strings.Builder
-			b.Grow(size)
-			for i, p := range payloads {
-				if i > 0 {
-					b.WriteByte('\n')
-				}
-				b.WriteString(p)
-			}
-			lines = b.String()
-		}
-		_, err := tx.ExecContext(ctx, query, pq.StringArray(ids), pq.StringArray(names), pq.Int64Array(versions),
-			pq.StringArray(keys), lines, createdAt)
+		idExpr, idArg := pgColumn(1, ids)
+		nameExpr, nameArg := pgColumn(2, names)
+		keyExpr, keyArg := pgColumn(4, keys)
+		payloadExpr, payloadArg := pgColumn(5, payloads)
+		query := fmt.Sprintf(pgInsert, idExpr, nameExpr, keyExpr, payloadExpr)
+		_, err := tx.ExecContext(ctx, query, idArg, nameArg, pq.Int64Array(versions), keyArg, payloadArg, createdAt)
 		if err != nil {
 			return fmt.Errorf("outbox: inserting %d events: %w", len(recs), err)
 		}
@@ -230,6 +257,30 @@ func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads 
 	}
 	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("outbox: inserting %d events: %w", len(recs), err)
+	}
+	return nil
+}
+
+// copyIn writes validated records with one COPY through tx. The rows are streamed as they are
+// added (lib/pq flushes every 64 KiB), so the server inserts while the rest are still sent;
+// the final Exec waits for the server's verdict on the whole chunk.
+func copyIn(ctx context.Context, tx Preparer, recs []Record, payloads []string, createdAt time.Time) (err error) {
+	stmt, err := tx.PrepareContext(ctx, pgCopy)
+	if err != nil {
+		return fmt.Errorf("outbox: copying %d events: %w", len(recs), err)
+	}
+	defer func() { // ends the COPY (a no-op after the final Exec)
+		if cerr := stmt.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("outbox: copying %d events: %w", len(recs), cerr)
+		}
+	}()
+	for i, r := range recs {
+		if _, err := stmt.ExecContext(ctx, r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key, payloads[i], createdAt); err != nil {
+			return fmt.Errorf("outbox: copying %d events: %w", len(recs), err)
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return fmt.Errorf("outbox: copying %d events: %w", len(recs), err)
 	}
 	return nil
 }
