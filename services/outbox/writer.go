@@ -119,6 +119,32 @@ func (w *Writer) Append(ctx context.Context, tx Execer, recs ...Record) error {
 	return w.appendPipelined(ctx, tx, recs, createdAt)
 }
 
+// Row is an outbox row as Append stores it (its columns are outboxColumns).
+type Row struct {
+	EventID, Name, Key, Payload string
+	Version                     int64
+	CreatedAt                   time.Time
+}
+
+// Rows validates the records as Append does and returns the rows Append would store, in order,
+// for a caller that writes them with a statement of its own — one that must commit or roll back
+// with the caller's state change (R-EVT-2, R-EVT-4).
+func (w *Writer) Rows(recs ...Record) ([]Row, error) {
+	payloads, err := w.encode(recs, 0)
+	if err != nil {
+		return nil, err
+	}
+	createdAt := w.now().UTC()
+	rows := make([]Row, len(recs))
+	for i, r := range recs {
+		rows[i] = Row{
+			EventID: r.Envelope.ID, Name: r.Envelope.Name, Version: int64(r.Envelope.Version), Key: r.Key,
+			Payload: payloads[i], CreatedAt: createdAt,
+		}
+	}
+	return rows, nil
+}
+
 // savepoint brackets a multi-statement Append, so a refused batch leaves nothing behind.
 const savepoint = "ates_outbox_append"
 

@@ -29,6 +29,9 @@ type DB struct {
 	Dialect string
 	// Name identifies the database in logs: a file path or a PostgreSQL database name.
 	Name string
+	// URL is the PostgreSQL connection URL, for a session outside the pool (an outbox relay's
+	// LISTEN); empty for SQLite. It may hold a password: never log it.
+	URL string
 }
 
 // Driver returns an Ent driver over the pool, for the context's generated client.
@@ -123,7 +126,7 @@ func OpenPostgres(ctx context.Context, raw string) (*DB, error) {
 	if err := ensurePostgresDatabase(ctx, raw); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("postgres", raw)
+	db, err := sql.Open("postgres", withBinaryParameters(raw))
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
@@ -134,7 +137,24 @@ func OpenPostgres(ctx context.Context, raw string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: connecting to PostgreSQL: %w", err)
 	}
-	return &DB{SQL: db, Dialect: dialect.Postgres, Name: databaseName(raw)}, nil
+	return &DB{SQL: db, Dialect: dialect.Postgres, Name: databaseName(raw), URL: raw}, nil
+}
+
+// withBinaryParameters turns lib/pq's binary_parameters on unless the URL sets it: a statement
+// with parameters then costs one round trip instead of two (lib/pq otherwise prepares it
+// first), and []byte parameters travel as binary, which only bytea columns receive here.
+func withBinaryParameters(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw // sql.Open reports it
+	}
+	q := u.Query()
+	if q.Has("binary_parameters") {
+		return raw
+	}
+	q.Set("binary_parameters", "yes")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func databaseName(raw string) string {

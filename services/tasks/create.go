@@ -14,6 +14,7 @@ import (
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/outbox"
 )
 
 // errNoAssignee is the refusal when nobody can take a task (R-TASK-2).
@@ -25,7 +26,9 @@ func assignable(q *tasksdb.AccountQuery) *tasksdb.AccountQuery {
 }
 
 // Create stores a task assigned to a uniformly drawn assignable popug, with its task.created
-// and task.assigned events; any authenticated employee may create tasks (R-TASK-2).
+// and task.assigned events; any authenticated employee may create tasks (R-TASK-2). On
+// PostgreSQL this is one statement (createPostgres); on SQLite one transaction (insertDrawn,
+// then the outbox rows).
 func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (Task, error) {
 	if actor.AccountID == uuid.Nil {
 		return Task{}, errs.E(errs.Unauthenticated, "log in to create tasks")
@@ -36,30 +39,46 @@ func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (
 	if err := n.Validate(); err != nil {
 		return Task{}, err
 	}
-	var out Task
+	now := s.now().UTC()
+	t := Task{ID: uuid.New(), Title: n.Title, JiraID: n.JiraID, Description: n.Description, Status: Open, CreatedAt: now}
+	if s.dialect == dialect.Postgres {
+		out, err := s.createPostgres(ctx, t)
+		if err != nil {
+			return Task{}, err
+		}
+		s.notify()
+		return out, nil
+	}
 	err := s.inTx(ctx, func(tx *tasksdb.Tx) error {
-		now := s.now().UTC()
-		t := Task{ID: uuid.New(), Title: n.Title, JiraID: n.JiraID, Description: n.Description, Status: Open, CreatedAt: now}
 		var err error
 		if t.AssigneeID, err = s.insertDrawn(ctx, tx, t); err != nil {
 			return err
 		}
-		out = t
-		created, err := createdEvent(ctx, out)
+		recs, err := taskCreatedRecords(ctx, t)
 		if err != nil {
 			return err
 		}
-		assigned, err := assignedEvent(ctx, out, nil, contract.AssignedOnCreate, now)
-		if err != nil {
-			return err
-		}
-		return s.outbox.Append(ctx, tx, created, assigned)
+		return s.outbox.Append(ctx, tx, recs...)
 	})
 	if err != nil {
 		return Task{}, err
 	}
 	s.notify()
-	return out, nil
+	return t, nil
+}
+
+// taskCreatedRecords are the events of a created task: task.created and its first
+// task.assigned (R-TASK-2, R-EVT-3).
+func taskCreatedRecords(ctx context.Context, t Task) ([]outbox.Record, error) {
+	created, err := createdEvent(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	assigned, err := assignedEvent(ctx, t, nil, contract.AssignedOnCreate, t.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return []outbox.Record{created, assigned}, nil
 }
 
 // assignableSQL is assignable as an SQL condition on accounts (R-TASK-3).

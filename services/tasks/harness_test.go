@@ -62,6 +62,7 @@ type harness struct {
 type serviceOptions struct {
 	batch        int
 	seed1, seed2 uint64
+	unprepared   bool
 }
 
 // option adjusts MustService.
@@ -69,6 +70,9 @@ type option func(*serviceOptions)
 
 // withBatch sets tasks.Config.ShuffleBatch.
 func withBatch(n int) option { return func(o *serviceOptions) { o.batch = n } }
+
+// withoutPool leaves tasks.Config.DB unset: Create's statement is not prepared.
+func withoutPool() option { return func(o *serviceOptions) { o.unprepared = true } }
 
 // withSeed seeds the PCG of the draws.
 func withSeed(a, b uint64) option { return func(o *serviceOptions) { o.seed1, o.seed2 = a, b } }
@@ -95,8 +99,12 @@ func MustService(tb testing.TB, db *storage.DB, opts ...option) *harness {
 		tb.Fatal(err)
 	}
 	h := &harness{db: db, client: client, clock: &fakeClock{now: start}, versions: map[uuid.UUID]int64{}}
+	pool := db.SQL
+	if o.unprepared {
+		pool = nil
+	}
 	h.svc, err = tasks.New(tasks.Config{
-		Client: client, Dialect: db.Dialect, Outbox: w, Clock: h.clock.Now,
+		Client: client, DB: pool, Dialect: db.Dialect, Outbox: w, Clock: h.clock.Now,
 		Rand:   tasks.NewLockedRand(rand.New(rand.NewPCG(o.seed1, o.seed2))),
 		Logger: slog.New(slog.DiscardHandler), Notify: func() { h.notified.Add(1) },
 		ShuffleBatch: o.batch,

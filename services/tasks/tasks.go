@@ -6,10 +6,12 @@ package tasks
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -70,9 +72,12 @@ func (l *LockedRand) IntN(n int) int {
 	return l.r.IntN(n)
 }
 
-// Config holds the service's dependencies; all but Notify and ShuffleBatch are required.
+// Config holds the service's dependencies; all but DB, Notify and ShuffleBatch are required.
 type Config struct {
-	Client  *tasksdb.Client
+	Client *tasksdb.Client
+	// DB is the connection pool under Client; with it, Create on PostgreSQL runs its statement
+	// prepared (parsed and planned once per connection, not once per task).
+	DB      *sql.DB
 	Dialect string
 	Outbox  *outbox.Writer
 	Clock   func() time.Time
@@ -94,6 +99,11 @@ type Service struct {
 	log     *slog.Logger
 	notify  func()
 	batch   int
+	db      *sql.DB
+	// pools is the snapshot of assignable popugs Create draws from on PostgreSQL.
+	pools pools
+	// stmt is Create's statement prepared on db (PostgreSQL).
+	stmt atomic.Pointer[sql.Stmt]
 }
 
 // New returns the service; it refuses a missing dependency.
@@ -108,7 +118,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		// Times are kept to the microsecond, the precision PostgreSQL stores: what a use case
 		// returns, what is stored and what its events carry are then the same instant.
-		client: cfg.Client, dialect: cfg.Dialect, outbox: cfg.Outbox,
+		client: cfg.Client, db: cfg.DB, dialect: cfg.Dialect, outbox: cfg.Outbox,
 		now:  func() time.Time { return clock().UTC().Truncate(time.Microsecond) },
 		rand: cfg.Rand, log: cfg.Logger, notify: cfg.Notify, batch: cfg.ShuffleBatch,
 	}
