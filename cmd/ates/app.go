@@ -121,7 +121,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	tasksDB := a.dbs["tasks"]
 	tasksClient := tasksdb.NewClient(tasksdb.Driver(tasksDB.Driver()))
 	if a.tasks, err = tasks.New(tasks.Config{
-		Client: tasksClient, Dialect: tasksDB.Dialect, Outbox: tasksOutbox, Clock: time.Now,
+		Client: tasksClient, DB: tasksDB.SQL, Dialect: tasksDB.Dialect, Outbox: tasksOutbox, Clock: time.Now,
 		Rand: tasks.NewLockedRand(nil), Logger: log.With("context", "tasks"), Notify: a.relays["tasks"].Notify,
 	}); err != nil {
 		return nil, err
@@ -238,6 +238,9 @@ func (a *app) close() {
 		if err := a.transport.Close(); err != nil {
 			a.log.Warn("closing transport", "error", err)
 		}
+	}
+	for _, r := range a.relays {
+		r.Close() // stops announcing commits to other processes' relays
 	}
 	for name, db := range a.dbs {
 		if err := db.Close(); err != nil {

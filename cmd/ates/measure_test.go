@@ -31,7 +31,9 @@ import (
 //	ATES_MEASURE=1 go test -run 'TestMeasure' -v -count=1 -timeout 30m ./cmd/ates/
 //
 // ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them;
-// ATES_MEASURE_HEAP_PROFILE=file writes the gateway process's heap profile with the sockets open.
+// ATES_MEASURE_PROTOCOL picks the subscriber sockets' subprotocol (graphql-transport-ws, the
+// default, or graphql-ws); ATES_MEASURE_HEAP_PROFILE=file writes the gateway process's heap
+// profile with the sockets open.
 
 func requireMeasure(t *testing.T) {
 	t.Helper()
@@ -53,6 +55,20 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// measureProto is the subprotocol ATES_MEASURE_PROTOCOL names.
+func measureProto(t *testing.T) wsProto {
+	t.Helper()
+	switch v := os.Getenv("ATES_MEASURE_PROTOCOL"); v {
+	case "", transportWS.Name:
+		return transportWS
+	case legacyWS.Name:
+		return legacyWS
+	default:
+		t.Fatalf("ATES_MEASURE_PROTOCOL=%q: want %s or %s", v, transportWS.Name, legacyWS.Name)
+		return wsProto{}
+	}
+}
+
 func percentile(sorted []time.Duration, p int) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -62,25 +78,53 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 // TestMeasurePushLatency measures how long after completeTask returns the completing popug's
 // subscriber receives the REWARD push: p50 and p99 over ATES_MEASURE_COMPLETIONS completions
-// made one at a time at a steady rate (50/s), on the embedded default and on PostgreSQL +
-// RabbitMQ (gateway + worker). The path: tasks commit → tasks relay → bus → accounting
-// consumer commit → accounting relay → bus → the gateway's private feed → hub → WebSocket.
+// started at a steady rate (ATES_MEASURE_RATE per second, default 50; up to 256 in flight), on
+// the embedded default and on PostgreSQL + RabbitMQ (gateway + worker; ATES_MEASURE_MODE=embedded
+// or postgres picks one). The path: tasks commit → tasks relay → bus → accounting consumer
+// commit → accounting relay → bus → the gateway's private feed → hub → WebSocket (R-ACC-10).
 func TestMeasurePushLatency(t *testing.T) {
 	requireMeasure(t)
 	n := envInt(t, "ATES_MEASURE_COMPLETIONS", 500)
+	rate := envInt(t, "ATES_MEASURE_RATE", 50)
+	mode := os.Getenv("ATES_MEASURE_MODE")
 	t.Run("embedded", func(t *testing.T) {
+		if mode == "postgres" {
+			t.Skip("ATES_MEASURE_MODE=postgres")
+		}
 		_, base := MustStart(t, []string{
 			"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_LOG_LEVEL=warn",
 			"ATES_ADMIN_USERNAME=boss", "ATES_ADMIN_PASSWORD=boss-beak-print",
 		})
-		measurePushLatency(t, base, n, nil)
+		measurePushLatency(t, base, n, rate, nil)
 	})
 	t.Run("postgres+rabbitmq", func(t *testing.T) {
+		if mode == "embedded" {
+			t.Skip("ATES_MEASURE_MODE=embedded")
+		}
 		env := mustProduction(t, "ATES_LOG_LEVEL=warn")
 		_, base := MustStart(t, env.Environ, "gateway")
 		MustStart(t, env.Environ, "worker")
-		measurePushLatency(t, base, n, mustTapBroker(t, env.Name))
+		measurePushLatency(t, base, n, rate, mustTapBroker(t, env.Name))
 	})
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAverage is the 1-minute load average from /proc/loadavg ("?" where there is none).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // brokerTap notes when each task's task.completed and REWARD balance.changed events pass
@@ -135,7 +179,7 @@ func mustTapBroker(t *testing.T, exchange string) *brokerTap {
 	return tap
 }
 
-func measurePushLatency(t *testing.T, base string, n int, tap *brokerTap) {
+func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) {
 	bossToken, _ := mustLogin(t, base, "boss", "boss-beak-print")
 	mgr := mustCreatePopug(t, base, bossToken, "max", "MANAGER")
 	kiwi := mustSignUp(t, base, "kiwi") // the only assignable popug: every task is kiwi's
@@ -183,7 +227,11 @@ func measurePushLatency(t *testing.T, base string, n int, tap *brokerTap) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d of %d %s pushes arrived", got, n, what)
 			}
-			time.Sleep(50 * time.Millisecond)
+			select {
+			case err := <-readerDone:
+				t.Fatalf("%d of %d %s pushes arrived, then the subscription failed: %v", got, n, what, err)
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 
@@ -207,17 +255,30 @@ func measurePushLatency(t *testing.T, base string, n int, tap *brokerTap) {
 	waitPushes("fee", fees)
 	time.Sleep(time.Second)
 
+	// Completion i starts at start + i/rate (later when 256 are in flight already).
 	returned := make([]time.Time, n)
 	sent := make([]time.Time, n)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
+	inFlight := make(chan struct{}, 256)
+	load0, cpu0 := loadAverage(), processCPU(t)
+	start := time.Now()
 	for i, id := range ids {
-		<-tick.C
-		sent[i] = time.Now()
-		mustComplete(t, base, kiwi.Token, id)
-		returned[i] = time.Now()
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		inFlight <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-inFlight }()
+			sent[i] = time.Now()
+			mustComplete(t, base, kiwi.Token, id)
+			returned[i] = time.Now()
+		})
 	}
+	wg.Wait()
+	completing := time.Since(start)
 	waitPushes("reward", rewards)
+	draining := time.Since(start)
+	cpu := processCPU(t) - cpu0
+	t.Logf("%d completions offered at %d/s: all returned after %v (%.0f/s), all REWARD pushes after %v (%.0f/s); this process (gateway and worker) used %v of CPU, %v per completion; load average %s → %s",
+		n, rate, completing.Round(time.Millisecond), float64(n)/completing.Seconds(), draining.Round(time.Millisecond), float64(n)/draining.Seconds(),
+		cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond), load0, loadAverage())
 	close(done)
 	if err := <-readerDone; err != nil {
 		t.Fatal(err)
@@ -236,10 +297,10 @@ func measurePushLatency(t *testing.T, base string, n int, tap *brokerTap) {
 	}
 	slices.Sort(fromReturn)
 	slices.Sort(fromSend)
-	t.Logf("push latency over %d completions at 50/s: completeTask returned → REWARD push received: p50 %v, p99 %v, max %v (%d pushes arrived before the HTTP response, counted as 0)",
-		n, percentile(fromReturn, 50).Round(10*time.Microsecond), percentile(fromReturn, 99).Round(10*time.Microsecond), fromReturn[len(fromReturn)-1].Round(10*time.Microsecond), early)
-	t.Logf("push latency over %d completions at 50/s: completeTask sent → REWARD push received: p50 %v, p99 %v, max %v",
-		n, percentile(fromSend, 50).Round(10*time.Microsecond), percentile(fromSend, 99).Round(10*time.Microsecond), fromSend[len(fromSend)-1].Round(10*time.Microsecond))
+	t.Logf("push latency over %d completions at %d/s: completeTask returned → REWARD push received: p50 %v, p99 %v, max %v (%d pushes arrived before the HTTP response, counted as 0)",
+		n, rate, percentile(fromReturn, 50).Round(10*time.Microsecond), percentile(fromReturn, 99).Round(10*time.Microsecond), fromReturn[len(fromReturn)-1].Round(10*time.Microsecond), early)
+	t.Logf("push latency over %d completions at %d/s: completeTask sent → REWARD push received: p50 %v, p99 %v, max %v",
+		n, rate, percentile(fromSend, 50).Round(10*time.Microsecond), percentile(fromSend, 99).Round(10*time.Microsecond), fromSend[len(fromSend)-1].Round(10*time.Microsecond))
 	if tap == nil {
 		return
 	}
@@ -269,22 +330,29 @@ func measurePushLatency(t *testing.T, base string, n int, tap *brokerTap) {
 	}
 }
 
-// memSample is a process's memory after a full collection.
+// memSample is a process's memory: VmRSS as found, then the rest after a full collection that
+// returns the free heap pages to the OS.
 type memSample struct {
-	HeapInuse, Sys uint64 // runtime.MemStats
-	RSS            uint64 // VmRSS, bytes
-	Goroutines     int
+	RSSAsFound            uint64 // VmRSS before the collection, bytes
+	HeapInuse, StackInuse uint64 // runtime.MemStats
+	Sys                   uint64 // runtime.MemStats: everything the Go runtime mapped, resident or not
+	RSS                   uint64 // VmRSS after the collection, bytes
+	Goroutines            int
 }
 
 func sampleMemory(tb testing.TB) memSample {
 	tb.Helper()
+	asFound := vmRSS(tb)
 	for range 3 {
 		runtime.GC()
 	}
 	debug.FreeOSMemory()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return memSample{HeapInuse: m.HeapInuse, Sys: m.Sys, RSS: vmRSS(tb), Goroutines: runtime.NumGoroutine()}
+	return memSample{
+		RSSAsFound: asFound, HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys,
+		RSS: vmRSS(tb), Goroutines: runtime.NumGoroutine(),
+	}
 }
 
 // vmRSS reads the process's resident set size from /proc/self/status (0 where there is none).
@@ -305,8 +373,9 @@ func vmRSS(tb testing.TB) uint64 {
 
 func (a memSample) perSocket(b memSample, n int) string {
 	kib := func(x, y uint64) float64 { return (float64(x) - float64(y)) / 1024 / float64(n) }
-	return fmt.Sprintf("heap in use %.1f KiB, Go runtime Sys %.1f KiB, VmRSS %.1f KiB, goroutines %.2f",
-		kib(b.HeapInuse, a.HeapInuse), kib(b.Sys, a.Sys), kib(b.RSS, a.RSS), float64(b.Goroutines-a.Goroutines)/float64(n))
+	return fmt.Sprintf("VmRSS %.1f KiB after a full GC and FreeOSMemory (%.1f KiB as found before it); heap in use %.1f KiB, goroutine stacks %.1f KiB, goroutines %.2f; Go runtime Sys %.1f KiB (mapped, not all resident)",
+		kib(b.RSS, a.RSS), kib(b.RSSAsFound, a.RSSAsFound), kib(b.HeapInuse, a.HeapInuse), kib(b.StackInuse, a.StackInuse),
+		float64(b.Goroutines-a.Goroutines)/float64(n), kib(b.Sys, a.Sys))
 }
 
 // raiseFileLimit lifts the soft limit of open files to the hard one.
@@ -334,6 +403,7 @@ func raiseFileLimit(tb testing.TB, need int) {
 func TestMeasureSubscriberMemory(t *testing.T) {
 	requireMeasure(t)
 	n := envInt(t, "ATES_MEASURE_SOCKETS", 2000)
+	proto := measureProto(t)
 	raiseFileLimit(t, n+1000)
 	_, base := MustStart(t, []string{
 		"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_LOG_LEVEL=warn",
@@ -425,7 +495,7 @@ func TestMeasureSubscriberMemory(t *testing.T) {
 		t.Logf("heap profile written to %s (go tool pprof -top -inuse_space %s)", path, path)
 	}
 	client, _ := await("CLIENT", time.Minute)
-	t.Logf("%d idle subscribed WebSockets (opened and subscribed in %v)", n, opened.Round(time.Millisecond))
+	t.Logf("%d idle subscribed WebSockets over %s (opened and subscribed in %v)", n, proto.Name, opened.Round(time.Millisecond))
 	t.Logf("gateway process (server side only), per socket: %s", before.perSocket(after, n))
 	t.Logf("gateway process totals: heap in use %d → %d MiB, VmRSS %d → %d MiB", before.HeapInuse>>20, after.HeapInuse>>20, before.RSS>>20, after.RSS>>20)
 	t.Logf("client process, per socket: %s", strings.TrimPrefix(client, "CLIENT "))
@@ -440,6 +510,7 @@ func TestMeasureSubscriberClient(t *testing.T) {
 	}
 	token := os.Getenv("ATES_MEASURE_CLIENT_TOKEN")
 	n := envInt(t, "ATES_MEASURE_SOCKETS", 2000)
+	proto := measureProto(t)
 	raiseFileLimit(t, n+100)
 	before := sampleMemory(t)
 	subs := make([]*balanceSub, n)
@@ -453,13 +524,13 @@ func TestMeasureSubscriberClient(t *testing.T) {
 				if i >= n {
 					return
 				}
-				c, err := dialWSBuffered(base, transportWS, token, 4)
+				c, err := dialWSBuffered(base, proto, token, 4)
 				if err != nil {
 					errc <- err
 					return
 				}
 				s := &balanceSub{name: strconv.Itoa(i), c: c, id: "b", skip: map[string]bool{}}
-				if err := c.send(map[string]any{"id": s.id, "type": "subscribe", "payload": map[string]any{"query": balanceSubscription}}); err != nil {
+				if err := c.send(map[string]any{"id": s.id, "type": proto.Subscribe, "payload": map[string]any{"query": balanceSubscription}}); err != nil {
 					errc <- err
 					return
 				}

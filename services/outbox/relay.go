@@ -49,7 +49,8 @@ type RelayOptions struct {
 	// BatchSize is how many rows one Publish call carries (default 500, at most MaxBatchSize).
 	BatchSize int
 	// PollInterval is how long an idle relay waits for new rows when not notified (default
-	// 100ms); it is also the first publish-error backoff.
+	// 100ms): the fallback for commits nobody announced; it is also the first publish-error
+	// backoff.
 	PollInterval time.Duration
 	// MaxBackoff caps the doubling wait after failed attempts (default 5s).
 	MaxBackoff time.Duration
@@ -62,13 +63,16 @@ type RelayOptions struct {
 
 // Relay publishes a context's committed outbox rows to the bus, in id order, and marks them
 // sent (R-EVT-4). Only one relay per context database publishes at a time: on PostgreSQL the
-// active one holds a session advisory lock and the others stand by.
+// active one holds a session advisory lock and the others stand by; the active one also
+// LISTENs for the commits other processes announce (notify.go).
 type Relay struct {
 	db   *storage.DB
 	t    bus.Transport
 	opts RelayOptions
 	log  *slog.Logger
 	wake chan struct{}
+	// announcer tells another process's active relay about this process's commits (PostgreSQL).
+	announcer *announcer
 
 	running atomic.Bool
 	active  atomic.Bool
@@ -120,7 +124,7 @@ func NewRelay(db *storage.DB, t bus.Transport, opts RelayOptions) (*Relay, error
 		OrderBy("id").
 		Limit(opts.BatchSize)
 	query, args := sel.Query()
-	return &Relay{
+	r := &Relay{
 		db:          db,
 		t:           t,
 		opts:        opts,
@@ -131,15 +135,37 @@ func NewRelay(db *storage.DB, t bus.Transport, opts RelayOptions) (*Relay, error
 		published:   publishedTotal.WithLabelValues(opts.Context),
 		errors:      publishErrorsTotal.WithLabelValues(opts.Context),
 		lag:         lagEvents.WithLabelValues(opts.Context),
-	}, nil
+	}
+	if db.Dialect == dialect.Postgres {
+		r.announcer = newAnnouncer(db.SQL, r.log, announcedTotal.WithLabelValues(opts.Context))
+	}
+	return r, nil
 }
 
 // Notify wakes the relay at once; services call it after committing events, so latency stays
-// low without polling the database hard (R-EVT-4). It never blocks.
+// low without polling the database hard (R-EVT-4). On PostgreSQL, while this relay is not the
+// active one, it also announces the commit to the active relay, whichever process runs it
+// (pg_notify, in the background). It never blocks.
 func (r *Relay) Notify() {
+	r.wakeUp()
+	if r.announcer != nil && !r.active.Load() {
+		r.announcer.announce()
+	}
+}
+
+// wakeUp wakes this relay's loop if it waits.
+func (r *Relay) wakeUp() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+}
+
+// Close stops announcing commits (see Notify); call it before closing the database. Notify
+// still wakes this relay afterwards.
+func (r *Relay) Close() {
+	if r.announcer != nil {
+		r.announcer.close()
 	}
 }
 
@@ -202,7 +228,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			failures, standbyLogged = 0, false
 			r.active.Store(true)
 			r.log.Info("outbox relay active")
+			stopListening := r.listen()
 			err := r.publishLoop(ctx, conn)
+			stopListening()
 			r.active.Store(false)
 			r.release(conn)
 			if err != nil && ctx.Err() == nil {
