@@ -26,8 +26,14 @@ type loadersKey struct{}
 // across the pushes of one subscription — a push shows the task as it is when it is sent, and a
 // long-lived subscription does not accumulate every task it ever showed. A query or mutation
 // has one response, so its fields still share one batch.
+//
+// A subscription's push has no batch to share — balanceChanged names one task — so it gets no
+// loaders: their batching window (1 ms) would only delay every push, one after another.
 func (r *Resolver) withLoaders() graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil && graphql.GetOperationContext(ctx).Operation.Operation == ast.Subscription {
+			return next(ctx)
+		}
 		l := &loaders{
 			accounts: dataloadgen.NewLoader(r.Auth.GetMany, dataloadgen.WithWait(time.Millisecond), dataloadgen.WithBatchCapacity(500)),
 		}
