@@ -257,13 +257,14 @@ func (c *collector) waitFor(tb testing.TB, n int, timeout time.Duration) []bus.M
 type failingTransport struct {
 	bus.Transport
 	failFirst int64
+	failCall  int64 // when set, this one call (1-based) fails too
 	calls     atomic.Int64
 }
 
 var errBrokerDown = errors.New("broker down (test)")
 
 func (f *failingTransport) Publish(ctx context.Context, msgs ...bus.Message) error {
-	if f.calls.Add(1) <= f.failFirst {
+	if n := f.calls.Add(1); n <= f.failFirst || n == f.failCall {
 		return errBrokerDown
 	}
 	return f.Transport.Publish(ctx, msgs...)

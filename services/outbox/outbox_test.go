@@ -289,6 +289,44 @@ func TestRelayResumesAfterPublishErrors(t *testing.T) {
 	})
 }
 
+// R-EVT-4: draining a backlog, the relay marks a batch sent and reads the next one while the
+// following batch publishes; a publication failing in the middle loses nothing, doubles
+// nothing and keeps the order.
+func TestRelayPipelinedBacklogSurvivesAFailedPublish(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		b := inproc.New()
+		ctx := context.Background()
+		got := MustCollect(t, ctx, b, "#")
+		ft := &failingTransport{Transport: b, failCall: 3}
+		recs := MustRecords(t, 1050)
+		MustAppend(t, client, w, recs...)
+		r, err := outbox.NewRelay(db, ft, outbox.RelayOptions{
+			Context: "pipelined-" + db.Dialect, BatchSize: 100, PollInterval: 5 * time.Millisecond,
+			MaxBackoff: 20 * time.Millisecond, Logger: testLogger(t),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runRelay(t, r)
+		msgs := got.waitFor(t, len(recs), 30*time.Second)
+		eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+		if len(got.snapshot()) != len(recs) {
+			t.Fatalf("received %d messages, want exactly %d", len(got.snapshot()), len(recs))
+		}
+		for i, m := range msgs {
+			if m.ID != recs[i].Envelope.ID {
+				t.Fatalf("message %d = %s, want %s", i, m.ID, recs[i].Envelope.ID)
+			}
+		}
+		if calls := ft.calls.Load(); calls != 11+1 {
+			t.Errorf("Publish called %d times, want 11 batches + 1 failure", calls)
+		}
+	})
+}
+
 // R-EVT-4: 10 000 events, appended before and while the relay runs, are all published once, in
 // order, and marked sent.
 func TestRelayTenThousand(t *testing.T) {

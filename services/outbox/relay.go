@@ -346,6 +346,12 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 			r.idle(ctx)
 		}
 	}
+	// Stopping: mark what the bus already confirmed, so a restart does not publish it again.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.markSent(mctx, q, &pos); err != nil {
+		r.log.Warn("outbox relay: marking the last published events sent", "error", err)
+	}
 	return nil
 }
 
@@ -354,36 +360,91 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 type position struct {
 	cursor   int64
 	draining bool
+	// ahead is the next batch of a backlog, read while the previous one was being published.
+	ahead *batch
+	// unmarked are rows the bus confirmed whose mark-sent waits for the next publication, so
+	// that the two overlap.
+	unmarked []driver.Value
+}
+
+// batch is rows read from the outbox and their messages.
+type batch struct {
+	ids  []driver.Value
+	msgs []bus.Message
 }
 
 // relayBatch publishes the oldest unsent rows with one Publish call and marks them sent. It
 // returns how many rows it read and whether a returned error came from the database (true) or
 // the bus (false).
+//
+// While a backlog drains on PostgreSQL the database work overlaps the broker's: during a
+// batch's Publish (waiting for its confirms) the relay marks the previous batch sent and reads
+// the next one. Publications stay one after another, in id order, so order per aggregate holds
+// as before; a batch is marked sent only once the bus has it.
 func (r *Relay) relayBatch(ctx context.Context, q queryer, pos *position) (n int, dbErr bool, err error) {
-	ids, msgs, err := r.readBatch(ctx, q, pos)
-	if err != nil {
-		return 0, true, err
+	var ids []driver.Value
+	var msgs []bus.Message
+	if pos.ahead != nil {
+		ids, msgs, pos.ahead = pos.ahead.ids, pos.ahead.msgs, nil
+	} else {
+		if ids, msgs, err = r.readBatch(ctx, q, pos); err != nil {
+			return 0, true, err
+		}
 	}
 	if len(msgs) == 0 {
 		pos.draining = false
-		return 0, false, nil
+		return 0, true, r.markSent(ctx, q, pos)
 	}
-	if err := r.t.Publish(ctx, msgs...); err != nil {
+	published := make(chan error, 1)
+	go func() { published <- r.t.Publish(ctx, msgs...) }()
+	markErr := r.markSent(ctx, q, pos)
+	var ahead *batch
+	if markErr == nil && r.db.Dialect == dialect.Postgres && len(msgs) == r.opts.BatchSize {
+		// A backlog: read the batch after this one while the broker confirms. Only a full
+		// batch is kept; anything else is read again the usual way once this one is sent.
+		if aids, amsgs, err := r.readRange(ctx, q, ids[len(ids)-1].(int64)); err == nil && len(amsgs) == r.opts.BatchSize {
+			ahead = &batch{ids: aids, msgs: amsgs}
+		}
+	}
+	if err := <-published; err != nil {
+		if markErr != nil {
+			return len(msgs), true, markErr
+		}
 		return len(msgs), false, fmt.Errorf("outbox: publishing %d events: %w", len(msgs), err)
 	}
 	// The bus has them: a failure from here on only republishes them (duplicates, never loss).
-	query, args := entsql.Dialect(r.db.Dialect).
-		Update(eventschema.OutboxTable).
-		Set("sent_at", time.Now().UTC()).
-		Where(entsql.InValues("id", ids...)).
-		Query()
-	if _, err := q.ExecContext(ctx, query, args...); err != nil {
-		return len(msgs), true, fmt.Errorf("outbox: marking %d published events sent (they will be published again): %w", len(msgs), err)
-	}
 	r.published.Add(float64(len(msgs)))
 	pos.cursor = ids[len(ids)-1].(int64)
 	pos.draining = len(msgs) == r.opts.BatchSize
+	pos.unmarked = ids
+	if markErr != nil {
+		return len(msgs), true, markErr
+	}
+	if ahead != nil {
+		pos.ahead = ahead // marked while the next batch publishes
+		return len(msgs), false, nil
+	}
+	if err := r.markSent(ctx, q, pos); err != nil {
+		return len(msgs), true, err
+	}
 	return len(msgs), false, nil
+}
+
+// markSent marks the published rows waiting for it (pos.unmarked) sent.
+func (r *Relay) markSent(ctx context.Context, q queryer, pos *position) error {
+	if len(pos.unmarked) == 0 {
+		return nil
+	}
+	query, args := entsql.Dialect(r.db.Dialect).
+		Update(eventschema.OutboxTable).
+		Set("sent_at", time.Now().UTC()).
+		Where(entsql.InValues("id", pos.unmarked...)).
+		Query()
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("outbox: marking %d published events sent (they will be published again): %w", len(pos.unmarked), err)
+	}
+	pos.unmarked = nil
+	return nil
 }
 
 // readBatch reads the oldest unsent rows. While draining a backlog on PostgreSQL it first reads
@@ -392,18 +453,7 @@ func (r *Relay) relayBatch(ctx context.Context, q queryer, pos *position) (n int
 // oldest unsent rows overall, which also finds rows committed out of id order.
 func (r *Relay) readBatch(ctx context.Context, q queryer, pos *position) ([]driver.Value, []bus.Message, error) {
 	if r.db.Dialect == dialect.Postgres && pos.draining {
-		query, args := entsql.Dialect(r.db.Dialect).
-			Select("id", "event_id", "name", "payload").
-			From(entsql.Table(eventschema.OutboxTable)).
-			Where(entsql.And(
-				entsql.IsNull("sent_at"),
-				entsql.GT("id", pos.cursor),
-				entsql.LTE("id", pos.cursor+4*int64(r.opts.BatchSize)),
-			)).
-			OrderBy("id").
-			Limit(r.opts.BatchSize).
-			Query()
-		ids, msgs, err := r.scanBatch(ctx, q, query, args)
+		ids, msgs, err := r.readRange(ctx, q, pos.cursor)
 		if err != nil || len(msgs) == r.opts.BatchSize {
 			return ids, msgs, err
 		}
@@ -417,6 +467,23 @@ func (r *Relay) readBatch(ctx context.Context, q queryer, pos *position) ([]driv
 		return err
 	})
 	return ids, msgs, err
+}
+
+// readRange reads unsent rows just past id after, in an id range whose cost does not grow with
+// the backlog (PostgreSQL).
+func (r *Relay) readRange(ctx context.Context, q queryer, after int64) ([]driver.Value, []bus.Message, error) {
+	query, args := entsql.Dialect(r.db.Dialect).
+		Select("id", "event_id", "name", "payload").
+		From(entsql.Table(eventschema.OutboxTable)).
+		Where(entsql.And(
+			entsql.IsNull("sent_at"),
+			entsql.GT("id", after),
+			entsql.LTE("id", after+4*int64(r.opts.BatchSize)),
+		)).
+		OrderBy("id").
+		Limit(r.opts.BatchSize).
+		Query()
+	return r.scanBatch(ctx, q, query, args)
 }
 
 func (r *Relay) scanBatch(ctx context.Context, q queryer, query string, args []any) ([]driver.Value, []bus.Message, error) {
