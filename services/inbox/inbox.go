@@ -134,11 +134,11 @@ func New[T Tx](cfg Config[T]) (*Consumer[T], error) {
 		cfg.Now = time.Now
 	}
 	return &Consumer[T]{
-		cfg:          cfg,
-		log:          cfg.Logger.With("component", "inbox", "consumer", cfg.Name),
-		consumed:     consumedTotal.WithLabelValues(cfg.Name),
-		retried:      retriedTotal.WithLabelValues(cfg.Name),
-		deadLettered: deadLetteredTotal.WithLabelValues(cfg.Name),
+		cfg:            cfg,
+		log:            cfg.Logger.With("component", "inbox", "consumer", cfg.Name),
+		consumed:       consumedTotal.WithLabelValues(cfg.Name),
+		retried:        retriedTotal.WithLabelValues(cfg.Name),
+		deadLettered:   deadLetteredTotal.WithLabelValues(cfg.Name),
 		duplicates:     duplicateTotal.WithLabelValues(cfg.Name),
 		batchFallbacks: batchFallbackTotal.WithLabelValues(cfg.Name),
 	}, nil
