@@ -3,12 +3,9 @@ package accounting_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,14 +42,14 @@ func benchClose(b *testing.B, d string, accounts int) {
 		mustBenchAccounts(b, h, accounts)
 		runtime.GC()
 		stop := peak.sample()
-		goCPU0, pgCPU0 := processCPU(b), h.backendCPU(b)
+		goCPU0, pgCPU0 := storagetest.ProcessCPU(b), storagetest.BackendCPU(b, h.db)
 		b.StartTimer()
 		t0 := time.Now()
 		res, err := h.svc.CloseNow(ctx, actor(identity.Admin))
 		elapsed += time.Since(t0)
 		b.StopTimer()
-		goCPU += processCPU(b) - goCPU0
-		pgCPU += h.backendCPU(b).since(pgCPU0)
+		goCPU += storagetest.ProcessCPU(b) - goCPU0
+		pgCPU += storagetest.BackendCPU(b, h.db).Since(pgCPU0)
 		stop()
 		if err != nil {
 			b.Fatal(err)
@@ -136,67 +133,3 @@ func mustBenchAccounts(tb testing.TB, h *harness, n int) {
 		}
 	}
 }
-
-// processCPU is the CPU time (user + system) this process has used.
-func processCPU(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// backendTimes is the CPU time of each PostgreSQL backend process, by pid.
-type backendTimes map[int]time.Duration
-
-// since sums the CPU time the backends used after earlier (a backend new since then counts whole).
-func (t backendTimes) since(earlier backendTimes) time.Duration {
-	var d time.Duration
-	for pid, v := range t {
-		d += v - earlier[pid]
-	}
-	return d
-}
-
-// backendCPU reads the CPU time of the PostgreSQL backends connected to the harness's database
-// from /proc (the server runs on this machine in the test setup); empty on SQLite or when the
-// server's processes are not visible.
-func (h *harness) backendCPU(tb testing.TB) backendTimes {
-	tb.Helper()
-	out := backendTimes{}
-	if h.db.Dialect != dialect.Postgres {
-		return out
-	}
-	rows, err := h.db.SQL.Query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var pids []int
-	for rows.Next() {
-		var pid int
-		if err := rows.Scan(&pid); err != nil {
-			tb.Fatal(err)
-		}
-		pids = append(pids, pid)
-	}
-	mustRowsDone(tb, rows)
-	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue // not on this machine, or gone
-		}
-		// Fields after the command (which may hold spaces) start after the last ')'.
-		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		out[pid] = time.Duration(utime+stime) * (time.Second / clockTicks)
-	}
-	return out
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
-const clockTicks = 100

@@ -172,40 +172,20 @@ func frugal(tb testing.TB, db *storage.DB) {
 // second pool on the harness's database), sharing the clock and timezone: a second replica.
 func (h *harness) mustReplica(tb testing.TB, db *storage.DB, r accounting.Rand) (*accounting.Service, bus.Handler) {
 	tb.Helper()
-	client := h.client
-	if db != h.db {
-		client = accountingdb.NewClient(accountingdb.Driver(db.Driver()))
-	}
-	w, err := outbox.NewWriter(db.Dialect, event.MustDefaultRegistry())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	svc, err := accounting.New(accounting.Config{
-		Client: client, DB: db.SQL, Dialect: db.Dialect, Outbox: w, Clock: h.clock.Now, Rand: r,
-		Location: h.loc, Logger: testLogger(tb),
-	})
-	if err != nil {
-		tb.Fatalf("accounting.New: %v", err)
-	}
-	c, err := inbox.New(inbox.Config[*accountingdb.Tx]{
-		Name: accounting.ConsumerName, Dialect: db.Dialect, DB: db.SQL, Begin: client.Tx,
-		Registry: event.MustDefaultRegistry(), Handle: svc.Apply,
-		// Production's backoff (50ms doubling to 2s), with a few more attempts: a busy SQLite or a
-		// PostgreSQL shared with other test runs is retried as in production, while anything
-		// that keeps failing still ends as a dead letter, which every test reports.
-		MaxAttempts: 8,
-		Logger:      testLogger(tb), Now: h.clock.Now,
-	})
-	if err != nil {
-		tb.Fatalf("inbox.New: %v", err)
-	}
+	svc, c := h.mustConsumer(tb, db, r, false)
 	return svc, c.Handler()
 }
 
-// mustBatchReplica returns another instance of the service on the harness's database whose
-// inbox applies batches through ApplyBatch, as the workers do (R-EVT-5).
-// db may be a second pool on the harness's database, as another process would have.
+// mustBatchReplica returns another instance of the service on db whose inbox applies batches
+// through ApplyBatch, as the workers do (R-EVT-5).
 func (h *harness) mustBatchReplica(tb testing.TB, db *storage.DB, r accounting.Rand) bus.BatchHandler {
+	tb.Helper()
+	_, c := h.mustConsumer(tb, db, r, true)
+	return c.BatchHandler()
+}
+
+// mustConsumer builds a service on db and its inbox consumer (with ApplyBatch when batch).
+func (h *harness) mustConsumer(tb testing.TB, db *storage.DB, r accounting.Rand, batch bool) (*accounting.Service, *inbox.Consumer[*accountingdb.Tx]) {
 	tb.Helper()
 	client := h.client
 	if db != h.db {
@@ -222,15 +202,23 @@ func (h *harness) mustBatchReplica(tb testing.TB, db *storage.DB, r accounting.R
 	if err != nil {
 		tb.Fatalf("accounting.New: %v", err)
 	}
-	c, err := inbox.New(inbox.Config[*accountingdb.Tx]{
+	cfg := inbox.Config[*accountingdb.Tx]{
 		Name: accounting.ConsumerName, Dialect: db.Dialect, DB: db.SQL, Begin: client.Tx,
-		Registry: event.MustDefaultRegistry(), Handle: svc.Apply, HandleBatch: svc.ApplyBatch,
-		MaxAttempts: 8, Logger: testLogger(tb), Now: h.clock.Now,
-	})
+		Registry: event.MustDefaultRegistry(), Handle: svc.Apply,
+		// Production's backoff (50ms doubling to 2s), with a few more attempts: a busy SQLite or a
+		// PostgreSQL shared with other test runs is retried as in production, while anything
+		// that keeps failing still ends as a dead letter, which every test reports.
+		MaxAttempts: 8,
+		Logger:      testLogger(tb), Now: h.clock.Now,
+	}
+	if batch {
+		cfg.HandleBatch = svc.ApplyBatch
+	}
+	c, err := inbox.New(cfg)
 	if err != nil {
 		tb.Fatalf("inbox.New: %v", err)
 	}
-	return c.BatchHandler()
+	return svc, c
 }
 
 // deliver hands the events to the consumer, one by one, and fails on a refused delivery or a

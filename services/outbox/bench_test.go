@@ -2,12 +2,8 @@ package outbox_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -59,7 +55,7 @@ func BenchmarkAppend(b *testing.B) {
 					for i := range recs { // fresh event ids: event_id is unique
 						recs[i].Envelope.ID = uuid.NewString()
 					}
-					goCPU0, pgCPU0 := benchProcessCPU(b), benchBackendCPU(b, db)
+					goCPU0, pgCPU0 := storagetest.ProcessCPU(b), storagetest.BackendCPU(b, db)
 					b.StartTimer()
 					tx, err := begin()
 					if err != nil {
@@ -72,80 +68,17 @@ func BenchmarkAppend(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.StopTimer()
-					goCPU += benchProcessCPU(b) - goCPU0
-					pgCPU += benchBackendCPU(b, db).since(pgCPU0)
+					goCPU += storagetest.ProcessCPU(b) - goCPU0
+					pgCPU += storagetest.BackendCPU(b, db).Since(pgCPU0)
 					b.StartTimer()
 				}
 				b.ReportMetric(float64(b.N*shuffleRows)/b.Elapsed().Seconds(), "rows/s")
-				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/shuffle")
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/append")
 				b.ReportMetric(goCPU.Seconds()/float64(b.N), "go-cpu-s/op")
 				b.ReportMetric(pgCPU.Seconds()/float64(b.N), "pg-cpu-s/op")
 			})
 		}
 	}
-}
-
-// benchProcessCPU is the CPU time (user + system) this process has used.
-func benchProcessCPU(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// benchBackends is the CPU time of each PostgreSQL backend process, by pid.
-type benchBackends map[int]time.Duration
-
-// since sums the CPU time the backends used after earlier (a backend new since then counts whole).
-func (t benchBackends) since(earlier benchBackends) time.Duration {
-	var d time.Duration
-	for pid, v := range t {
-		d += v - earlier[pid]
-	}
-	return d
-}
-
-// benchBackendCPU reads the CPU time of the PostgreSQL backends connected to db's database
-// from /proc (the server runs on this machine); empty on SQLite or when the server's processes
-// are not visible.
-func benchBackendCPU(tb testing.TB, db *storage.DB) benchBackends {
-	tb.Helper()
-	out := benchBackends{}
-	if db.Dialect != dialect.Postgres {
-		return out
-	}
-	rows, err := db.SQL.Query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var pids []int
-	for rows.Next() {
-		var pid int
-		if err := rows.Scan(&pid); err != nil {
-			tb.Fatal(err)
-		}
-		pids = append(pids, pid)
-	}
-	if err := rows.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue // not on this machine, or gone
-		}
-		// Fields after the command (which may hold spaces) start after the last ')'.
-		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		out[pid] = time.Duration(utime+stime) * (time.Second / 100) // USER_HZ
-	}
-	return out
 }
 
 // relayEvents is how many outbox rows one BenchmarkRelay iteration relays.

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -68,12 +67,12 @@ func benchShuffle(b *testing.B, d string, n int) {
 		}
 		runtime.GC()
 		mem := benchStartMemSampler()
-		goCPU0, pgCPU0 := benchProcessCPU(b), benchBackendCPU(b, db)
+		goCPU0, pgCPU0 := storagetest.ProcessCPU(b), storagetest.BackendCPU(b, db)
 		b.StartTimer()
 		got, err := svc.Shuffle(ctx, admin)
 		b.StopTimer()
-		goCPU += benchProcessCPU(b) - goCPU0
-		pgCPU += benchBackendCPU(b, db).since(pgCPU0)
+		goCPU += storagetest.ProcessCPU(b) - goCPU0
+		pgCPU += storagetest.BackendCPU(b, db).Since(pgCPU0)
 		heap, rss := mem.stop()
 		if err != nil {
 			b.Fatal(err)
@@ -96,69 +95,6 @@ func benchShuffle(b *testing.B, d string, n int) {
 	// which runs inside this process).
 	b.ReportMetric(goCPU.Seconds()/float64(b.N), "go-cpu-s/shuffle")
 	b.ReportMetric(pgCPU.Seconds()/float64(b.N), "pg-cpu-s/shuffle")
-}
-
-// benchProcessCPU is the CPU time (user + system) this process has used.
-func benchProcessCPU(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// benchBackends is the CPU time of each PostgreSQL backend process, by pid.
-type benchBackends map[int]time.Duration
-
-// since sums the CPU time the backends used after earlier (a backend new since then counts whole).
-func (t benchBackends) since(earlier benchBackends) time.Duration {
-	var d time.Duration
-	for pid, v := range t {
-		d += v - earlier[pid]
-	}
-	return d
-}
-
-// benchBackendCPU reads the CPU time of the PostgreSQL backends connected to db's database
-// from /proc (the server runs on this machine); empty on SQLite or when the server's processes
-// are not visible.
-func benchBackendCPU(tb testing.TB, db *storage.DB) benchBackends {
-	tb.Helper()
-	out := benchBackends{}
-	if db.Dialect != dialect.Postgres {
-		return out
-	}
-	rows, err := db.SQL.Query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var pids []int
-	for rows.Next() {
-		var pid int
-		if err := rows.Scan(&pid); err != nil {
-			tb.Fatal(err)
-		}
-		pids = append(pids, pid)
-	}
-	if err := rows.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue // not on this machine, or gone
-		}
-		// Fields after the command (which may hold spaces) start after the last ')'.
-		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		out[pid] = time.Duration(utime+stime) * (time.Second / 100) // USER_HZ
-	}
-	return out
 }
 
 // benchService returns a task tracker on a fresh database of the dialect whose replica holds
