@@ -67,7 +67,8 @@ func TestRunProductionAnalyticsScenario(t *testing.T) {
 	worker.Stop(t)
 
 	t.Run("rebuild", func(t *testing.T) {
-		mustRebuildAnalytics(t, env.Environ, f.events)
+		// The rebuild needs the databases only: it works with the broker out of reach.
+		mustRebuildAnalytics(t, withEnv(env.Environ, "ATES_AMQP_URL=amqp://guest:guest@127.0.0.1:1/"), f.events)
 		gateway, base := MustStart(t, env.Environ, "gateway")
 		worker, _ := MustStart(t, env.Environ, "worker")
 		waitForWorkers(t, worker)
@@ -584,4 +585,16 @@ func mustRebuildAnalytics(t *testing.T, environ []string, wantEvents int) {
 		t.Errorf("ates analytics rebuild: %q; want %d events read and applied, 0 duplicates, 0 dead-lettered",
 			stdout.String(), wantEvents)
 	}
+}
+
+// withEnv returns environ with the variable set to the value of kv ("NAME=value").
+func withEnv(environ []string, kv string) []string {
+	name, _, _ := strings.Cut(kv, "=")
+	out := make([]string, 0, len(environ)+1)
+	for _, e := range environ {
+		if !strings.HasPrefix(e, name+"=") {
+			out = append(out, e)
+		}
+	}
+	return append(out, kv)
 }
