@@ -22,19 +22,19 @@ import (
 // every answer must come back identical.
 
 // TestRunAnalyticsScenario is the embedded default: one process, SQLite, the in-process bus.
-// The business day is 14 hours ahead of UTC (R-ACC-7).
+// The business day is 14 (or, near its midnight, 9) hours ahead of UTC (R-ACC-7).
 func TestRunAnalyticsScenario(t *testing.T) {
-	const tz = "Pacific/Kiritimati"
+	tz, loc := businessZone(t, "Pacific/Kiritimati", "Asia/Tokyo")
 	environ := []string{
 		"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_TIMEZONE=" + tz,
 		"ATES_ADMIN_USERNAME=boss", "ATES_ADMIN_PASSWORD=boss-beak-print",
 	}
 	p, base := MustStart(t, environ)
 	logProblemsOnFailure(t, "ates", p)
-	f := playAnalyticsScenario(t, base, mustLocation(t, tz))
+	f := playAnalyticsScenario(t, base, loc)
 	checkAnalytics(t, base, f)
 	before := analyticsSnapshot(t, base, f.admin.Token, f.today)
-	f.skipIfDayChanged(t)
+	mustSameDay(t, f.loc, f.today)
 	p.Stop(t)
 
 	t.Run("rebuild", func(t *testing.T) {
@@ -45,7 +45,7 @@ func TestRunAnalyticsScenario(t *testing.T) {
 		logProblemsOnFailure(t, "ates after rebuild", p)
 		admin, _ := mustLogin(t, base, "boss", "boss-beak-print")
 		after := analyticsSnapshot(t, base, admin, f.today)
-		f.skipIfDayChanged(t)
+		mustSameDay(t, f.loc, f.today)
 		checkSameAnswers(t, before, after)
 	})
 }
@@ -53,16 +53,16 @@ func TestRunAnalyticsScenario(t *testing.T) {
 // TestRunProductionAnalyticsScenario is the production shape: a gateway and a separate worker
 // on PostgreSQL and RabbitMQ, so every event analytics consumes crosses the broker (R-OPS-2).
 func TestRunProductionAnalyticsScenario(t *testing.T) {
-	const tz = "America/Adak" // UTC-10 (-9 in summer)
+	tz, loc := businessZone(t, "America/Adak", "America/New_York") // UTC-10 (-9 in summer), or -5
 	env := mustProduction(t, "ATES_TIMEZONE="+tz)
 	gateway, base := MustStart(t, env.Environ, "gateway")
 	worker, _ := MustStart(t, env.Environ, "worker")
 	logProblemsOnFailure(t, "gateway", gateway)
 	logProblemsOnFailure(t, "worker", worker)
-	f := playAnalyticsScenario(t, base, mustLocation(t, tz))
+	f := playAnalyticsScenario(t, base, loc)
 	checkAnalytics(t, base, f)
 	before := analyticsSnapshot(t, base, f.admin.Token, f.today)
-	f.skipIfDayChanged(t)
+	mustSameDay(t, f.loc, f.today)
 	gateway.Stop(t)
 	worker.Stop(t)
 
@@ -76,18 +76,9 @@ func TestRunProductionAnalyticsScenario(t *testing.T) {
 		logProblemsOnFailure(t, "worker after rebuild", worker)
 		admin, _ := mustLogin(t, base, "boss", "boss-beak-print")
 		after := analyticsSnapshot(t, base, admin, f.today)
-		f.skipIfDayChanged(t)
+		mustSameDay(t, f.loc, f.today)
 		checkSameAnswers(t, before, after)
 	})
-}
-
-// skipIfDayChanged skips the rest of the test once the business day is no longer the
-// scenario's: "today" would mean another day.
-func (f analyticsFacts) skipIfDayChanged(t *testing.T) {
-	t.Helper()
-	if now := calendar.DateOf(time.Now(), f.loc); now != f.today {
-		t.Skipf("the business day changed during the test (%s → %s)", f.today, now)
-	}
 }
 
 // waitForWorkers waits until a started `ates worker` runs its relays and consumers.
@@ -173,10 +164,10 @@ func playAnalyticsScenario(t *testing.T, base string, loc *time.Location) analyt
 	wantEntries := settled() + closed.CloseBillingDay.PaidAccounts
 	waitForEntries(t, base, acc.Token, wantEntries)
 
-	today := calendar.DateOf(time.Now(), loc)
-	if today != day0 || closed.CloseBillingDay.Day != today.String() {
-		t.Skipf("the business day changed during the test (%s → %s, closed %s); per-day figures would not match",
-			day0, today, closed.CloseBillingDay.Day)
+	mustSameDay(t, loc, day0)
+	today := day0
+	if closed.CloseBillingDay.Day != today.String() {
+		t.Fatalf("closeBillingDay closed %s, want today %s (R-ACC-8)", closed.CloseBillingDay.Day, today)
 	}
 
 	// The expected figures, from the ledgers as the accountant sees them.
@@ -318,7 +309,6 @@ func checkAnalytics(t *testing.T, base string, f analyticsFacts) {
 		}
 		want := summary{Date: today.String(), ManagementEarnings: f.earnings.String(), NegativeBalanceCount: f.negatives}
 		if got := get(nil); got != want {
-			f.skipIfDayChanged(t) // the default date moved on
 			t.Errorf("analyticsSummary (default date) = %+v, want %+v", got, want)
 		}
 		if got := get(&today); got != want {
