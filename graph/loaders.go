@@ -31,8 +31,10 @@ type loadersKey struct{}
 // loaders: their batching window (1 ms) would only delay every push, one after another.
 func (r *Resolver) withLoaders() graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil && graphql.GetOperationContext(ctx).Operation.Operation == ast.Subscription {
-			return next(ctx)
+		if graphql.HasOperationContext(ctx) {
+			if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Subscription {
+				return next(ctx)
+			}
 		}
 		l := &loaders{
 			accounts: dataloadgen.NewLoader(r.Auth.GetMany, dataloadgen.WithWait(time.Millisecond), dataloadgen.WithBatchCapacity(500)),

@@ -1,10 +1,12 @@
 package accounting
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -187,7 +189,7 @@ func (s *Service) priceTasks(ctx context.Context, tx *accountingdb.Tx, ops []tas
 	for _, op := range ops {
 		ids = append(ids, op.task)
 	}
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	slices.SortFunc(ids, compareUUIDs)
 	ids = slices.Compact(ids)
 	idText := make([]string, len(ids))
 	fees := make([]int64, len(ids))
@@ -214,7 +216,7 @@ func (s *Service) priceTasks(ctx context.Context, tx *accountingdb.Tx, ops []tas
 	if err := errorsOf(rows); err != nil {
 		return nil, nil, fmt.Errorf("accounting: pricing tasks: %w", err)
 	}
-	slices.SortFunc(priced, func(a, b contract.TaskPricedV1) int { return compareStrings(a.TaskID, b.TaskID) })
+	slices.SortFunc(priced, func(a, b contract.TaskPricedV1) int { return strings.Compare(a.TaskID, b.TaskID) })
 
 	rows, err = tx.QueryContext(ctx, `SELECT public_id, fee, reward, title, jira_id, described FROM tasks WHERE public_id = ANY($1::uuid[])`, pq.Array(idText))
 	if err != nil {
@@ -243,15 +245,8 @@ func (s *Service) priceTasks(ctx context.Context, tx *accountingdb.Tx, ops []tas
 	return tasks, priced, nil
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
+// compareUUIDs orders ids as PostgreSQL orders uuid values: the lock order of a batch.
+func compareUUIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 
 // errorsOf closes rows and returns what went wrong while reading them.
 func errorsOf(rows *sql.Rows) error {
@@ -283,7 +278,7 @@ func (s *Service) describeTasks(ctx context.Context, tx *accountingdb.Tx, ops []
 	for _, i := range last {
 		order = append(order, i)
 	}
-	slices.SortFunc(order, func(a, b int) int { return slices.Compare(ops[a].task[:], ops[b].task[:]) })
+	slices.SortFunc(order, func(a, b int) int { return compareUUIDs(ops[a].task, ops[b].task) })
 	ids := make([]string, len(order))
 	titles := make([]string, len(order))
 	jiras := make([]sql.NullString, len(order))
@@ -381,7 +376,7 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	slices.SortFunc(ids, compareUUIDs)
 	ids = slices.Compact(ids)
 	var c struct {
 		id, username, email, fullName, role []string
@@ -451,15 +446,16 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 		cols.day = append(cols.day, e.Day.String())
 		cols.source = append(cols.source, p.SourceEventID)
 	}
-	var moved []string
-	var final []int64
+	posted := make(map[uuid.UUID]bool, len(ids))
 	for _, p := range ps {
-		moved = append(moved, p.Account.String())
+		posted[p.Account] = true
 	}
-	slices.Sort(moved)
-	moved = slices.Compact(moved)
-	for _, a := range moved {
-		final = append(final, balances[uuid.MustParse(a)])
+	var moved []string // in id order, as locked
+	var final []int64
+	for _, id := range ids {
+		if posted[id] {
+			moved, final = append(moved, id.String()), append(final, balances[id])
+		}
 	}
 	if _, err := tx.ExecContext(ctx, pgSetBalances, pq.Array(moved), pq.Array(final)); err != nil {
 		return nil, fmt.Errorf("accounting: updating %d balances: %w", len(moved), err)

@@ -90,30 +90,10 @@ func BenchmarkApplyEvents(b *testing.B) {
 				db := storagetest.MustOpen(b, d)
 				h := MustService(b, db)
 				deliveries := mustBenchDeliveries(b, h, b.N)
-				ctx := context.Background()
-				var next atomic.Int64
-				var failed atomic.Pointer[error]
 				b.ResetTimer()
-				var wg sync.WaitGroup
-				for range handlers {
-					wg.Go(func() {
-						for {
-							i := next.Add(1) - 1
-							if i >= int64(len(deliveries)) {
-								return
-							}
-							if err := h.handle(ctx, deliveries[i]); err != nil {
-								failed.Store(&err)
-							}
-						}
-					})
-				}
-				wg.Wait()
-				b.StopTimer()
-				if err := failed.Load(); err != nil {
-					b.Fatal(*err)
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				applyConcurrently(b, deliveries, handlers, 1, func(ctx context.Context, ds []bus.Delivery) error {
+					return h.handle(ctx, ds[0])
+				})
 				mustAllApplied(b, h, b.N)
 			})
 		}
@@ -249,32 +229,39 @@ func BenchmarkApplyBatch(b *testing.B) {
 				h := MustService(b, db)
 				handle := h.mustBatchReplica(b, db, newLockedRand(1, 2))
 				deliveries := mustBenchDeliveries(b, h, b.N)
-				ctx := context.Background()
-				var next atomic.Int64
-				var failed atomic.Pointer[error]
 				b.ResetTimer()
-				var wg sync.WaitGroup
-				for range c.workers {
-					wg.Go(func() {
-						for {
-							from := int(next.Add(int64(c.batch))) - c.batch
-							if from >= len(deliveries) {
-								return
-							}
-							if err := handle(ctx, deliveries[from:min(from+c.batch, len(deliveries))]); err != nil {
-								failed.Store(&err)
-							}
-						}
-					})
-				}
-				wg.Wait()
-				b.StopTimer()
-				if err := failed.Load(); err != nil {
-					b.Fatal(*err)
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				applyConcurrently(b, deliveries, c.workers, c.batch, handle)
 				mustAllApplied(b, h, b.N)
 			})
 		}
 	}
+}
+
+// applyConcurrently hands the deliveries to apply, batch by batch, from several workers at once,
+// then stops the timer, fails on any refused batch and reports events/s.
+func applyConcurrently(b *testing.B, deliveries []bus.Delivery, workers, batch int, apply func(context.Context, []bus.Delivery) error) {
+	b.Helper()
+	ctx := context.Background()
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				from := int(next.Add(int64(batch))) - batch
+				if from >= len(deliveries) {
+					return
+				}
+				if err := apply(ctx, deliveries[from:min(from+batch, len(deliveries))]); err != nil {
+					failed.Store(&err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	b.ReportMetric(float64(len(deliveries))/b.Elapsed().Seconds(), "events/s")
 }

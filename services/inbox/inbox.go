@@ -30,6 +30,7 @@ import (
 	"github.com/uberpopug/ates/ent/eventschema"
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/services/storage"
 )
 
 // Tx is a context database transaction; every context's generated Ent *Tx satisfies it (its
@@ -281,11 +282,7 @@ func (c *Consumer[T]) recordProcessed(ctx context.Context, tx T, es []event.Enve
 		fmt.Fprintf(&q, "($1, $%d, $2)", len(args))
 	}
 	q.WriteString(" ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id")
-	query := q.String()
-	if c.cfg.Dialect == dialect.SQLite {
-		query = strings.ReplaceAll(query, "$", "?")
-	}
-	rows, err := tx.QueryContext(ctx, query, args...)
+	rows, err := tx.QueryContext(ctx, storage.Rebind(c.cfg.Dialect, q.String()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("inbox %s: recording %d events as processed: %w", c.cfg.Name, len(ids), err)
 	}

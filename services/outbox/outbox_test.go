@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -254,77 +255,56 @@ func TestRelayPublishesInOrderAndMarksSent(t *testing.T) {
 }
 
 // R-EVT-4: while the broker is down the rows wait; once it is back they flow, nothing lost.
+// "mid-backlog": draining a backlog, the relay marks a batch sent and reads the next one while
+// the following batch publishes; a publication failing in the middle loses nothing, doubles
+// nothing and keeps the order.
 func TestRelayResumesAfterPublishErrors(t *testing.T) {
 	t.Parallel()
-	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
-		client := MustContextDB(t, db)
-		w := MustWriter(t, db)
-		b := inproc.New()
-		ctx := context.Background()
-		got := MustCollect(t, ctx, b, "#")
-		ft := &failingTransport{Transport: b, failFirst: 4}
-		recs := MustRecords(t, 250)
-		MustAppend(t, client, w, recs...)
-		r, err := outbox.NewRelay(db, ft, outbox.RelayOptions{
-			Context: "flaky-" + db.Dialect, BatchSize: 100, PollInterval: 5 * time.Millisecond,
-			MaxBackoff: 20 * time.Millisecond, Logger: testLogger(t),
+	tests := []struct {
+		name                string
+		records             int
+		failFirst, failCall int64
+		wantCalls           int64
+	}{
+		{"broker down at first", 250, 4, 0, 4 + 3}, // 4 failures, then 3 batches
+		{"mid-backlog", 1050, 0, 3, 11 + 1},        // 11 batches, one of them twice
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+				client := MustContextDB(t, db)
+				w := MustWriter(t, db)
+				b := inproc.New()
+				ctx := context.Background()
+				got := MustCollect(t, ctx, b, "#")
+				ft := &failingTransport{Transport: b, failFirst: tt.failFirst, failCall: tt.failCall}
+				recs := MustRecords(t, tt.records)
+				MustAppend(t, client, w, recs...)
+				r, err := outbox.NewRelay(db, ft, outbox.RelayOptions{
+					Context: fmt.Sprintf("flaky%d-%s", i, db.Dialect), BatchSize: 100, PollInterval: 5 * time.Millisecond,
+					MaxBackoff: 20 * time.Millisecond, Logger: testLogger(t),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				runRelay(t, r)
+				msgs := got.waitFor(t, len(recs), 30*time.Second)
+				for i, m := range msgs {
+					if m.ID != recs[i].Envelope.ID {
+						t.Fatalf("message %d = %s, want %s", i, m.ID, recs[i].Envelope.ID)
+					}
+				}
+				eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+				if calls := ft.calls.Load(); calls != tt.wantCalls {
+					t.Errorf("Publish called %d times, want %d", calls, tt.wantCalls)
+				}
+				if len(got.snapshot()) != len(recs) {
+					t.Errorf("received %d messages, want exactly %d", len(got.snapshot()), len(recs))
+				}
+			})
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runRelay(t, r)
-		msgs := got.waitFor(t, len(recs), 30*time.Second)
-		for i, m := range msgs {
-			if m.ID != recs[i].Envelope.ID {
-				t.Fatalf("message %d = %s, want %s", i, m.ID, recs[i].Envelope.ID)
-			}
-		}
-		eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
-		if calls := ft.calls.Load(); calls != 4+3 {
-			t.Errorf("Publish called %d times, want 4 failures + 3 batches", calls)
-		}
-		if len(got.snapshot()) != len(recs) {
-			t.Errorf("received %d messages, want exactly %d", len(got.snapshot()), len(recs))
-		}
-	})
-}
-
-// R-EVT-4: draining a backlog, the relay marks a batch sent and reads the next one while the
-// following batch publishes; a publication failing in the middle loses nothing, doubles
-// nothing and keeps the order.
-func TestRelayPipelinedBacklogSurvivesAFailedPublish(t *testing.T) {
-	t.Parallel()
-	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
-		client := MustContextDB(t, db)
-		w := MustWriter(t, db)
-		b := inproc.New()
-		ctx := context.Background()
-		got := MustCollect(t, ctx, b, "#")
-		ft := &failingTransport{Transport: b, failCall: 3}
-		recs := MustRecords(t, 1050)
-		MustAppend(t, client, w, recs...)
-		r, err := outbox.NewRelay(db, ft, outbox.RelayOptions{
-			Context: "pipelined-" + db.Dialect, BatchSize: 100, PollInterval: 5 * time.Millisecond,
-			MaxBackoff: 20 * time.Millisecond, Logger: testLogger(t),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runRelay(t, r)
-		msgs := got.waitFor(t, len(recs), 30*time.Second)
-		eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
-		if len(got.snapshot()) != len(recs) {
-			t.Fatalf("received %d messages, want exactly %d", len(got.snapshot()), len(recs))
-		}
-		for i, m := range msgs {
-			if m.ID != recs[i].Envelope.ID {
-				t.Fatalf("message %d = %s, want %s", i, m.ID, recs[i].Envelope.ID)
-			}
-		}
-		if calls := ft.calls.Load(); calls != 11+1 {
-			t.Errorf("Publish called %d times, want 11 batches + 1 failure", calls)
-		}
-	})
+	}
 }
 
 // R-EVT-4: 10 000 events, appended before and while the relay runs, are all published once, in

@@ -45,11 +45,11 @@ type pools struct {
 // from the same snapshot of the database.
 const loadPool = `SELECT r.accounts, r.versions, a.public_id
 FROM (SELECT count(*) AS accounts, coalesce(sum(version), 0)::bigint AS versions FROM accounts) AS r
-LEFT JOIN accounts AS a ON a.` + assignableSQLQualified + `
+LEFT JOIN accounts AS a ON ` + assignableSQLQualified + `
 ORDER BY a.id`
 
 // assignableSQLQualified is assignableSQL on the alias a.
-const assignableSQLQualified = "active AND a.role NOT IN ('ADMIN', 'MANAGER')"
+const assignableSQLQualified = "a.active AND a.role NOT IN ('ADMIN', 'MANAGER')"
 
 // pool returns the current snapshot, reading one when there is none or when stale is the
 // current one (a statement found it outdated); a reload another Create did meanwhile is used
@@ -151,7 +151,7 @@ var createSQL = func() string {
 	SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz
 	FROM replica, accounts AS a
 	WHERE replica.accounts = $6::bigint AND replica.versions = $7::bigint AND a.public_id = $8::uuid
-		AND a.` + assignableSQLQualified + `
+		AND ` + assignableSQLQualified + `
 	RETURNING public_id
 )
 INSERT INTO ` + eventschema.OutboxTable + ` (event_id, name, version, aggregate_key, payload, created_at)

@@ -313,10 +313,7 @@ func (c *consumer) workBatches(sess *session) {
 func (c *consumer) handleBatch(batch []amqp.Delivery) {
 	ds := make([]bus.Delivery, len(batch))
 	for i, d := range batch {
-		ds[i] = bus.Delivery{
-			Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
-			Redelivered: d.Redelivered,
-		}
+		ds[i] = delivery(d)
 	}
 	err := c.batch(c.ctx, ds)
 	if c.ctx.Err() != nil {
@@ -347,10 +344,7 @@ func (c *consumer) stopped() bool {
 // handle runs the handler and acknowledges (nil) or requeues (error) the delivery; an aborted
 // consumer does neither, and the broker redelivers.
 func (c *consumer) handle(d amqp.Delivery) {
-	err := c.handler(c.ctx, bus.Delivery{
-		Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
-		Redelivered: d.Redelivered,
-	})
+	err := c.handler(c.ctx, delivery(d))
 	if c.ctx.Err() != nil {
 		return
 	}
@@ -363,5 +357,13 @@ func (c *consumer) handle(d amqp.Delivery) {
 	}
 	if err := d.Ack(false); err != nil {
 		c.log.Warn("ack failed; the message will be redelivered", "id", d.MessageId, "err", err)
+	}
+}
+
+// delivery is an AMQP delivery as the bus hands it to handlers.
+func delivery(d amqp.Delivery) bus.Delivery {
+	return bus.Delivery{
+		Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
+		Redelivered: d.Redelivered,
 	}
 }
