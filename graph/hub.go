@@ -23,25 +23,44 @@ const maxSubscriberLag = 4096
 
 // Hub fans balance changes out to the gateway's subscribers (R-ACC-10). It is fed by the
 // gateway's own subscription to balance.changed events — never by polling a database — and
-// never blocks its feed: every subscriber has a bounded queue that its own goroutine hands to
-// the subscription; a subscriber that lets maxSubscriberLag pushes pile up is dropped (its
-// subscription ends) and logged. Subscribers leave when their context ends.
+// never blocks its feed: every subscriber has a bounded queue; a subscriber that lets
+// maxSubscriberLag pushes pile up is dropped (its subscription ends) and logged. Subscribers
+// leave when their context ends.
+//
+// An idle subscriber costs no goroutine: when pushes start waiting, the hub asks a taker to
+// drain the queue (see pushTaker); the taker runs until the queue is empty and stops.
 type Hub struct {
 	log  *slog.Logger
 	mu   sync.RWMutex
 	subs map[*hubSubscriber]struct{}
 }
 
-type hubSubscriber struct {
-	account *uuid.UUID // nil: every account
-	out     chan *model.BalanceChange
-	wake    chan struct{} // pushes are waiting
-	gone    chan struct{} // closed once the subscriber left the hub
-	once    sync.Once
+// A pushTaker takes a subscription's pushes on its own goroutine, started only while pushes
+// wait. The WebSocket transport is one: it puts itself in the subscription's context. take is
+// called once, before any push; it returns ready, which the hub calls (never concurrently with
+// a running taker) when pushes or the subscription's end wait. The taker then calls step until
+// it reports false; after each true step one receive on the subscription's channel returns at
+// once — the next push, or the closed channel when the subscription ended.
+type pushTaker interface {
+	take(step func() bool) (ready func())
+}
 
-	mu    sync.Mutex
-	queue []*model.BalanceChange // waiting, oldest first
-	lag   int                    // pushes queued and not yet handed over
+type pushTakerKey struct{}
+
+func withPushTaker(ctx context.Context, t pushTaker) context.Context {
+	return context.WithValue(ctx, pushTakerKey{}, t)
+}
+
+type hubSubscriber struct {
+	account *uuid.UUID                // nil: every account
+	out     chan *model.BalanceChange // holds at most the push being taken
+	ready   func()
+
+	mu     sync.Mutex
+	queue  []*model.BalanceChange // waiting, oldest first
+	taking bool                   // a taker runs; ready is not called until it stops
+	left   bool                   // left the hub: what waits is dropped and out is closed
+	closed bool                   // out is closed
 }
 
 // NewHub returns an empty hub.
@@ -50,77 +69,123 @@ func NewHub(log *slog.Logger) *Hub {
 }
 
 // Subscribe returns the pushes for one account (or all, with nil), in the order they were
-// published, until ctx ends or the subscriber falls behind; then the channel is closed.
+// published, until ctx ends or the subscriber falls behind; then the channel is closed. With a
+// pushTaker in ctx the taker reads the channel as described there; otherwise a goroutine hands
+// the pushes over to whoever reads the returned channel, at the reader's pace.
 func (h *Hub) Subscribe(ctx context.Context, account *uuid.UUID) <-chan *model.BalanceChange {
-	s := &hubSubscriber{
-		account: account, out: make(chan *model.BalanceChange),
-		wake: make(chan struct{}, 1), gone: make(chan struct{}),
+	s := &hubSubscriber{account: account, out: make(chan *model.BalanceChange, 1)}
+	var pushes <-chan *model.BalanceChange = s.out
+	if t, ok := ctx.Value(pushTakerKey{}).(pushTaker); ok {
+		s.ready = t.take(s.step)
+	} else {
+		relay := make(chan *model.BalanceChange)
+		wake := make(chan struct{}, 1)
+		s.ready = func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+		go h.relay(ctx, s, wake, relay)
+		pushes = relay
 	}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
-	go h.deliver(ctx, s)
-	return s.out
+	context.AfterFunc(ctx, func() { h.remove(s) })
+	return pushes
 }
 
-// deliver hands the subscriber's queued pushes over one by one until it leaves the hub: its
-// context ends or it is dropped. It is the only sender on out, and closes it.
-func (h *Hub) deliver(ctx context.Context, s *hubSubscriber) {
-	defer close(s.out)
+// relay is the taker of a subscriber without a pushTaker: it hands each push to relay and
+// closes relay when the subscription ended, after the subscriber left the hub.
+func (h *Hub) relay(ctx context.Context, s *hubSubscriber, wake <-chan struct{}, relay chan<- *model.BalanceChange) {
+	defer close(relay)
+	defer h.remove(s)
 	for {
-		s.mu.Lock()
-		batch := s.queue
-		s.queue = nil
-		s.mu.Unlock()
-		for i, c := range batch {
-			select {
-			case s.out <- c:
-				batch[i] = nil
-				s.mu.Lock()
-				s.lag--
-				s.mu.Unlock()
-			case <-s.gone:
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+		for s.step() {
+			c, ok := <-s.out
+			if !ok {
 				return
+			}
+			select {
+			case relay <- c:
 			case <-ctx.Done():
-				h.remove(s)
 				return
 			}
 		}
-		select {
-		case <-s.wake:
-		case <-s.gone:
-			return
-		case <-ctx.Done():
-			h.remove(s)
-			return
-		}
 	}
+}
+
+// step puts the next waiting push in out, or closes out once the subscriber left, and reports
+// whether it did; when nothing waits the taker stops (false) until ready is called again. The
+// send never blocks: the taker received the previous push before stepping again.
+func (s *hubSubscriber) step() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+	case s.left:
+		close(s.out)
+		s.closed = true
+		return true
+	case len(s.queue) > 0:
+		c := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		s.out <- c
+		return true
+	}
+	s.taking = false
+	s.queue = nil
+	return false
+}
+
+// wake claims the taker's turn under s.mu; the caller calls ready, outside the lock, when it
+// returns true.
+func (s *hubSubscriber) wake() bool {
+	if s.taking {
+		return false
+	}
+	s.taking = true
+	return true
 }
 
 // enqueue queues a push without waiting; false when the subscriber is too far behind.
 func (s *hubSubscriber) enqueue(c *model.BalanceChange) bool {
 	s.mu.Lock()
-	if s.lag >= maxSubscriberLag {
+	if s.left || len(s.queue) >= maxSubscriberLag {
 		s.mu.Unlock()
-		return false
+		return s.left
 	}
 	s.queue = append(s.queue, c)
-	s.lag++
+	wake := s.wake()
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if wake {
+		s.ready()
 	}
 	return true
 }
 
-// remove takes the subscriber out of the hub; it reports whether it was still in.
+// remove takes the subscriber out of the hub, drops what waits for it and lets its taker close
+// its channel; it reports whether it was still in.
 func (h *Hub) remove(s *hubSubscriber) bool {
 	h.mu.Lock()
 	_, in := h.subs[s]
 	delete(h.subs, s)
 	h.mu.Unlock()
-	s.once.Do(func() { close(s.gone) })
+	s.mu.Lock()
+	s.left = true
+	s.queue = nil
+	wake := s.wake()
+	s.mu.Unlock()
+	if wake {
+		s.ready()
+	}
 	return in
 }
 

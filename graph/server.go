@@ -16,7 +16,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -67,6 +66,8 @@ type Config struct {
 	// AllowedOrigins are host patterns WebSocket connections may come from (besides same origin).
 	AllowedOrigins []string
 	Limits         Limits
+	// Context, when done, closes the open WebSockets (the gateway is shutting down).
+	Context context.Context
 }
 
 // NewHandler returns the gateway's HTTP handler: /graphql (POST and WebSocket), /graphiql,
@@ -79,16 +80,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	log := cfg.Logger
 
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: cfg.Resolver}))
-	srv.AddTransport(transport.Websocket{
-		KeepAlivePingInterval: 15 * time.Second,
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
-			OriginPatterns: cfg.AllowedOrigins,
-		}},
-		// R-API-2: the token travels in connection_init's payload.
-		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			return authenticate(ctx, cfg.Verifier, p.Authorization()), &p, nil
-		},
-	})
+	srv.AddTransport(newWSTransport(cfg, lim))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

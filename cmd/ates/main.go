@@ -211,6 +211,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		Logger:         a.log,
 		Dev:            a.cfg.Dev,
 		AllowedOrigins: a.cfg.AllowedOrigins,
+		Context:        ctx,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,485 @@
+package graph
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// The GraphQL WebSocket transport (R-API-2, R-ACC-10): graphql-transport-ws and the legacy
+// graphql-ws, the token in connection_init's payload.
+//
+// It is ours rather than gqlgen's because of what an idle subscriber costs (issue target: at
+// most 32 KiB of process memory each): gqlgen's transport parks four goroutines per subscribed
+// socket and keeps the HTTP server's 4 KiB read and write buffers. Here a socket costs one
+// goroutine blocked in a read with a small buffer; the frame writer's buffer is pooled; a
+// subscription fed by the Hub has no goroutine at all until a push waits (pushTaker), and keep-
+// alives are timers. Operations run through the gqlgen executor as with gqlgen's transport, so
+// the server's extensions (limits, introspection policy, error presenter) apply unchanged.
+
+const (
+	protoTransportWS = "graphql-transport-ws"
+	protoLegacyWS    = "graphql-ws"
+
+	// Close codes of graphql-transport-ws.
+	closeBadRequest      = 4400
+	closeUnauthorized    = 4401
+	closeInitTimeout     = 4408
+	closeDuplicateID     = 4409
+	closeTooManyInitReqs = 4429
+)
+
+// wsTransport serves GraphQL over WebSocket connections.
+type wsTransport struct {
+	upgrader websocket.Upgrader
+	verifier TokenVerifier
+	present  graphql.ErrorPresenterFunc
+	recover  graphql.RecoverFunc
+	log      *slog.Logger
+	// base ends every connection (close 1001) when done: the gateway shuts down.
+	base context.Context
+
+	readLimit    int64
+	initTimeout  time.Duration // connection_init must come within it
+	keepAlive    time.Duration // a ka (graphql-ws) or ping (graphql-transport-ws) this often
+	writeTimeout time.Duration // a socket that takes longer to accept a message is closed
+}
+
+var _ graphql.Transport = (*wsTransport)(nil)
+
+func newWSTransport(cfg Config, lim Limits) *wsTransport {
+	base := cfg.Context
+	if base == nil {
+		base = context.Background()
+	}
+	return &wsTransport{
+		upgrader: websocket.Upgrader{
+			// A socket's own read buffer holds a frame header and small messages; larger
+			// ones are read through it. The write buffer is taken from a pool per message.
+			ReadBufferSize:  512,
+			WriteBufferPool: &sync.Pool{},
+			Subprotocols:    []string{protoTransportWS, protoLegacyWS},
+			CheckOrigin:     sameOriginOr(cfg.AllowedOrigins),
+		},
+		verifier: cfg.Verifier, present: presentError(cfg.Logger), recover: recoverPanic(cfg.Logger), log: cfg.Logger, base: base,
+		readLimit: lim.BodyBytes, initTimeout: 10 * time.Second, keepAlive: 15 * time.Second,
+		writeTimeout: 10 * time.Second,
+	}
+}
+
+// sameOriginOr accepts requests without an Origin, from the request's own host, or from a host
+// matching one of the patterns (path.Match syntax, e.g. "*.example.com").
+func sameOriginOr(patterns []string) func(r *http.Request) bool {
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			return true
+		}
+		u, err := url.Parse(origin)
+		if err != nil {
+			return false
+		}
+		if strings.EqualFold(u.Host, r.Host) {
+			return true
+		}
+		for _, p := range patterns {
+			if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Supports implements graphql.Transport.
+func (t *wsTransport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
+
+// Do implements graphql.Transport: it upgrades the request and serves the socket on a goroutine
+// of its own, returning at once so that the request's goroutine and buffers are freed.
+func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	ws, err := t.upgrader.Upgrade(hijacker{w}, r, nil)
+	if err != nil {
+		return // the upgrader answered the request with the error
+	}
+	ws.SetReadLimit(t.readLimit)
+	proto := ws.Subprotocol()
+	if proto == "" {
+		proto = protoLegacyWS // what clients that name no subprotocol speak
+	}
+	// The request's context ends when Do returns; the connection keeps its values.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &wsConn{t: t, ws: ws, proto: proto, exec: exec, ctx: ctx, cancel: cancel}
+	c.stopBase = context.AfterFunc(t.base, func() { c.closeWith(websocket.CloseGoingAway, "the server is shutting down") })
+	c.timer = time.AfterFunc(t.initTimeout, c.initExpired)
+	go c.serve()
+}
+
+// hijacker gives the upgrader the http.Hijacker of a wrapped ResponseWriter.
+type hijacker struct{ http.ResponseWriter }
+
+func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
+}
+
+// wsMessage is a message of either subprotocol.
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// wsConn is one socket.
+type wsConn struct {
+	t        *wsTransport
+	ws       *websocket.Conn
+	proto    string
+	exec     graphql.GraphExecutor
+	cancel   context.CancelFunc
+	stopBase func() bool
+
+	wmu sync.Mutex // one writer at a time
+
+	mu     sync.Mutex
+	ctx    context.Context // authenticated by connection_init
+	inited bool
+	closed bool
+	timer  *time.Timer // the init deadline, then the keep-alive
+	ops    map[string]*wsOperation
+}
+
+// serve reads messages until the socket closes, then ends every operation.
+func (c *wsConn) serve() {
+	defer c.shutdown()
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m wsMessage
+		if kind != websocket.TextMessage || json.Unmarshal(data, &m) != nil {
+			c.closeWith(closeBadRequest, "invalid message")
+			return
+		}
+		if !c.handle(m) {
+			return
+		}
+	}
+}
+
+// handle acts on one message; false when the connection is to close.
+func (c *wsConn) handle(m wsMessage) bool {
+	switch {
+	case m.Type == "connection_init":
+		return c.init(m.Payload)
+	case m.Type == "subscribe" && c.proto == protoTransportWS, m.Type == "start" && c.proto == protoLegacyWS:
+		return c.start(m)
+	case m.Type == "complete" && c.proto == protoTransportWS, m.Type == "stop" && c.proto == protoLegacyWS:
+		c.stop(m.ID)
+		return true
+	case m.Type == "ping" && c.proto == protoTransportWS:
+		c.write(wsMessage{Type: "pong"})
+		return true
+	case m.Type == "pong" && c.proto == protoTransportWS:
+		return true
+	case m.Type == "connection_terminate" && c.proto == protoLegacyWS:
+		c.closeWith(websocket.CloseNormalClosure, "terminated")
+		return false
+	}
+	c.closeWith(closeBadRequest, fmt.Sprintf("unexpected message type %q", m.Type))
+	return false
+}
+
+// init authenticates the connection with connection_init's Authorization (R-API-2). A missing
+// or bad token still opens the connection: its operations answer UNAUTHENTICATED, as over HTTP.
+func (c *wsConn) init(payload json.RawMessage) bool {
+	var p transport.InitPayload
+	if len(payload) > 0 && !bytes.Equal(payload, []byte("null")) && json.Unmarshal(payload, &p) != nil {
+		c.closeWith(closeBadRequest, "connection_init payload is not an object")
+		return false
+	}
+	c.mu.Lock()
+	if c.inited {
+		c.mu.Unlock()
+		c.closeWith(closeTooManyInitReqs, "too many initialisation requests")
+		return false
+	}
+	c.inited = true
+	c.ctx = authenticate(c.ctx, c.t.verifier, p.Authorization())
+	c.timer.Stop()
+	c.timer = time.AfterFunc(c.t.keepAlive, c.keepAlive)
+	c.mu.Unlock()
+	c.write(wsMessage{Type: "connection_ack"})
+	if c.proto == protoLegacyWS {
+		c.write(wsMessage{Type: "ka"})
+	}
+	return true
+}
+
+func (c *wsConn) initExpired() {
+	c.mu.Lock()
+	inited := c.inited
+	c.mu.Unlock()
+	if !inited {
+		c.closeWith(closeInitTimeout, "connection initialisation timeout")
+	}
+}
+
+// keepAlive tells the client the connection lives, and finds dead peers by failed writes.
+func (c *wsConn) keepAlive() {
+	kind := "ping"
+	if c.proto == protoLegacyWS {
+		kind = "ka"
+	}
+	if c.write(wsMessage{Type: kind}) {
+		c.mu.Lock()
+		c.timer.Reset(c.t.keepAlive)
+		c.mu.Unlock()
+	}
+}
+
+// start begins the operation of a subscribe (start) message; its work runs on a goroutine of
+// its own so that the reader stays shallow and keeps reading.
+func (c *wsConn) start(m wsMessage) bool {
+	c.mu.Lock()
+	if !c.inited {
+		c.mu.Unlock()
+		c.closeWith(closeUnauthorized, "unauthorized: send connection_init first")
+		return false
+	}
+	if _, dup := c.ops[m.ID]; dup || m.ID == "" {
+		c.mu.Unlock()
+		if m.ID == "" {
+			c.closeWith(closeBadRequest, "an operation needs an id")
+		} else {
+			c.closeWith(closeDuplicateID, "subscriber for "+m.ID+" already exists")
+		}
+		return false
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	op := &wsOperation{c: c, id: m.ID, cancel: cancel}
+	if c.ops == nil {
+		c.ops = map[string]*wsOperation{}
+	}
+	c.ops[m.ID] = op
+	c.mu.Unlock()
+	go op.run(withPushTaker(ctx, op), m.Payload, graphql.Now())
+	return true
+}
+
+// stop ends an operation the client completed; no complete message goes back for it.
+func (c *wsConn) stop(id string) {
+	c.mu.Lock()
+	op := c.ops[id]
+	delete(c.ops, id)
+	c.mu.Unlock()
+	if op != nil {
+		op.cancel()
+	}
+}
+
+// finish ends an operation that completed on the server's side, telling the client unless it
+// stopped the operation itself.
+func (c *wsConn) finish(op *wsOperation) {
+	c.mu.Lock()
+	current := c.ops[op.id] == op
+	if current {
+		delete(c.ops, op.id)
+	}
+	c.mu.Unlock()
+	op.cancel()
+	if current {
+		c.write(wsMessage{ID: op.id, Type: "complete"})
+	}
+}
+
+// write sends one message; false when the socket failed, which closes it.
+func (c *wsConn) write(m wsMessage) bool {
+	b, err := json.Marshal(m)
+	if err != nil {
+		c.t.log.Error("encoding a WebSocket message", "type", m.Type, "error", err)
+		return false
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.writeTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		_ = c.ws.Close() // the reader fails and shuts the connection down
+		return false
+	}
+	return true
+}
+
+// fail ends an operation whose execution panicked with an INTERNAL error (logged, R-API-4).
+func (c *wsConn) fail(ctx context.Context, op *wsOperation, p any) {
+	c.sendErrors(op.id, gqlerror.List{c.t.present(ctx, c.t.recover(ctx, p))})
+	c.finish(op)
+}
+
+func (c *wsConn) sendResponse(id string, r *graphql.Response) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		c.t.log.Error("encoding a GraphQL response", "error", err)
+		b, _ = json.Marshal(graphql.Response{Errors: gqlerror.List{{Message: "internal error", Extensions: map[string]any{"code": "INTERNAL"}}}})
+	}
+	kind := "next"
+	if c.proto == protoLegacyWS {
+		kind = "data"
+	}
+	c.write(wsMessage{ID: id, Type: kind, Payload: b})
+}
+
+func (c *wsConn) sendErrors(id string, list gqlerror.List) {
+	b, err := json.Marshal(list)
+	if err != nil {
+		c.t.log.Error("encoding GraphQL errors", "error", err)
+		return
+	}
+	c.write(wsMessage{ID: id, Type: "error", Payload: b})
+}
+
+// closeWith sends a close frame and closes the socket; the reader then shuts down.
+func (c *wsConn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	closed := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	msg := websocket.FormatCloseMessage(code, reason)
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = c.ws.Close()
+}
+
+// shutdown releases what the connection holds once its reader stopped.
+func (c *wsConn) shutdown() {
+	c.mu.Lock()
+	c.closed = true
+	c.timer.Stop()
+	ops := c.ops
+	c.ops = nil
+	c.mu.Unlock()
+	c.stopBase()
+	for _, op := range ops {
+		op.cancel()
+	}
+	c.cancel()
+	_ = c.ws.Close()
+}
+
+// wsOperation is one running operation of a connection.
+type wsOperation struct {
+	c      *wsConn
+	id     string
+	cancel context.CancelFunc
+
+	// A subscription fed by the Hub (pushTaker): its pushes are taken by drain, started by
+	// ready, only while pushes wait.
+	step      func() bool
+	mu        sync.Mutex
+	responses graphql.ResponseHandler // set once the operation was dispatched
+	ctx       context.Context
+	waiting   bool // ready came before responses was set
+}
+
+var _ pushTaker = (*wsOperation)(nil)
+
+// run executes the operation: a query or mutation answers once; a subscription answers per
+// push, either taken by drain (a Hub subscription) or read here until it ends.
+func (op *wsOperation) run(ctx context.Context, payload json.RawMessage, readStart time.Time) {
+	c := op.c
+	ctx = graphql.StartOperationTrace(ctx)
+	var params graphql.RawParams
+	if err := json.Unmarshal(payload, &params); err != nil {
+		c.sendErrors(op.id, gqlerror.List{{Message: "the operation payload is not valid JSON", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}})
+		c.finish(op)
+		return
+	}
+	params.ReadTime = graphql.TraceTiming{Start: readStart, End: graphql.Now()}
+	rc, gerrs := c.exec.CreateOperationContext(ctx, &params)
+	if gerrs != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), gerrs)
+		if errcode.GetErrorKind(gerrs) == errcode.KindProtocol {
+			c.sendErrors(op.id, resp.Errors)
+		} else {
+			c.sendResponse(op.id, resp)
+		}
+		c.finish(op)
+		return
+	}
+	ctx = graphql.WithOperationContext(ctx, rc)
+	defer func() {
+		if p := recover(); p != nil {
+			c.fail(ctx, op, p)
+		}
+	}()
+	responses, ctx := c.exec.DispatchOperation(ctx, rc)
+	if rc.Operation.Operation == ast.Subscription && op.step != nil {
+		op.mu.Lock()
+		op.responses, op.ctx = responses, ctx
+		waiting := op.waiting
+		op.mu.Unlock()
+		if waiting {
+			op.drain()
+		}
+		return
+	}
+	for {
+		r := responses(ctx)
+		if r == nil {
+			break
+		}
+		c.sendResponse(op.id, r)
+	}
+	c.finish(op)
+}
+
+// take implements pushTaker.
+func (op *wsOperation) take(step func() bool) func() {
+	op.step = step
+	return op.ready
+}
+
+func (op *wsOperation) ready() {
+	op.mu.Lock()
+	dispatched := op.responses != nil
+	op.waiting = !dispatched
+	op.mu.Unlock()
+	if dispatched {
+		go op.drain()
+	}
+}
+
+// drain sends the waiting pushes, and completes the operation when the subscription ended.
+func (op *wsOperation) drain() {
+	defer func() {
+		if p := recover(); p != nil {
+			op.c.fail(op.ctx, op, p)
+		}
+	}()
+	for op.step() {
+		r := op.responses(op.ctx)
+		if r == nil {
+			op.c.finish(op)
+			return
+		}
+		op.c.sendResponse(op.id, r)
+	}
+}
