@@ -77,6 +77,8 @@ type Gateway struct {
 	Logs        *syncBuffer
 	// AuthQueries records every query the auth service sends to DB outside a transaction.
 	AuthQueries *QueryLog
+	// Hub feeds the gateway's balanceChanged subscriptions.
+	Hub *graph.Hub
 	// TasksDB is the task tracker's database; Tasks the task tracker on it, drawing from a PCG
 	// with a fixed seed, on Clock.
 	TasksDB     *storage.DB
@@ -91,6 +93,7 @@ type gatewayConfig struct {
 	dialect string
 	dev     bool
 	limits  graph.Limits
+	ctx     context.Context
 	ready   func(db *storage.DB) map[string]func(context.Context) error
 }
 
@@ -105,6 +108,9 @@ func DevMode() GatewayOption { return func(c *gatewayConfig) { c.dev = true } }
 
 // WithLimits sets the cost limits.
 func WithLimits(l graph.Limits) GatewayOption { return func(c *gatewayConfig) { c.limits = l } }
+
+// WithContext gives the gateway a context whose end closes its WebSockets.
+func WithContext(ctx context.Context) GatewayOption { return func(c *gatewayConfig) { c.ctx = ctx } }
 
 // WithReady replaces the readiness checks.
 func WithReady(f func(db *storage.DB) map[string]func(context.Context) error) GatewayOption {
@@ -236,14 +242,16 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 		tb.Fatal(err)
 	}
 
+	hub := graph.NewHub(log)
 	h, err := graph.NewHandler(graph.Config{
-		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Hub: graph.NewHub(log), Log: log},
+		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Hub: hub, Log: log},
 		Verifier: verifier,
 		JWKS:     func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:    cfg.ready(db),
 		Logger:   log,
 		Dev:      cfg.dev,
 		Limits:   cfg.limits,
+		Context:  cfg.ctx,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -252,7 +260,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	tb.Cleanup(srv.Close)
 	g := &Gateway{
 		URL: srv.URL, DB: db, Auth: svc, Revocations: revocations, Clock: clock, Logs: logs,
-		AuthQueries: authQueries, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
+		AuthQueries: authQueries, Hub: hub, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
 		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
 	}
 	g.SyncReplica(tb)

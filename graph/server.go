@@ -32,8 +32,11 @@ type Limits struct {
 	Depth int
 	// Complexity bounds gqlgen's query complexity (default 2000).
 	Complexity int
-	// Timeout bounds a query or mutation (default 30 s); subscriptions live on.
+	// Timeout bounds a query or mutation (default 30 s), over HTTP and WebSocket; subscriptions
+	// live on.
 	Timeout time.Duration
+	// InitTimeout is how long a WebSocket may wait before its connection_init (default 10 s).
+	InitTimeout time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -45,6 +48,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Complexity <= 0 {
 		l.Complexity = 2000
+	}
+	if l.InitTimeout <= 0 {
+		l.InitTimeout = 10 * time.Second
 	}
 	if l.Timeout <= 0 {
 		l.Timeout = 30 * time.Second

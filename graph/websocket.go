@@ -57,6 +57,7 @@ type wsTransport struct {
 	base context.Context
 
 	readLimit    int64
+	opTimeout    time.Duration // bounds a query or mutation
 	initTimeout  time.Duration // connection_init must come within it
 	keepAlive    time.Duration // a ka (graphql-ws) or ping (graphql-transport-ws) this often
 	writeTimeout time.Duration // a socket that takes longer to accept a message is closed
@@ -79,7 +80,7 @@ func newWSTransport(cfg Config, lim Limits) *wsTransport {
 			CheckOrigin:     sameOriginOr(cfg.AllowedOrigins),
 		},
 		verifier: cfg.Verifier, present: presentError(cfg.Logger), recover: recoverPanic(cfg.Logger), log: cfg.Logger, base: base,
-		readLimit: lim.BodyBytes, initTimeout: 10 * time.Second, keepAlive: 15 * time.Second,
+		readLimit: lim.BodyBytes, opTimeout: lim.Timeout, initTimeout: lim.InitTimeout, keepAlive: 15 * time.Second,
 		writeTimeout: 10 * time.Second,
 	}
 }
@@ -430,6 +431,11 @@ func (op *wsOperation) run(ctx context.Context, payload json.RawMessage, readSta
 			c.fail(ctx, op, p)
 		}
 	}()
+	if rc.Operation.Operation != ast.Subscription {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.t.opTimeout)
+		defer cancel()
+	}
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
 	if rc.Operation.Operation == ast.Subscription && op.step != nil {
 		op.mu.Lock()

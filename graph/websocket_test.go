@@ -3,14 +3,18 @@ package graph_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"github.com/google/uuid"
 
+	"github.com/uberpopug/ates/graph"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/money"
 )
 
 // wsProtocol names one subprotocol's message types (R-API-2).
@@ -222,4 +226,180 @@ func TestWebSocketRefusesForeignOrigin(t *testing.T) {
 	if !strings.Contains(err.Error(), "403") {
 		t.Fatalf("cross-origin dial failed with %v, want a 403 refusal", err)
 	}
+}
+
+// mustClosedWith reads until the server closes the socket, and checks the close code.
+func (c *wsClient) mustClosedWith(tb testing.TB, code websocket.StatusCode) {
+	tb.Helper()
+	for {
+		m, err := c.recv(tb)
+		if err == nil {
+			tb.Logf("before the close: %+v", m)
+			continue
+		}
+		if got := websocket.CloseStatus(err); got != code {
+			tb.Fatalf("socket ended with %v (status %d), want close %d", err, got, code)
+		}
+		return
+	}
+}
+
+// subscribeBalance starts a balanceChanged subscription and waits until the hub holds it.
+func (c *wsClient) subscribeBalance(tb testing.TB, g *Gateway, id string, want int) {
+	tb.Helper()
+	c.send(tb, map[string]any{"id": id, "type": c.p.subscribe, "payload": map[string]any{
+		"query": `subscription { balanceChanged { accountId balance entry { type amount } } }`,
+	}})
+	waitSubscribers(tb, g, want)
+}
+
+// waitSubscribers waits until the gateway's hub holds n subscribers.
+func waitSubscribers(tb testing.TB, g *Gateway, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(hubPushTimeout)
+	for g.Hub.Subscribers() != n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the hub holds %d subscribers, want %d", g.Hub.Subscribers(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWebSocketPushes follows a subscription through pushes, a burst and the client's
+// completion, in both subprotocols (R-ACC-10).
+func TestWebSocketPushes(t *testing.T) {
+	t.Parallel()
+	for _, p := range wsProtocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			g := MustGateway(t)
+			w := g.MustUser(t, "kiwi", identity.Worker)
+			id := uuid.MustParse(w.ID)
+			other := uuid.New()
+			c := MustDialWS(t, g, p)
+			if m := c.init(t, w.Token); m.Type != "connection_ack" || len(m.Payload) > 0 {
+				t.Fatalf("connection_init answered %+v, want a bare connection_ack (the token is not echoed)", m)
+			}
+			c.subscribeBalance(t, g, "live", 1)
+
+			const burst = 300
+			for i := range burst {
+				g.Hub.Publish(other, change(other, 1)) // someone else's: not pushed
+				g.Hub.Publish(id, change(id, money.Cents(i)))
+			}
+			for i := range burst {
+				m := c.mustRecv(t)
+				var r struct {
+					Data struct {
+						BalanceChanged struct {
+							AccountID string
+							Balance   string
+						}
+					}
+				}
+				if m.ID != "live" || m.Type != p.next || json.Unmarshal(m.Payload, &r) != nil {
+					t.Fatalf("push %d: %+v", i, m)
+				}
+				if got := r.Data.BalanceChanged; got.AccountID != w.ID || got.Balance != fmt.Sprintf("%d.%02d", i/100, i%100) {
+					t.Fatalf("push %d = %+v, want balance %d cents of %s in order", i, got, i, w.ID)
+				}
+			}
+
+			// The client ends the subscription: the hub lets go of it and pushes stop.
+			stop := map[string]string{"graphql-transport-ws": "complete", "graphql-ws": "stop"}[p.name]
+			c.send(t, map[string]any{"id": "live", "type": stop})
+			waitSubscribers(t, g, 0)
+			g.Hub.Publish(id, change(id, 5))
+			// The socket still serves operations, and nothing else arrives before their answer.
+			if _, errs := c.operation(t, "after", `{ me { id } }`); len(errs) > 0 {
+				t.Fatalf("me after completing the subscription: %+v", errs)
+			}
+		})
+	}
+}
+
+// TestWebSocketProtocolErrors checks graphql-transport-ws's close codes for misbehaving
+// clients, and that the server answers pings.
+func TestWebSocketProtocolErrors(t *testing.T) {
+	t.Parallel()
+	g := MustGateway(t, WithLimits(graph.Limits{InitTimeout: 200 * time.Millisecond}))
+	w := g.MustUser(t, "popug", identity.Worker)
+	transportWS := wsProtocols[0]
+	cases := []struct {
+		name string
+		run  func(t *testing.T, c *wsClient)
+		want websocket.StatusCode
+	}{
+		{"subscribe before connection_init", func(t *testing.T, c *wsClient) {
+			c.send(t, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `{ me { id } }`}})
+		}, 4401},
+		{"no connection_init in time", func(t *testing.T, c *wsClient) {}, 4408},
+		{"a second connection_init", func(t *testing.T, c *wsClient) {
+			c.init(t, w.Token)
+			c.send(t, map[string]any{"type": "connection_init"})
+		}, 4429},
+		{"an operation id in use", func(t *testing.T, c *wsClient) {
+			c.init(t, w.Token)
+			q := map[string]any{"query": `subscription { balanceChanged { balance } }`}
+			c.send(t, map[string]any{"id": "1", "type": "subscribe", "payload": q})
+			c.send(t, map[string]any{"id": "1", "type": "subscribe", "payload": q})
+		}, 4409},
+		{"not JSON", func(t *testing.T, c *wsClient) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.conn.Write(ctx, websocket.MessageText, []byte("{nope")); err != nil {
+				t.Fatal(err)
+			}
+		}, 4400},
+		{"an unknown message type", func(t *testing.T, c *wsClient) {
+			c.init(t, w.Token)
+			c.send(t, map[string]any{"id": "1", "type": "start"}) // graphql-ws's, not this protocol's
+		}, 4400},
+		{"connection_init payload not an object", func(t *testing.T, c *wsClient) {
+			c.send(t, map[string]any{"type": "connection_init", "payload": "Bearer x"})
+		}, 4400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := MustDialWS(t, g, transportWS)
+			tc.run(t, c)
+			c.mustClosedWith(t, tc.want)
+		})
+	}
+
+	t.Run("ping", func(t *testing.T) {
+		t.Parallel()
+		c := MustDialWS(t, g, transportWS)
+		c.send(t, map[string]any{"type": "ping"})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var m wsMessage
+		if err := wsjson.Read(ctx, c.conn, &m); err != nil || m.Type != "pong" {
+			t.Fatalf("answer to ping = %+v (%v), want pong", m, err)
+		}
+	})
+	t.Run("graphql-ws connection_terminate", func(t *testing.T) {
+		t.Parallel()
+		c := MustDialWS(t, g, wsProtocols[1])
+		c.init(t, w.Token)
+		c.send(t, map[string]any{"type": "connection_terminate"})
+		c.mustClosedWith(t, websocket.StatusNormalClosure)
+	})
+}
+
+// TestWebSocketClosedAtShutdown checks that the gateway's context ending closes its sockets
+// with "going away", ending their subscriptions.
+func TestWebSocketClosedAtShutdown(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := MustGateway(t, WithContext(ctx))
+	w := g.MustUser(t, "popug", identity.Worker)
+	c := MustDialWS(t, g, wsProtocols[0])
+	c.init(t, w.Token)
+	c.subscribeBalance(t, g, "live", 1)
+	cancel()
+	c.mustClosedWith(t, websocket.StatusGoingAway)
+	waitSubscribers(t, g, 0)
 }
