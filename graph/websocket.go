@@ -44,6 +44,7 @@ const (
 	closeInitTimeout     = 4408
 	closeDuplicateID     = 4409
 	closeTooManyInitReqs = 4429
+	closeForbidden       = 4403
 )
 
 // wsTransport serves GraphQL over WebSocket connections.
@@ -159,6 +160,7 @@ type wsConn struct {
 
 	mu     sync.Mutex
 	ctx    context.Context // authenticated by connection_init
+	token  string          // connection_init's credential, checked again before pushes
 	inited bool
 	closed bool
 	timer  *time.Timer // the init deadline, then the keep-alive
@@ -223,6 +225,9 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 	}
 	c.inited = true
 	c.ctx = authenticate(c.ctx, c.t.verifier, p.Authorization())
+	if _, err := actor(c.ctx); err == nil {
+		c.token = p.Authorization()
+	}
 	c.timer.Stop()
 	c.timer = time.AfterFunc(c.t.keepAlive, c.keepAlive)
 	c.mu.Unlock()
@@ -242,8 +247,12 @@ func (c *wsConn) initExpired() {
 	}
 }
 
-// keepAlive tells the client the connection lives, and finds dead peers by failed writes.
+// keepAlive tells the client the connection lives, and finds dead peers by failed writes. It
+// also closes a socket whose token lapsed meanwhile.
 func (c *wsConn) keepAlive() {
+	if !c.authorized() {
+		return
+	}
 	kind := "ping"
 	if c.proto == protoLegacyWS {
 		kind = "ka"
@@ -253,6 +262,23 @@ func (c *wsConn) keepAlive() {
 		c.timer.Reset(c.t.keepAlive)
 		c.mu.Unlock()
 	}
+}
+
+// authorized checks the socket's token again — it expires, its account may be deactivated or
+// its role changed (R-AUTH-5) — and closes the socket (4403) when it no longer holds; the
+// client logs in again and reconnects. A socket without a valid token has nothing to lose.
+func (c *wsConn) authorized() bool {
+	c.mu.Lock()
+	token := c.token
+	c.mu.Unlock()
+	if token == "" {
+		return true
+	}
+	if _, err := actor(authenticate(context.Background(), c.t.verifier, token)); err != nil {
+		c.closeWith(closeForbidden, "forbidden: the access token is no longer valid")
+		return false
+	}
+	return true
 }
 
 // start begins the operation of a subscribe (start) message; its work runs on a goroutine of
@@ -481,6 +507,9 @@ func (op *wsOperation) drain() {
 		}
 	}()
 	for op.step() {
+		if !op.c.authorized() {
+			return
+		}
 		r := op.responses(op.ctx)
 		if r == nil {
 			op.c.finish(op)

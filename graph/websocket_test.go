@@ -403,3 +403,37 @@ func TestWebSocketClosedAtShutdown(t *testing.T) {
 	c.mustClosedWith(t, websocket.StatusGoingAway)
 	waitSubscribers(t, g, 0)
 }
+
+// TestWebSocketClosedWhenTokenLapses checks that a subscribed socket whose token no longer holds
+// — its account deactivated (R-AUTH-5) or the token expired (R-AUTH-4) — gets no further push
+// and is closed with 4403, so the client logs in again.
+func TestWebSocketClosedWhenTokenLapses(t *testing.T) {
+	t.Parallel()
+	for name, lapse := range map[string]func(t *testing.T, g *Gateway, w User){
+		"account deactivated": func(t *testing.T, g *Gateway, w User) {
+			if r := g.Query(t, g.AdminToken, deactivateMut, map[string]any{"id": w.ID}); len(r.Errors) > 0 {
+				t.Fatalf("deactivateAccount: %+v", r.Errors)
+			}
+			g.FeedEvents(t) // the gateway hears of it
+		},
+		"token expired": func(t *testing.T, g *Gateway, w User) { g.Clock.Advance(2 * time.Hour) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			g := MustGateway(t)
+			w := g.MustUser(t, "kiwi", identity.Worker)
+			id := uuid.MustParse(w.ID)
+			c := MustDialWS(t, g, wsProtocols[0])
+			c.init(t, w.Token)
+			c.subscribeBalance(t, g, "live", 1)
+			g.Hub.Publish(id, change(id, 1))
+			if m := c.mustRecv(t); m.Type != "next" {
+				t.Fatalf("first push: %+v", m)
+			}
+			lapse(t, g, w)
+			g.Hub.Publish(id, change(id, 2))
+			c.mustClosedWith(t, 4403)
+			waitSubscribers(t, g, 0)
+		})
+	}
+}
