@@ -255,7 +255,10 @@ func pgColumn(n int, values []string) (expr string, arg any) {
 // insert writes validated records with one multi-row INSERT, or on PostgreSQL one COPY.
 func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads []string, createdAt time.Time) error {
 	if p, ok := tx.(Preparer); ok && w.dialect == dialect.Postgres && len(recs) >= pgCopyFrom {
-		return copyIn(ctx, p, recs, payloads, createdAt)
+		return copyIn(ctx, p, len(recs), func(i int) []any {
+			r := recs[i]
+			return []any{r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key, payloads[i], createdAt}
+		})
 	}
 	if w.dialect == dialect.Postgres && len(recs) >= pgArraysFrom {
 		ids, names, versions, keys := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs)), make([]string, len(recs))
@@ -287,26 +290,35 @@ func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads 
 	return nil
 }
 
-// copyIn writes validated records with one COPY through tx. The rows are streamed as they are
-// added (lib/pq flushes every 64 KiB), so the server inserts while the rest are still sent;
-// the final Exec waits for the server's verdict on the whole chunk.
-func copyIn(ctx context.Context, tx Preparer, recs []Record, payloads []string, createdAt time.Time) (err error) {
+// CopyRows writes rows from Rows into the outbox with one COPY through tx, the caller's
+// transaction on PostgreSQL (R-EVT-4).
+func CopyRows(ctx context.Context, tx Preparer, rows []Row) error {
+	return copyIn(ctx, tx, len(rows), func(i int) []any {
+		r := rows[i]
+		return []any{r.EventID, r.Name, r.Version, r.Key, r.Payload, r.CreatedAt}
+	})
+}
+
+// copyIn writes n validated rows (outboxColumns' values, by row) with one COPY through tx. The
+// rows are streamed as they are added (lib/pq flushes every 64 KiB), so the server inserts while
+// the rest are still sent; the final Exec waits for the server's verdict on the whole chunk.
+func copyIn(ctx context.Context, tx Preparer, n int, row func(i int) []any) (err error) {
 	stmt, err := tx.PrepareContext(ctx, pgCopy)
 	if err != nil {
-		return fmt.Errorf("outbox: copying %d events: %w", len(recs), err)
+		return fmt.Errorf("outbox: copying %d events: %w", n, err)
 	}
 	defer func() { // ends the COPY (a no-op after the final Exec)
 		if cerr := stmt.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("outbox: copying %d events: %w", len(recs), cerr)
+			err = fmt.Errorf("outbox: copying %d events: %w", n, cerr)
 		}
 	}()
-	for i, r := range recs {
-		if _, err := stmt.ExecContext(ctx, r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key, payloads[i], createdAt); err != nil {
-			return fmt.Errorf("outbox: copying %d events: %w", len(recs), err)
+	for i := range n {
+		if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
+			return fmt.Errorf("outbox: copying %d events: %w", n, err)
 		}
 	}
 	if _, err := stmt.ExecContext(ctx); err != nil {
-		return fmt.Errorf("outbox: copying %d events: %w", len(recs), err)
+		return fmt.Errorf("outbox: copying %d events: %w", n, err)
 	}
 	return nil
 }

@@ -111,8 +111,12 @@ func benchService(b *testing.B, d string) (*tasks.Service, *storage.DB, identity
 	if err != nil {
 		b.Fatal(err)
 	}
+	pool := db.SQL // as cmd/ates wires it; ATES_BENCH_TASKS_NO_POOL=1 measures the Ent-only paths
+	if os.Getenv("ATES_BENCH_TASKS_NO_POOL") != "" {
+		pool = nil
+	}
 	svc, err := tasks.New(tasks.Config{
-		Client: client, Dialect: db.Dialect, Outbox: w, Clock: time.Now,
+		Client: client, DB: pool, Dialect: db.Dialect, Outbox: w, Clock: time.Now,
 		Rand: tasks.NewLockedRand(nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
 )
 
 // shuffleLock is the PostgreSQL advisory lock that serializes shuffles.
@@ -31,7 +33,7 @@ const shuffleLock = 0x7a5f_5348 // "zS H": any constant unique within the tasks 
 // were reassigned.
 //
 // One shuffle is one transaction: it reassigns all open tasks or none. It walks the open tasks
-// in id order in batches (one UPDATE and one multi-row outbox INSERT per batch), so memory is
+// in id order in batches (one UPDATE and one outbox INSERT — COPY on PostgreSQL — per batch), so memory is
 // bounded by the batch, not by the number of tasks; the database works on one batch while the
 // events of the previous one are encoded and validated (shuffleOpen). A second shuffle started
 // meanwhile waits for the first (advisory lock on PostgreSQL; SQLite's write lock) and then
@@ -43,20 +45,20 @@ func (s *Service) Shuffle(ctx context.Context, actor identity.Actor) (int, error
 		return 0, errs.E(errs.Forbidden, "only an admin or a manager can reshuffle tasks")
 	}
 	total := 0
-	err := s.inTx(ctx, func(tx *tasksdb.Tx) error {
+	shuffle := func(tx querier, client *tasksdb.Client) error {
 		total = 0
 		if s.dialect == dialect.Postgres {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", shuffleLock); err != nil {
 				return fmt.Errorf("tasks: waiting for a running shuffle: %w", err)
 			}
 		}
-		popugs, err := assignable(tx.Account.Query()).Order(tasksdb.Asc(account.FieldID)).
+		popugs, err := assignable(client.Account.Query()).Order(tasksdb.Asc(account.FieldID)).
 			Select(account.FieldPublicID).Strings(ctx)
 		if err != nil {
 			return fmt.Errorf("tasks: loading assignable popugs: %w", err)
 		}
 		if len(popugs) == 0 {
-			open, err := tx.Task.Query().Where(task.StatusEQ(task.StatusOPEN)).Exist(ctx)
+			open, err := client.Task.Query().Where(task.StatusEQ(task.StatusOPEN)).Exist(ctx)
 			if err != nil {
 				return fmt.Errorf("tasks: looking for open tasks: %w", err)
 			}
@@ -68,7 +70,18 @@ func (s *Service) Shuffle(ctx context.Context, actor identity.Actor) (int, error
 		n, err := s.shuffleOpen(ctx, tx, popugs, s.now().UTC())
 		total = n
 		return err
-	})
+	}
+	var err error
+	if s.db != nil && s.dialect == dialect.Postgres {
+		// On the pool's own transaction the outbox rows go by COPY (outbox.Preparer); the
+		// Ent queries run on the same transaction.
+		begin := func(ctx context.Context) (*sql.Tx, error) { return s.db.BeginTx(ctx, nil) }
+		err = storage.InTx(ctx, begin, func(tx *sql.Tx) error {
+			return shuffle(tx, tasksdb.NewClient(tasksdb.Driver(entsql.NewDriver(s.dialect, entsql.Conn{ExecQuerier: tx}))))
+		})
+	} else {
+		err = s.inTx(ctx, func(tx *tasksdb.Tx) error { return shuffle(tx, tx.Client()) })
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -88,7 +101,13 @@ type shuffled struct {
 	reassigned bool
 }
 
-func (s *Service) openBatch(ctx context.Context, tx *tasksdb.Tx, after int64) ([]shuffled, error) {
+// querier is the shuffle's transaction: an Ent *tasksdb.Tx or, on PostgreSQL, a *sql.Tx.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Service) openBatch(ctx context.Context, tx querier, after int64) ([]shuffled, error) {
 	q := "SELECT id, public_id, assignee_id FROM tasks WHERE status = 'OPEN' AND id > ? ORDER BY id LIMIT ?"
 	if s.dialect == dialect.Postgres {
 		q = "SELECT id, public_id::text, assignee_id::text FROM tasks WHERE status = 'OPEN' AND id > $1 ORDER BY id LIMIT $2"
@@ -120,7 +139,7 @@ func (s *Service) openBatch(ctx context.Context, tx *tasksdb.Tx, after int64) ([
 // updates batch k+1 and reads batch k+2 while the events of batch k are validated, and their
 // INSERT queues behind. Draws are made batch after batch in id order, as without the overlap.
 // At most three batches are in flight, so memory stays bounded by the batch size.
-func (s *Service) shuffleOpen(ctx context.Context, tx *tasksdb.Tx, popugs []string, now time.Time) (int, error) {
+func (s *Service) shuffleOpen(ctx context.Context, tx querier, popugs []string, now time.Time) (int, error) {
 	q := newTxQueue()
 	defer q.close()
 	read := func(after int64) (*[]shuffled, <-chan error) {
@@ -175,7 +194,7 @@ func (s *Service) shuffleOpen(ctx context.Context, tx *tasksdb.Tx, popugs []stri
 				kept = append(kept, r)
 			}
 		}
-		if err := s.outbox.Append(ctx, queuedExec{q: q, tx: tx}, kept...); err != nil {
+		if err := s.storeEvents(ctx, q, tx, kept); err != nil {
 			return 0, err
 		}
 		total += len(kept)
@@ -186,6 +205,21 @@ func (s *Service) shuffleOpen(ctx context.Context, tx *tasksdb.Tx, popugs []stri
 		return 0, err
 	}
 	return total, nil
+}
+
+// storeEvents validates a batch's events here and queues their INSERT — or, through a *sql.Tx
+// on PostgreSQL, their COPY — behind the batch's UPDATE.
+func (s *Service) storeEvents(ctx context.Context, q *txQueue, tx querier, recs []outbox.Record) error {
+	p, ok := tx.(outbox.Preparer)
+	if !ok || s.dialect != dialect.Postgres || len(recs) == 0 {
+		return s.outbox.Append(ctx, queuedExec{q: q, tx: tx}, recs...)
+	}
+	rows, err := s.outbox.Rows(recs...)
+	if err != nil {
+		return err
+	}
+	q.do(func() error { return outbox.CopyRows(ctx, p, rows) })
+	return nil
 }
 
 // assignedEvents builds the task.assigned event of every task of the batch.
@@ -205,7 +239,7 @@ func assignedEvents(ctx context.Context, batch []shuffled, now time.Time) ([]out
 }
 
 // reassign updates the batch's tasks that are still open and returns the keys it updated.
-func (s *Service) reassign(ctx context.Context, tx *tasksdb.Tx, batch []shuffled) (map[int64]bool, error) {
+func (s *Service) reassign(ctx context.Context, tx querier, batch []shuffled) (map[int64]bool, error) {
 	var (
 		q    string
 		args []any
@@ -306,7 +340,7 @@ func (q *txQueue) close() {
 // fails and rolls the whole transaction back.
 type queuedExec struct {
 	q  *txQueue
-	tx *tasksdb.Tx
+	tx querier
 }
 
 func (e queuedExec) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
