@@ -33,6 +33,9 @@ type Hub struct {
 	log  *slog.Logger
 	mu   sync.RWMutex
 	subs map[*hubSubscriber]struct{}
+
+	seenMu sync.Mutex
+	seen   map[uuid.UUID]int64 // per account, the ledger sequence of the last entry pushed
 }
 
 // A pushTaker takes a subscription's pushes on its own goroutine, started only while pushes
@@ -65,7 +68,7 @@ type hubSubscriber struct {
 
 // NewHub returns an empty hub.
 func NewHub(log *slog.Logger) *Hub {
-	return &Hub{log: log, subs: map[*hubSubscriber]struct{}{}}
+	return &Hub{log: log, subs: map[*hubSubscriber]struct{}{}, seen: map[uuid.UUID]int64{}}
 }
 
 // Subscribe returns the pushes for one account (or all, with nil), in the order they were
@@ -220,7 +223,25 @@ func (h *Hub) Subscribers() int {
 	return len(h.subs)
 }
 
-// PublishBalanceChange pushes a balance.changed event to the hub's subscribers.
+// fresh reports whether an account's entry of sequence seq comes after every one pushed so
+// far, and remembers it. A balance.changed event delivered again — the accounting relay
+// republishes what the broker did not confirm — is then not pushed twice. An entry without a
+// sequence (0) is always pushed.
+func (h *Hub) fresh(account uuid.UUID, seq int64) bool {
+	if seq <= 0 {
+		return true
+	}
+	h.seenMu.Lock()
+	defer h.seenMu.Unlock()
+	if seq <= h.seen[account] {
+		return false
+	}
+	h.seen[account] = seq
+	return true
+}
+
+// PublishBalanceChange pushes a balance.changed event to the hub's subscribers, once per
+// ledger entry (an account's entries are published in sequence order).
 func PublishBalanceChange(h *Hub, e event.Envelope) error {
 	var d contract.BalanceChangedV1
 	if err := e.DecodeData(&d); err != nil {
@@ -233,6 +254,9 @@ func PublishBalanceChange(h *Hub, e event.Envelope) error {
 	day, err := calendar.Parse(d.Day)
 	if err != nil {
 		return fmt.Errorf("balance event %s: %w", e.ID, err)
+	}
+	if !h.fresh(account, d.Sequence) {
+		return nil
 	}
 	h.Publish(account, &model.BalanceChange{
 		AccountID: d.AccountID,

@@ -368,7 +368,30 @@ func TestPublishBalanceChange(t *testing.T) {
 		t.Errorf("entry = %+v (task %v), want the event's entry with its time in UTC", en, en.TaskID)
 	}
 
+	// The same entry delivered again is not pushed twice, nor is an older one; another
+	// account's entry of the same sequence is.
+	again := e
+	if err := graph.PublishBalanceChange(h, again); err != nil {
+		t.Fatal(err)
+	}
+	older := d
+	older.Sequence, older.EntryID = 2, uuid.NewString()
+	e, _ = event.New(ctx, "accounting", contract.BalanceChanged, 1, at, older)
+	if err := graph.PublishBalanceChange(h, e); err != nil {
+		t.Fatal(err)
+	}
+	other := d
+	other.AccountID = uuid.NewString()
+	e, _ = event.New(ctx, "accounting", contract.BalanceChanged, 1, at, other)
+	if err := graph.PublishBalanceChange(h, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustReceive(t, "all", all); got.AccountID != other.AccountID {
+		t.Fatalf("after a repeated and an older entry the all-accounts subscriber got %+v, want only the other account's", got)
+	}
+
 	// A payout entry has no task.
+	d.Sequence, d.EntryID = 4, uuid.NewString()
 	d.Type, d.TaskID, d.Amount, d.BalanceAfter = contract.EntryPayout, nil, -1700, 0
 	e, _ = event.New(ctx, "accounting", contract.BalanceChanged, 1, at, d)
 	if err := graph.PublishBalanceChange(h, e); err != nil {
@@ -396,6 +419,7 @@ func TestPublishBalanceChange(t *testing.T) {
 		t.Error("undecodable balance event data was accepted")
 	}
 	// Nothing reached anyone: the next push both get is a good one published after.
+	d.Sequence, d.EntryID = 5, uuid.NewString()
 	d.Type, d.Amount, d.BalanceAfter = contract.EntryFee, -1000, -1000
 	e, _ = event.New(ctx, "accounting", contract.BalanceChanged, 1, at, d)
 	if err := graph.PublishBalanceChange(h, e); err != nil {
