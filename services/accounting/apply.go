@@ -14,6 +14,7 @@ import (
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/ids"
 	"github.com/uberpopug/ates/services/inbox"
 	"github.com/uberpopug/ates/services/money"
 	"github.com/uberpopug/ates/services/outbox"
@@ -245,7 +246,7 @@ func (s *Service) post(ctx context.Context, tx *accountingdb.Tx, p posting) (Ent
 		return Entry{}, fmt.Errorf("accounting: posting to %s: %w", p.Account, err)
 	}
 	e := Entry{
-		ID: uuid.New(), AccountID: p.Account, Type: p.Type, Amount: p.Amount, BalanceAfter: money.Cents(after),
+		ID: ids.New(), AccountID: p.Account, Type: p.Type, Amount: p.Amount, BalanceAfter: money.Cents(after),
 		TaskID: p.Task, Description: p.Description, OccurredAt: p.At.UTC(), Day: p.Day,
 	}
 	var task any

@@ -18,6 +18,7 @@ import (
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/ids"
 	"github.com/uberpopug/ates/services/inbox"
 	"github.com/uberpopug/ates/services/money"
 	"github.com/uberpopug/ates/services/outbox"
@@ -185,23 +186,23 @@ RETURNING public_id, fee, reward`
 // had not priced yet (R-ACC-1). It returns every task's price and description as stored before
 // the batch's descriptions, and the task.priced events of the new prices.
 func (s *Service) priceTasks(ctx context.Context, tx *accountingdb.Tx, ops []taskOp) (map[uuid.UUID]batchTask, []contract.TaskPricedV1, error) {
-	ids := make([]uuid.UUID, 0, len(ops))
+	taskIDs := make([]uuid.UUID, 0, len(ops))
 	for _, op := range ops {
-		ids = append(ids, op.task)
+		taskIDs = append(taskIDs, op.task)
 	}
-	slices.SortFunc(ids, compareUUIDs)
-	ids = slices.Compact(ids)
-	idText := make([]string, len(ids))
-	fees := make([]int64, len(ids))
-	rewards := make([]int64, len(ids))
-	for i, id := range ids {
+	slices.SortFunc(taskIDs, compareUUIDs)
+	taskIDs = slices.Compact(taskIDs)
+	idText := make([]string, len(taskIDs))
+	fees := make([]int64, len(taskIDs))
+	rewards := make([]int64, len(taskIDs))
+	for i, id := range taskIDs {
 		p := drawPrice(s.rand)
 		idText[i], fees[i], rewards[i] = id.String(), int64(p.Fee), int64(p.Reward)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	rows, err := tx.QueryContext(ctx, pgPriceTasks, pq.Array(idText), pq.Array(fees), pq.Array(rewards), now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accounting: pricing %d tasks: %w", len(ids), err)
+		return nil, nil, fmt.Errorf("accounting: pricing %d tasks: %w", len(taskIDs), err)
 	}
 	var priced []contract.TaskPricedV1
 	for rows.Next() {
@@ -220,9 +221,9 @@ func (s *Service) priceTasks(ctx context.Context, tx *accountingdb.Tx, ops []tas
 
 	rows, err = tx.QueryContext(ctx, `SELECT public_id, fee, reward, title, jira_id, described FROM tasks WHERE public_id = ANY($1::uuid[])`, pq.Array(idText))
 	if err != nil {
-		return nil, nil, fmt.Errorf("accounting: reading %d tasks: %w", len(ids), err)
+		return nil, nil, fmt.Errorf("accounting: reading %d tasks: %w", len(taskIDs), err)
 	}
-	tasks := make(map[uuid.UUID]batchTask, len(ids))
+	tasks := make(map[uuid.UUID]batchTask, len(taskIDs))
 	for rows.Next() {
 		var (
 			id          uuid.UUID
@@ -239,8 +240,8 @@ func (s *Service) priceTasks(ctx context.Context, tx *accountingdb.Tx, ops []tas
 	if err := errorsOf(rows); err != nil {
 		return nil, nil, fmt.Errorf("accounting: reading tasks: %w", err)
 	}
-	if len(tasks) != len(ids) {
-		return nil, nil, fmt.Errorf("accounting: %d of %d tasks vanished", len(ids)-len(tasks), len(ids))
+	if len(tasks) != len(taskIDs) {
+		return nil, nil, fmt.Errorf("accounting: %d of %d tasks vanished", len(taskIDs)-len(tasks), len(taskIDs))
 	}
 	return tasks, priced, nil
 }
@@ -366,24 +367,24 @@ RETURNING public_id, id`
 // balance moves by its entries and each entry records the balance after it, all in this
 // transaction (R-ACC-3).
 func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map[uuid.UUID]contract.Account, ps []posting) ([]postedEntry, error) {
-	ids := make([]uuid.UUID, 0, len(replicas)+len(ps))
+	accountIDs := make([]uuid.UUID, 0, len(replicas)+len(ps))
 	for id := range replicas {
-		ids = append(ids, id)
+		accountIDs = append(accountIDs, id)
 	}
 	for _, p := range ps {
-		ids = append(ids, p.Account)
+		accountIDs = append(accountIDs, p.Account)
 	}
-	if len(ids) == 0 {
+	if len(accountIDs) == 0 {
 		return nil, nil
 	}
-	slices.SortFunc(ids, compareUUIDs)
-	ids = slices.Compact(ids)
+	slices.SortFunc(accountIDs, compareUUIDs)
+	accountIDs = slices.Compact(accountIDs)
 	var c struct {
 		id, username, email, fullName, role []string
 		active                              []bool
 		version                             []int64
 	}
-	for _, id := range ids {
+	for _, id := range accountIDs {
 		d, ok := replicas[id]
 		if !ok {
 			d = contract.Account{Active: true} // opened on first mention, described later
@@ -395,9 +396,9 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 	rows, err := tx.QueryContext(ctx, pgLockAccounts, pq.Array(c.id), pq.Array(c.username), pq.Array(c.email),
 		pq.Array(c.fullName), pq.Array(c.role), pq.Array(c.active), pq.Array(c.version), s.now().UTC())
 	if err != nil {
-		return nil, fmt.Errorf("accounting: locking %d accounts: %w", len(ids), err)
+		return nil, fmt.Errorf("accounting: locking %d accounts: %w", len(accountIDs), err)
 	}
-	balances := make(map[uuid.UUID]int64, len(ids))
+	balances := make(map[uuid.UUID]int64, len(accountIDs))
 	for rows.Next() {
 		var (
 			id uuid.UUID
@@ -412,8 +413,8 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 	if err := errorsOf(rows); err != nil {
 		return nil, fmt.Errorf("accounting: locking accounts: %w", err)
 	}
-	if len(balances) != len(ids) {
-		return nil, fmt.Errorf("accounting: %d of %d accounts not locked", len(ids)-len(balances), len(ids))
+	if len(balances) != len(accountIDs) {
+		return nil, fmt.Errorf("accounting: %d of %d accounts not locked", len(accountIDs)-len(balances), len(accountIDs))
 	}
 	if len(ps) == 0 {
 		return nil, nil
@@ -428,7 +429,7 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 	for i, p := range ps {
 		balances[p.Account] += int64(p.Amount)
 		e := Entry{
-			ID: uuid.New(), AccountID: p.Account, Type: p.Type, Amount: p.Amount, BalanceAfter: money.Cents(balances[p.Account]),
+			ID: ids.New(), AccountID: p.Account, Type: p.Type, Amount: p.Amount, BalanceAfter: money.Cents(balances[p.Account]),
 			TaskID: p.Task, Description: p.Description, OccurredAt: p.At.UTC(), Day: p.Day,
 		}
 		entries[i] = postedEntry{Entry: e}
@@ -446,13 +447,13 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 		cols.day = append(cols.day, e.Day.String())
 		cols.source = append(cols.source, p.SourceEventID)
 	}
-	posted := make(map[uuid.UUID]bool, len(ids))
+	posted := make(map[uuid.UUID]bool, len(accountIDs))
 	for _, p := range ps {
 		posted[p.Account] = true
 	}
 	var moved []string // in id order, as locked
 	var final []int64
-	for _, id := range ids {
+	for _, id := range accountIDs {
 		if posted[id] {
 			moved, final = append(moved, id.String()), append(final, balances[id])
 		}

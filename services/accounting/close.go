@@ -23,6 +23,7 @@ import (
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/ids"
 	"github.com/uberpopug/ates/services/money"
 	"github.com/uberpopug/ates/services/outbox"
 	"github.com/uberpopug/ates/services/storage"
@@ -281,7 +282,7 @@ func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calen
 	entryIDs := make([]string, len(batch))
 	paymentIDs := make([]string, len(batch))
 	for i := range batch {
-		entryIDs[i], paymentIDs[i] = uuid.NewString(), uuid.NewString()
+		entryIDs[i], paymentIDs[i] = ids.NewString(), ids.NewString()
 	}
 	seqs, err := s.insertPayoutEntries(ctx, tx, batch, entryIDs, now, dayStr)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/uberpopug/ates/services/ids"
 )
 
 // Envelope is an event as stored in an outbox and carried on the bus (R-EVT-1).
@@ -31,7 +31,7 @@ func New(ctx context.Context, producer, name string, version int, at time.Time, 
 	if err != nil {
 		return Envelope{}, fmt.Errorf("event %s v%d: encoding data: %w", name, version, err)
 	}
-	id := uuid.NewString()
+	id := ids.NewString()
 	corr := CorrelationID(ctx)
 	if corr == "" {
 		corr = id

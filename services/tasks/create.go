@@ -14,6 +14,7 @@ import (
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/ids"
 	"github.com/uberpopug/ates/services/outbox"
 )
 
@@ -40,7 +41,7 @@ func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (
 		return Task{}, err
 	}
 	now := s.now().UTC()
-	t := Task{ID: uuid.New(), Title: n.Title, JiraID: n.JiraID, Description: n.Description, Status: Open, CreatedAt: now}
+	t := Task{ID: ids.New(), Title: n.Title, JiraID: n.JiraID, Description: n.Description, Status: Open, CreatedAt: now}
 	if s.dialect == dialect.Postgres {
 		out, err := s.createPostgres(ctx, t)
 		if err != nil {
