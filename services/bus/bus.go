@@ -14,6 +14,9 @@
 //     that lives as long as the consumer: every private subscriber sees every message.
 //   - The handler's nil return acknowledges the message; an error, or the consumer stopping
 //     before the handler returned, puts it back for redelivery (Delivery.Redelivered set).
+//     A transport may carry messages published together as one unit (RabbitMQ's packs): a
+//     redelivery then brings back the unit's other messages too. Consumers are idempotent
+//     (inboxes), so at-least-once is the contract; exactly-once effect is theirs.
 package bus
 
 import (

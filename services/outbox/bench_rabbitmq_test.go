@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,34 +18,43 @@ import (
 )
 
 // BenchmarkRelayRabbitMQ is BenchmarkRelay on PostgreSQL through the real broker: persistent
-// messages, publisher confirms, consumer acknowledgements (R-OPS-2, R-EVT-4, R-EVT-5).
+// messages, publisher confirms, consumer acknowledgements (R-OPS-2, R-EVT-4, R-EVT-5). The
+// relayed events are all of one topic, so the transport packs them (rabbitmq.Config.PackSize);
+// pack=1 sends every event as an AMQP message of its own, as traffic whose consecutive events
+// all differ in topic travels.
 //
 //	go test -run '^$' -bench BenchmarkRelayRabbitMQ -benchtime 5x ./services/outbox/
 func BenchmarkRelayRabbitMQ(b *testing.B) {
 	url := testenv.RequireRabbitMQ(b)
 	for _, consumer := range relayConsumers {
-		b.Run("postgres/"+consumer, func(b *testing.B) {
-			db := storagetest.MustOpen(b, dialect.Postgres)
-			var id [6]byte
-			if _, err := rand.Read(id[:]); err != nil {
-				b.Fatal(err)
-			}
-			name := "ates.bench." + hex.EncodeToString(id[:])
-			queue := "relay_" + strings.ReplaceAll(consumer, "-", "_")
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			t, err := rabbitmq.New(ctx, rabbitmq.Config{URL: url, Exchange: name, QueuePrefix: name + ".", Logger: testLogger(b)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() {
-				if err := t.Close(); err != nil {
-					b.Errorf("closing the transport: %v", err)
+		packs := []int{rabbitmq.DefaultPackSize}
+		if strings.HasPrefix(consumer, "noop") {
+			packs = append(packs, 1)
+		}
+		for _, pack := range packs {
+			b.Run(fmt.Sprintf("postgres/%s/pack=%d", consumer, pack), func(b *testing.B) {
+				db := storagetest.MustOpen(b, dialect.Postgres)
+				var id [6]byte
+				if _, err := rand.Read(id[:]); err != nil {
+					b.Fatal(err)
 				}
-				deleteRabbitTopology(b, url, name, name+"."+queue)
+				name := "ates.bench." + hex.EncodeToString(id[:])
+				queue := "relay_" + strings.ReplaceAll(consumer, "-", "_")
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				t, err := rabbitmq.New(ctx, rabbitmq.Config{URL: url, Exchange: name, QueuePrefix: name + ".", Logger: testLogger(b), PackSize: pack})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() {
+					if err := t.Close(); err != nil {
+						b.Errorf("closing the transport: %v", err)
+					}
+					deleteRabbitTopology(b, url, name, name+"."+queue)
+				})
+				benchRelay(b, db, t, consumer, queue)
 			})
-			benchRelay(b, db, t, consumer, queue)
-		})
+		}
 	}
 }
 

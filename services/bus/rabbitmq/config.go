@@ -31,6 +31,13 @@ type Config struct {
 	// IdlePublishChannels is how many confirm-mode channels are kept open for later Publish
 	// calls; concurrent calls beyond it open extra channels (default 4).
 	IdlePublishChannels int
+	// PackSize is how many consecutive messages of one topic, published in one Publish call,
+	// may travel as one AMQP message (a pack; see pack.go); 1 sends every message alone
+	// (default DefaultPackSize). Consumers read packs and single messages alike.
+	PackSize int
+	// PackBytes bounds a pack's ids and bodies (default DefaultPackBytes); a larger message
+	// travels alone.
+	PackBytes int
 }
 
 // DefaultExchange is the exchange used when Config.Exchange is empty.
@@ -60,6 +67,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdlePublishChannels <= 0 {
 		c.IdlePublishChannels = 4
+	}
+	if c.PackSize <= 0 {
+		c.PackSize = DefaultPackSize
+	}
+	if c.PackBytes <= 0 {
+		c.PackBytes = DefaultPackBytes
 	}
 	return c
 }

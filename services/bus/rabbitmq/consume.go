@@ -267,14 +267,15 @@ func (c *consumer) work(sess *session) {
 // visible at once. A quiet queue pays it once per event; a busy one fills batches well before.
 const batchLinger = 2 * time.Millisecond
 
-// workBatches hands the deliveries over in batches: the first delivery is waited for, then the
-// batch takes what arrives within batchLinger, up to Batch deliveries.
+// workBatches hands the deliveries over in batches: the first AMQP delivery is waited for, then
+// the batch takes what arrives within batchLinger until it holds Batch bus deliveries (a pack
+// counts its messages).
 func (c *consumer) workBatches(sess *session) {
-	batch := make([]amqp.Delivery, 0, c.sub.Batch)
+	var b amqpBatch
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
-		batch = batch[:0]
+		b.reset()
 		select {
 		case <-c.stopping:
 			return
@@ -284,17 +285,17 @@ func (c *consumer) workBatches(sess *session) {
 			if !ok {
 				return
 			}
-			batch = append(batch, d)
+			b.add(d, c.deliveries(d))
 		}
 		linger.Reset(batchLinger)
 	more:
-		for len(batch) < c.sub.Batch {
+		for len(b.flat) < c.sub.Batch {
 			select {
 			case d, ok := <-sess.deliveries:
 				if !ok {
 					break more
 				}
-				batch = append(batch, d)
+				b.add(d, c.deliveries(d))
 			case <-linger.C:
 				break more
 			}
@@ -303,32 +304,60 @@ func (c *consumer) workBatches(sess *session) {
 		if c.stopped() {
 			return // not handled: back to the queue when the channel closes
 		}
-		c.handleBatch(batch)
+		c.handleBatch(&b)
 	}
 }
 
-// handleBatch runs the batch handler and settles the whole batch with one multiple-ack or
-// multiple-nack of its last tag: the worker handles one batch at a time on its own channel, so
-// every earlier tag is settled already. An aborted consumer does neither.
-func (c *consumer) handleBatch(batch []amqp.Delivery) {
-	ds := make([]bus.Delivery, len(batch))
-	for i, d := range batch {
-		ds[i] = delivery(d)
-	}
-	err := c.batch(c.ctx, ds)
-	if c.ctx.Err() != nil {
-		return
-	}
-	last := batch[len(batch)-1]
-	if err != nil {
-		c.log.Warn("batch handler failed; requeueing the batch", "deliveries", len(batch), "err", err)
-		if err := last.Nack(true, true); err != nil {
-			c.log.Warn("nack failed; the broker redelivers when the channel closes", "err", err)
+// amqpBatch is what a batch worker took: AMQP deliveries, and the bus deliveries they carry in
+// order (several for a pack).
+type amqpBatch struct {
+	amqp []amqp.Delivery
+	ends []int // ends[i]: how many bus deliveries amqp[0..i] carry
+	flat []bus.Delivery
+}
+
+func (b *amqpBatch) reset() {
+	b.amqp, b.ends, b.flat = b.amqp[:0], b.ends[:0], b.flat[:0]
+}
+
+func (b *amqpBatch) add(d amqp.Delivery, ds []bus.Delivery) {
+	b.amqp = append(b.amqp, d)
+	b.flat = append(b.flat, ds...)
+	b.ends = append(b.ends, len(b.flat))
+}
+
+// handleBatch runs the batch handler on at most Batch bus deliveries at a time (a pack larger
+// than that is handed over in parts) and settles AMQP deliveries with multiple-acks of the last
+// tag wholly handled: the worker handles one batch at a time on its own channel, so every
+// earlier tag is settled already. A handler error requeues every AMQP delivery not yet
+// acknowledged — whole packs, so messages of a pack already handled come again (consumers'
+// inboxes drop them) — with one multiple-nack. An aborted consumer does neither.
+func (c *consumer) handleBatch(b *amqpBatch) {
+	settled := 0 // AMQP deliveries acknowledged so far
+	for start := 0; start < len(b.flat); {
+		end := min(start+c.sub.Batch, len(b.flat))
+		err := c.batch(c.ctx, b.flat[start:end:end])
+		if c.ctx.Err() != nil {
+			return
 		}
-		return
-	}
-	if err := last.Ack(true); err != nil {
-		c.log.Warn("ack failed; the batch will be redelivered", "deliveries", len(batch), "err", err)
+		if err != nil {
+			c.log.Warn("batch handler failed; requeueing the batch", "deliveries", end-start, "err", err)
+			if err := b.amqp[len(b.amqp)-1].Nack(true, true); err != nil {
+				c.log.Warn("nack failed; the broker redelivers when the channel closes", "err", err)
+			}
+			return
+		}
+		done := settled
+		for done < len(b.amqp) && b.ends[done] <= end {
+			done++
+		}
+		if done > settled {
+			if err := b.amqp[done-1].Ack(true); err != nil {
+				c.log.Warn("ack failed; the batch will be redelivered", "deliveries", end-start, "err", err)
+			}
+			settled = done
+		}
+		start = end
 	}
 }
 
@@ -341,29 +370,45 @@ func (c *consumer) stopped() bool {
 	}
 }
 
-// handle runs the handler and acknowledges (nil) or requeues (error) the delivery; an aborted
-// consumer does neither, and the broker redelivers.
+// handle runs the handler on each message the delivery carries, in order, and acknowledges
+// (all nil) or requeues (at the first error; the whole pack comes again) the delivery; an
+// aborted consumer does neither, and the broker redelivers.
 func (c *consumer) handle(d amqp.Delivery) {
-	err := c.handler(c.ctx, delivery(d))
-	if c.ctx.Err() != nil {
-		return
-	}
-	if err != nil {
-		c.log.Warn("handler failed; requeueing", "id", d.MessageId, "topic", d.RoutingKey, "redelivered", d.Redelivered, "err", err)
-		if err := d.Nack(false, true); err != nil {
-			c.log.Warn("nack failed; the broker redelivers when the channel closes", "id", d.MessageId, "err", err)
+	for _, bd := range c.deliveries(d) {
+		err := c.handler(c.ctx, bd)
+		if c.ctx.Err() != nil {
+			return
 		}
-		return
+		if err != nil {
+			c.log.Warn("handler failed; requeueing", "id", bd.ID, "topic", d.RoutingKey, "redelivered", d.Redelivered, "err", err)
+			if err := d.Nack(false, true); err != nil {
+				c.log.Warn("nack failed; the broker redelivers when the channel closes", "id", bd.ID, "err", err)
+			}
+			return
+		}
 	}
 	if err := d.Ack(false); err != nil {
 		c.log.Warn("ack failed; the message will be redelivered", "id", d.MessageId, "err", err)
 	}
 }
 
-// delivery is an AMQP delivery as the bus hands it to handlers.
-func delivery(d amqp.Delivery) bus.Delivery {
-	return bus.Delivery{
+// deliveries are the bus deliveries an AMQP delivery carries: itself, or a pack's messages. A
+// pack that cannot be read is handed over whole as one delivery, so the consumer's handler
+// refuses it and it ends in the dead-letter store rather than blocking the queue.
+func (c *consumer) deliveries(d amqp.Delivery) []bus.Delivery {
+	if d.ContentType == packContentType {
+		msgs, err := unpack(d.RoutingKey, d.Body)
+		if err == nil {
+			ds := make([]bus.Delivery, len(msgs))
+			for i, m := range msgs {
+				ds[i] = bus.Delivery{Message: m, Redelivered: d.Redelivered}
+			}
+			return ds
+		}
+		c.log.Warn("unreadable pack; handing it over as one message", "topic", d.RoutingKey, "bytes", len(d.Body), "err", err)
+	}
+	return []bus.Delivery{{
 		Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
 		Redelivered: d.Redelivered,
-	}
+	}}
 }

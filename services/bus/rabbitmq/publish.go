@@ -16,10 +16,11 @@ type pubChannel struct {
 }
 
 // Publish sends the messages as persistent messages and returns nil once the broker confirmed all
-// of them. They are all in flight at once; a refusal, a lost connection or ctx ending first is an
-// error, after which some messages may still have been delivered (publish again: duplicates are
-// expected, losses are not). While the broker is unreachable Publish waits for the reconnect
-// until ctx is done.
+// of them. Consecutive messages of one topic travel together, up to Config.PackSize in one AMQP
+// message (a pack, see pack.go). They are all in flight at once; a refusal, a lost connection or
+// ctx ending first is an error, after which some messages may still have been delivered (publish
+// again: duplicates are expected, losses are not). While the broker is unreachable Publish waits
+// for the reconnect until ctx is done.
 func (t *Transport) Publish(ctx context.Context, msgs ...bus.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("rabbitmq: publish: %w", err)
@@ -35,20 +36,16 @@ func (t *Transport) Publish(ctx context.Context, msgs ...bus.Message) error {
 	if err != nil {
 		return err
 	}
-	confirms := make([]*amqp.DeferredConfirmation, 0, len(msgs))
-	for i, m := range msgs {
-		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, t.cfg.Exchange, m.Topic, false, false, amqp.Publishing{
-			ContentType:  "application/json",
-			DeliveryMode: amqp.Persistent,
-			MessageId:    m.ID,
-			Body:         m.Body,
-		})
+	runs := packRuns(msgs, t.cfg.PackSize, t.cfg.PackBytes)
+	confirms := make([]*amqp.DeferredConfirmation, 0, len(runs))
+	for _, run := range runs {
+		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, t.cfg.Exchange, run[0].Topic, false, false, packPublishing(run))
 		if err == nil && dc == nil {
 			err = fmt.Errorf("channel not in confirm mode")
 		}
 		if err != nil {
 			closeChannel(pc.ch)
-			return fmt.Errorf("rabbitmq: publishing message %d of %d (%s): %w", i+1, len(msgs), m.ID, err)
+			return fmt.Errorf("rabbitmq: publishing %d messages from %s on: %w", len(run), run[0].ID, err)
 		}
 		confirms = append(confirms, dc)
 	}
@@ -57,10 +54,10 @@ func (t *Transport) Publish(ctx context.Context, msgs ...bus.Message) error {
 		ok, err := dc.WaitContext(ctx)
 		if err != nil {
 			closeChannel(pc.ch)
-			return fmt.Errorf("rabbitmq: waiting for the broker to confirm %d of %d messages: %w", len(msgs)-i, len(msgs), err)
+			return fmt.Errorf("rabbitmq: waiting for the broker to confirm %d of %d AMQP messages: %w", len(confirms)-i, len(confirms), err)
 		}
 		if !ok {
-			nacked++
+			nacked += len(runs[i])
 		}
 	}
 	if nacked > 0 {

@@ -1,0 +1,326 @@
+package rabbitmq
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/testenv"
+)
+
+func TestPackRuns(t *testing.T) {
+	t.Parallel()
+	a, b := testMessages("task.assigned", 70), testMessages("task.completed", 3)
+	big := testMessage("task.assigned")
+	big.Body = bytes.Repeat([]byte("x"), 5000)
+	for _, tc := range []struct {
+		name      string
+		msgs      []bus.Message
+		size, max int
+		want      []int // run lengths
+	}{
+		{"one topic, cut at the pack size", a, 32, DefaultPackBytes, []int{32, 32, 6}},
+		{"a topic change starts a run", slices.Concat(a[:5], b, a[5:7]), 32, DefaultPackBytes, []int{5, 3, 2}},
+		{"size 1 sends every message alone", a[:3], 1, DefaultPackBytes, []int{1, 1, 1}},
+		{"cut at the byte bound", a[:10], 32, 3 * packedLen(a[0]), []int{3, 3, 3, 1}},
+		{"a message above the byte bound travels alone", slices.Concat(a[:2], []bus.Message{big}, a[2:4]), 32, 1000, []int{2, 1, 2}},
+		{"nothing", nil, 32, DefaultPackBytes, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs := packRuns(tc.msgs, tc.size, tc.max)
+			var lens []int
+			var joined []bus.Message
+			for _, r := range runs {
+				lens = append(lens, len(r))
+				joined = append(joined, r...)
+				for _, m := range r {
+					if m.Topic != r[0].Topic {
+						t.Errorf("a run mixes topics %s and %s", r[0].Topic, m.Topic)
+					}
+				}
+			}
+			if !slices.Equal(lens, tc.want) {
+				t.Errorf("run lengths %v, want %v", lens, tc.want)
+			}
+			if !slices.EqualFunc(joined, tc.msgs, func(x, y bus.Message) bool { return x.ID == y.ID }) {
+				t.Error("the runs do not hold the messages in their order")
+			}
+		})
+	}
+}
+
+func TestPackRoundTrip(t *testing.T) {
+	t.Parallel()
+	msgs := testMessages("task.assigned", 5)
+	msgs[2].Body = nil // an empty body survives too
+	p := packPublishing(msgs)
+	if p.ContentType != packContentType || p.DeliveryMode != amqp.Persistent {
+		t.Fatalf("pack publishing %q mode %d, want %q persistent", p.ContentType, p.DeliveryMode, packContentType)
+	}
+	got, err := unpack("task.assigned", p.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(got, msgs, func(x, y bus.Message) bool {
+		return x.ID == y.ID && x.Topic == y.Topic && bytes.Equal(x.Body, y.Body)
+	}) {
+		t.Errorf("unpacked %v, want %v", got, msgs)
+	}
+	single := packPublishing(msgs[:1])
+	if single.ContentType != "application/json" || single.MessageId != msgs[0].ID || !bytes.Equal(single.Body, msgs[0].Body) {
+		t.Errorf("a lone message is published as %q id %q, want itself as application/json", single.ContentType, single.MessageId)
+	}
+	for _, bad := range [][]byte{nil, {0x80}, {5, 'a'}, append([]byte{1, 'a', 10}, "short"...), {1, 'a'}} {
+		if ms, err := unpack("t", bad); err == nil {
+			t.Errorf("unpack(%q) = %v, want an error", bad, ms)
+		}
+	}
+}
+
+// FuzzUnpack: whatever the body, unpack never panics, and what it reads packs back to the same
+// body.
+func FuzzUnpack(f *testing.F) {
+	f.Add(packPublishing(testMessages("t", 3)).Body)
+	f.Add([]byte{0x80, 0x80})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msgs, err := unpack("t", body)
+		if err != nil {
+			return
+		}
+		again := packPublishing(msgs).Body
+		if len(msgs) > 1 && !bytes.Equal(again, body) {
+			// Varints have one shortest form; a longer one in the input reads the same.
+			round, err := unpack("t", again)
+			if err != nil || len(round) != len(msgs) {
+				t.Fatalf("packing %d unpacked messages again does not read back: %v", len(msgs), err)
+			}
+		}
+	})
+}
+
+// TestPacksOnTheWire: 70 messages of one topic and one of another, published in one call, are
+// four AMQP messages in the queue (32 + 32 + 6, and 1 alone), and a consumer handles all 71
+// once each, in order.
+func TestPacksOnTheWire(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	tr := mustNew(t, cfg, url)
+	q := bus.Queue{Name: "packed", Topics: []string{"task.*"}}
+	if err := tr.Declare(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	msgs := append(testMessages("task.assigned", 70), testMessage("task.completed"))
+	if err := tr.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+q.Name); n != 4 {
+		t.Errorf("the queue holds %d AMQP messages, want 4 (three packs and a lone message)", n)
+	}
+
+	var mu sync.Mutex
+	var got []bus.Delivery
+	done := make(chan struct{})
+	c, err := tr.Subscribe(ctx, bus.Subscription{Queue: q.Name, Topics: q.Topics}, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+		if len(got) == len(msgs) {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("%d of %d messages delivered", len(got), len(msgs))
+	}
+	c.Stop()
+	for i, d := range got {
+		if d.ID != msgs[i].ID || d.Topic != msgs[i].Topic || !bytes.Equal(d.Body, msgs[i].Body) || d.Redelivered {
+			t.Fatalf("delivery %d = %s %s redelivered=%v, want %s %s fresh", i, d.Topic, d.ID, d.Redelivered, msgs[i].Topic, msgs[i].ID)
+		}
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+q.Name); n != 0 {
+		t.Errorf("%d AMQP messages back in the queue after the consumer stopped, want every one acknowledged", n)
+	}
+}
+
+// TestPackRequeuedWhole: a handler error on the fifth message of a pack requeues the pack; its
+// messages come again marked redelivered (the four already handled too), every later one once.
+// Prefetch 1 keeps the next pack in the queue until the first is settled, so the order is known.
+func TestPackRequeuedWhole(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	tr := mustNew(t, testConfig(t, url), url)
+	msgs := testMessages("job.run", 40) // a pack of 32, then one of 8
+	var mu sync.Mutex
+	var got []bus.Delivery
+	done := make(chan struct{})
+	c, err := tr.Subscribe(ctx, bus.Subscription{Queue: "jobs", Topics: []string{"job.*"}, Prefetch: 1}, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+		if d.ID == msgs[4].ID && !d.Redelivered {
+			return fmt.Errorf("induced failure")
+		}
+		if d.ID == msgs[len(msgs)-1].ID {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := tr.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("the last message never arrived")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var want []string
+	for _, m := range msgs[:5] {
+		want = append(want, m.ID+" fresh")
+	}
+	for _, m := range msgs[:32] { // the requeued pack, then the next
+		want = append(want, m.ID+" again")
+	}
+	for _, m := range msgs[32:] {
+		want = append(want, m.ID+" fresh")
+	}
+	var have []string
+	for _, d := range got {
+		have = append(have, d.ID+map[bool]string{false: " fresh", true: " again"}[d.Redelivered])
+	}
+	if !slices.Equal(have, want) {
+		t.Errorf("deliveries:\n%s\nwant:\n%s", strings.Join(have, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestBatchConsumerSplitsPacks: a batch consumer with Batch 10 gets a pack of 32 in parts of at
+// most 10, every message once, and acknowledges the pack once its last part is handled.
+func TestBatchConsumerSplitsPacks(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	tr := mustNew(t, cfg, url)
+	msgs := testMessages("job.run", 37)
+	var mu sync.Mutex
+	var got []string
+	largest := 0
+	done := make(chan struct{})
+	c, err := tr.SubscribeBatch(ctx, bus.Subscription{Queue: "batches", Topics: []string{"job.*"}, Batch: 10}, func(_ context.Context, ds []bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		largest = max(largest, len(ds))
+		for _, d := range ds {
+			got = append(got, d.ID)
+		}
+		if len(got) == len(msgs) {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("%d of %d messages delivered", len(got), len(msgs))
+	}
+	c.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, msgIDs(msgs)) {
+		t.Errorf("deliveries %v, want every message once in order", got)
+	}
+	if largest > 10 {
+		t.Errorf("a batch of %d deliveries, want at most 10", largest)
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+"batches"); n != 0 {
+		t.Errorf("%d AMQP messages back in the queue after the consumer stopped, want both packs acknowledged", n)
+	}
+}
+
+// TestUnreadablePackIsOneDelivery: a pack whose body cannot be read reaches the handler as one
+// delivery with the raw body (the consumer then refuses and dead-letters it), and is not stuck.
+func TestUnreadablePackIsOneDelivery(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	tr := mustNew(t, cfg, url)
+	got := make(chan bus.Delivery, 4)
+	c, err := tr.Subscribe(ctx, bus.Subscription{Queue: "odd", Topics: []string{"job.*"}}, func(_ context.Context, d bus.Delivery) error {
+		got <- d
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte{0x05, 'a'}
+	if err := ch.PublishWithContext(ctx, cfg.Exchange, "job.run", false, false, amqp.Publishing{ContentType: packContentType, MessageId: "odd-1", Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d.ID != "odd-1" || d.Topic != "job.run" || !bytes.Equal(d.Body, body) {
+			t.Errorf("got %s %s %q, want the unreadable pack as it was sent", d.Topic, d.ID, d.Body)
+		}
+	case <-ctx.Done():
+		t.Fatal("the unreadable pack never reached the handler")
+	}
+}
+
+// queueDepth is how many messages a queue holds ready for delivery.
+func queueDepth(tb testing.TB, url, queue string) int {
+	tb.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		tb.Fatalf("dialling: %v", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Fatalf("opening a channel: %v", err)
+	}
+	defer closeChannel(ch)
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		tb.Fatalf("inspecting queue %s: %v", queue, err)
+	}
+	return q.Messages
+}
