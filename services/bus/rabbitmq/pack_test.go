@@ -142,11 +142,7 @@ func TestPacksOnTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		t.Fatalf("%d of %d messages delivered", len(got), len(msgs))
-	}
+	await(ctx, t, done, "every message delivered")
 	c.Stop()
 	for i, d := range got {
 		if d.ID != msgs[i].ID || d.Topic != msgs[i].Topic || !bytes.Equal(d.Body, msgs[i].Body) || d.Redelivered {
@@ -189,11 +185,7 @@ func TestPackRequeuedWhole(t *testing.T) {
 	if err := tr.Publish(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		t.Fatal("the last message never arrived")
-	}
+	await(ctx, t, done, "the last message delivered")
 	mu.Lock()
 	defer mu.Unlock()
 	var want []string
@@ -246,11 +238,7 @@ func TestBatchConsumerSplitsPacks(t *testing.T) {
 	if err := tr.Publish(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		t.Fatalf("%d of %d messages delivered", len(got), len(msgs))
-	}
+	await(ctx, t, done, "every message delivered")
 	c.Stop()
 	mu.Lock()
 	defer mu.Unlock()
@@ -302,6 +290,16 @@ func TestUnreadablePackIsOneDelivery(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the unreadable pack never reached the handler")
+	}
+}
+
+// await waits for done; the test fails if ctx ends first.
+func await(ctx context.Context, tb testing.TB, done <-chan struct{}, what string) {
+	tb.Helper()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		tb.Fatalf("waiting for %s: %v", what, ctx.Err())
 	}
 }
 
