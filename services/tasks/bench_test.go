@@ -22,6 +22,7 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb/account"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/ids"
 	"github.com/uberpopug/ates/services/outbox"
 	"github.com/uberpopug/ates/services/storage"
 	"github.com/uberpopug/ates/services/storage/storagetest"
@@ -163,8 +164,9 @@ func benchInsertOpenTasks(b *testing.B, db *storage.DB, n int) {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	cols := []string{"public_id", "title", "description", "status", "assignee_id", "created_at"}
+	// Public ids are UUIDv7, as createTask makes them.
 	row := func(i int) []any {
-		return []any{uuid.NewString(), "Bench task " + strconv.Itoa(i), "Feed the popugs, batch " + strconv.Itoa(i), "OPEN", popugs[i%len(popugs)], created}
+		return []any{ids.NewString(), "Bench task " + strconv.Itoa(i), "Feed the popugs, batch " + strconv.Itoa(i), "OPEN", popugs[i%len(popugs)], created}
 	}
 	if db.Dialect == dialect.Postgres {
 		stmt, err := tx.PrepareContext(ctx, pq.CopyIn("tasks", cols...))
