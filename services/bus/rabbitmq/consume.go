@@ -316,8 +316,10 @@ type amqpBatch struct {
 	flat []bus.Delivery
 }
 
+// reset empties the batch for the next one. The bus deliveries get a new slice: a handler may
+// keep the one it was given.
 func (b *amqpBatch) reset() {
-	b.amqp, b.ends, b.flat = b.amqp[:0], b.ends[:0], b.flat[:0]
+	b.amqp, b.ends, b.flat = b.amqp[:0], b.ends[:0], nil
 }
 
 func (b *amqpBatch) add(d amqp.Delivery, ds []bus.Delivery) {
