@@ -270,15 +270,7 @@ func TestUnreadablePackIsOneDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := brokerChannel(t, url)
 	body := []byte{0x05, 'a'}
 	if err := ch.PublishWithContext(ctx, cfg.Exchange, "job.run", false, false, amqp.Publishing{ContentType: packContentType, MessageId: "odd-1", Body: body}); err != nil {
 		t.Fatal(err)
@@ -303,20 +295,26 @@ func await(ctx context.Context, tb testing.TB, done <-chan struct{}, what string
 	}
 }
 
-// queueDepth is how many messages a queue holds ready for delivery.
-func queueDepth(tb testing.TB, url, queue string) int {
+// brokerChannel is a channel on a connection of its own, straight to the broker, closed when
+// the test ends.
+func brokerChannel(tb testing.TB, url string) *amqp.Channel {
 	tb.Helper()
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		tb.Fatalf("dialling: %v", err)
 	}
-	defer conn.Close()
+	tb.Cleanup(func() { _ = conn.Close() })
 	ch, err := conn.Channel()
 	if err != nil {
 		tb.Fatalf("opening a channel: %v", err)
 	}
-	defer closeChannel(ch)
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	return ch
+}
+
+// queueDepth is how many messages a queue holds ready for delivery.
+func queueDepth(tb testing.TB, url, queue string) int {
+	tb.Helper()
+	q, err := brokerChannel(tb, url).QueueDeclarePassive(queue, true, false, false, false, nil)
 	if err != nil {
 		tb.Fatalf("inspecting queue %s: %v", queue, err)
 	}
