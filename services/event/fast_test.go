@@ -36,6 +36,9 @@ func checkFastAgrees(t *testing.T, reg *event.Registry, raw []byte) (fastOK bool
 	t.Helper()
 	fast, ok := reg.ParseFast(raw)
 	general, err := reg.ParseGeneral(raw)
+	if _, perr := reg.Parse(raw); (reg.Check(raw) == nil) != (perr == nil) {
+		t.Fatalf("Check and Parse disagree (Parse: %v):\n%s", perr, raw)
+	}
 	if !ok {
 		return false
 	}

@@ -113,12 +113,11 @@ func (r *Registry) Has(name string, version int) bool {
 
 // Validate checks the envelope and its data against their schemas.
 func (r *Registry) Validate(e Envelope) error {
-	raw, err := json.Marshal(e)
+	raw, err := e.AppendJSON(nil)
 	if err != nil {
 		return fmt.Errorf("event %s v%d: encoding: %w", e.Name, e.Version, err)
 	}
-	_, err = r.Parse(raw)
-	return err
+	return r.Check(raw)
 }
 
 // Parse decodes and validates an envelope received as JSON.
@@ -129,57 +128,88 @@ func (r *Registry) Parse(raw []byte) (Envelope, error) {
 	return r.parseGeneral(raw)
 }
 
+// Check validates an envelope as JSON, as Parse does, without decoding it: the outbox checks
+// every event it stores (R-EVT-2) and needs no Envelope back.
+func (r *Registry) Check(raw []byte) error {
+	if r.scanFast(raw, nil) {
+		return nil
+	}
+	_, err := r.parseGeneral(raw)
+	return err
+}
+
 // parseFast decodes raw when the fast path finds it valid (fast.go); ok is false when it could
 // not tell, or found it invalid, and parseGeneral must decide.
 func (r *Registry) parseFast(raw []byte) (e Envelope, ok bool) {
-	if r.fastEnvelope == nil {
+	if !r.scanFast(raw, &e) {
 		return Envelope{}, false
+	}
+	return e, true
+}
+
+// scanFast reports whether the fast path finds raw valid, decoding it into e unless e is nil.
+func (r *Registry) scanFast(raw []byte, e *Envelope) bool {
+	if r.fastEnvelope == nil {
+		return false
 	}
 	s := fastScanner{b: raw, ok: true}
 	if s.peek() != '{' {
-		return Envelope{}, false
+		return false
 	}
-	var data []byte
+	var name, data []byte
+	version := 0
 	unquote := func(v []byte) string { return string(v[1 : len(v)-1]) }
 	s.object(r.fastEnvelope, func(key, v []byte) {
 		switch string(key) {
 		case "eventId":
-			e.ID = unquote(v)
+			if e != nil {
+				e.ID = unquote(v)
+			}
 		case "eventName":
-			e.Name = unquote(v)
+			name = v[1 : len(v)-1]
 		case "eventVersion":
 			n, err := strconv.Atoi(string(v))
 			if err != nil {
 				s.fail()
 			}
-			e.Version = n
+			version = n
 		case "eventTime":
 			t, err := time.Parse(time.RFC3339Nano, unquote(v))
 			if err != nil {
 				s.fail()
 			}
-			e.Time = t
+			if e != nil {
+				e.Time = t
+			}
 		case "producer":
-			e.Producer = unquote(v)
+			if e != nil {
+				e.Producer = unquote(v)
+			}
 		case "correlationId":
-			e.CorrelationID = unquote(v)
+			if e != nil {
+				e.CorrelationID = unquote(v)
+			}
 		case "data":
 			data = v
 		}
 	})
 	if s.end(); !s.ok {
-		return Envelope{}, false
+		return false
 	}
-	n := r.fastData[e.Name+"/"+strconv.Itoa(e.Version)]
+	var key [64]byte // name/version, looked up without allocating
+	n := r.fastData[string(strconv.AppendInt(append(append(key[:0], name...), '/'), int64(version), 10))]
 	if n == nil {
-		return Envelope{}, false
+		return false
 	}
 	d := fastScanner{b: data, ok: true}
 	if d.value(n); !d.ok {
-		return Envelope{}, false
+		return false
 	}
-	e.Data = append(json.RawMessage(nil), data...)
-	return e, true
+	if e != nil {
+		e.Name, e.Version = string(name), version
+		e.Data = append(json.RawMessage(nil), data...)
+	}
+	return true
 }
 
 // parseGeneral decodes and validates raw with the general JSON Schema validator.

@@ -11,7 +11,6 @@ package outbox
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -328,18 +327,20 @@ func copyIn(ctx context.Context, tx Preparer, n int, row func(i int) []any) (err
 func (w *Writer) encode(recs []Record, offset int) ([]string, error) {
 	payloads := make([]string, len(recs))
 	errs := make([]error, len(recs))
-	check := func(i int) {
+	// check encodes and validates record i into payloads[i], through a buffer of its caller's.
+	check := func(i int, buf *[]byte) {
 		r := recs[i]
 		if r.Key == "" {
 			errs[i] = errors.New("empty aggregate key")
 			return
 		}
-		raw, err := json.Marshal(r.Envelope)
+		raw, err := r.Envelope.AppendJSON((*buf)[:0])
+		*buf = raw
 		if err != nil {
 			errs[i] = fmt.Errorf("encoding: %w", err)
 			return
 		}
-		if _, err := w.reg.Parse(raw); err != nil {
+		if err := w.reg.Check(raw); err != nil {
 			errs[i] = err
 			return
 		}
@@ -347,8 +348,9 @@ func (w *Writer) encode(recs []Record, offset int) ([]string, error) {
 	}
 	workers := runtime.GOMAXPROCS(0)
 	if len(recs) < parallelValidateFrom || workers == 1 {
+		var buf []byte
 		for i := range recs {
-			if check(i); errs[i] != nil {
+			if check(i, &buf); errs[i] != nil {
 				break
 			}
 		}
@@ -358,8 +360,9 @@ func (w *Writer) encode(recs []Record, offset int) ([]string, error) {
 		for start := 0; start < len(recs); start += per {
 			end := min(start+per, len(recs))
 			wg.Go(func() {
+				var buf []byte
 				for i := start; i < end; i++ {
-					if check(i); errs[i] != nil {
+					if check(i, &buf); errs[i] != nil {
 						return
 					}
 				}
