@@ -57,6 +57,8 @@ type Service struct {
 	notify  func()
 	// closeBatch is how many accounts one payout transaction of the close pays.
 	closeBatch int
+	// closeWorkers is how many payout batches of one close run at once on PostgreSQL.
+	closeWorkers int
 	// afterCloseBatch, when set (tests), runs after each committed payout batch; an error
 	// stops the close there, as a crash would.
 	afterCloseBatch func(batch int) error
@@ -73,6 +75,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		client: cfg.Client, db: cfg.DB, dialect: cfg.Dialect, outbox: cfg.Outbox, now: cfg.Clock,
 		rand: cfg.Rand, loc: cfg.Location, log: cfg.Logger, notify: cfg.Notify, closeBatch: closeBatch,
+		closeWorkers: closeWorkers,
 	}
 	if s.notify == nil {
 		s.notify = func() {}

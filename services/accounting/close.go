@@ -6,10 +6,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -32,6 +34,10 @@ import (
 // closeBatch is how many accounts one payout transaction pays (Service.closeBatch; tests may
 // set another).
 const closeBatch = 1000
+
+// closeWorkers is how many payout batches of one close run at once on PostgreSQL
+// (Service.closeWorkers; tests may set another).
+const closeWorkers = 2
 
 // closeLockBase offsets the PostgreSQL advisory lock keys of running closes.
 const closeLockBase = 0x61630000
@@ -121,21 +127,8 @@ func (s *Service) runClose(ctx context.Context, closeID int, day calendar.Date, 
 		}
 		defer unlock()
 	}
-	var after int64
-	for batch := 1; ; batch++ {
-		last, n, err := s.payoutBatch(ctx, closeID, day, after)
-		if err != nil {
-			return CloseResult{}, true, err
-		}
-		if n == 0 {
-			break
-		}
-		after = last
-		if s.afterCloseBatch != nil {
-			if err := s.afterCloseBatch(batch); err != nil {
-				return CloseResult{}, true, err
-			}
-		}
+	if err := s.payPositive(ctx, closeID, day); err != nil {
+		return CloseResult{}, true, err
 	}
 	res, finished, err := s.finishClose(ctx, closeID, day, scheduled)
 	if err != nil {
@@ -176,30 +169,125 @@ type paidAccount struct {
 	balance int64
 }
 
-// payoutBatch pays the next positive balances after the account key, in one transaction: each
-// gets a PAYOUT entry for its whole balance (balance → 0, entry day = the closed day), a
-// payment, an email job and their events; the close's totals grow in the same transaction. It
-// pays nobody (n = 0) once the close is finished: the close's row is locked first, so a batch
-// and the close's finish never interleave.
+// payoutRange is a run of account keys, (after, upTo], that one worker of a close pays.
+type payoutRange struct{ after, upTo int64 }
+
+// payPositive pays every positive balance of the close, batch after batch in key order. On
+// PostgreSQL s.closeWorkers batches are in flight at once, each a transaction on a connection of
+// its own, so the database works on several cores: this goroutine cuts the accounts into ranges
+// of closeBatch positive balances (read without locks: what a range holds is settled when its
+// batch locks its rows) and the workers pay them. SQLite has one writer: one batch at a time.
+// The first error stops the close; batches already committed stay, and a later run resumes.
+func (s *Service) payPositive(ctx context.Context, closeID int, day calendar.Date) error {
+	workers := 1
+	if s.dialect == dialect.Postgres {
+		workers = max(1, s.closeWorkers)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var committed atomic.Int64
+	ranges := make(chan payoutRange)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for r := range ranges {
+				if err := s.payRange(ctx, closeID, day, r, &committed); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+	for after := int64(0); ; {
+		upTo := int64(math.MaxInt64)
+		if workers > 1 {
+			end, more, err := s.rangeEnd(ctx, after)
+			if err != nil {
+				cancel(err) // a worker's error, if it came first, stays the cause
+				break
+			}
+			if more {
+				upTo = end
+			}
+		}
+		select {
+		case ranges <- payoutRange{after: after, upTo: upTo}:
+		case <-ctx.Done():
+		}
+		if upTo == math.MaxInt64 || ctx.Err() != nil {
+			break
+		}
+		after = upTo
+	}
+	close(ranges)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// rangeEnd returns the key of the closeBatch-th positive balance after the account key, so the
+// next range holds a batch; more is false when fewer are left: the last range is unbounded.
+func (s *Service) rangeEnd(ctx context.Context, after int64) (end int64, more bool, err error) {
+	err = s.db.QueryRowContext(ctx, s.sql(`SELECT id FROM accounts WHERE balance > 0 AND id > $1 ORDER BY id OFFSET $2 LIMIT 1`),
+		after, s.closeBatch-1).Scan(&end)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("accounting: dividing the close: %w", err)
+	}
+	return end, true, nil
+}
+
+// payRange pays the range's positive balances, closeBatch per transaction, until none is left
+// in it or the close is finished; committed counts the close's committed batches (the test hook
+// afterCloseBatch sees each count).
+func (s *Service) payRange(ctx context.Context, closeID int, day calendar.Date, r payoutRange, committed *atomic.Int64) error {
+	for after := r.after; ; {
+		last, n, err := s.payoutBatch(ctx, closeID, day, after, r.upTo)
+		if err != nil || n == 0 {
+			return err
+		}
+		if s.afterCloseBatch != nil {
+			if err := s.afterCloseBatch(int(committed.Add(1))); err != nil {
+				return err
+			}
+		}
+		if n < s.closeBatch {
+			return nil
+		}
+		after = last
+	}
+}
+
+// errCloseFinished rolls back a payout batch that found its close finished when it came to
+// count itself in: what it zeroed stays unpaid by this close.
+var errCloseFinished = errors.New("accounting: the close was finished meanwhile")
+
+// payoutBatch pays the next positive balances in (after, upTo], in one transaction: each gets
+// a PAYOUT entry for its whole balance (balance → 0, entry day = the closed day), a payment, an
+// email job and their events; the close's totals grow in the same transaction. It pays nobody
+// (n = 0) once the close is finished: the batch counts itself into the close's row last, which
+// locks the row and re-checks that it is unfinished, else the batch is rolled back — so a batch
+// and the close's finish never interleave, while batches of one close run side by side until
+// that last statement.
 //
 // The batch runs in a *sql.Tx on the pool under the Ent client (its statements are all SQL of
 // their own), so the outbox writer can COPY the batch's events on PostgreSQL (outbox.Preparer).
-func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Date, after int64) (last int64, n int, err error) {
+func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Date, after, upTo int64) (last int64, n int, err error) {
 	begin := func(ctx context.Context) (*sql.Tx, error) { return s.db.BeginTx(ctx, nil) }
 	err = storage.InTx(ctx, begin, func(tx *sql.Tx) error {
-		lock := ""
-		if s.dialect == dialect.Postgres {
-			lock = " FOR UPDATE"
-		}
 		var id int64
-		err := tx.QueryRowContext(ctx, s.sql(`SELECT id FROM day_closes WHERE id = $1 AND finished_at IS NULL`+lock), closeID).Scan(&id)
+		err := tx.QueryRowContext(ctx, s.sql(`SELECT id FROM day_closes WHERE id = $1 AND finished_at IS NULL`), closeID).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // finished: nothing more to pay in this close
 		}
 		if err != nil {
 			return fmt.Errorf("accounting: reading the close: %w", err)
 		}
-		batch, err := s.zeroBatch(ctx, tx, after)
+		batch, err := s.zeroBatch(ctx, tx, after, upTo)
 		if err != nil {
 			return err
 		}
@@ -210,6 +298,9 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 		last = batch[n-1].key
 		return s.payOut(ctx, tx, closeID, day, batch)
 	})
+	if errors.Is(err, errCloseFinished) {
+		return 0, 0, nil
+	}
 	return last, n, err
 }
 
@@ -218,17 +309,18 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 // to the UPDATE as an array so it finds them through the primary key: joined to the CTE
 // instead, PostgreSQL hashes the whole table for every batch.
 const pgZeroBatch = `WITH picked AS (
-	SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE),
+	SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > $1 AND id <= $3 ORDER BY id LIMIT $2 FOR UPDATE),
 zeroed AS (UPDATE accounts SET balance = 0 WHERE id = ANY (ARRAY(SELECT id FROM picked)))
 SELECT id, public_id, balance FROM picked`
 
-// zeroBatch sets the next positive balances after the account key to 0 and returns them with
-// the balances they had, in key order. On SQLite the transaction holds the only write lock, so
-// the accounts read are zeroed by their key range in one short statement.
-func (s *Service) zeroBatch(ctx context.Context, tx *sql.Tx, after int64) ([]paidAccount, error) {
-	q, args := pgZeroBatch, []any{after, s.closeBatch}
+// zeroBatch sets the next positive balances in (after, upTo] to 0 and returns them with the
+// balances they had, in key order. On SQLite the transaction holds the only write lock, so the
+// accounts read are zeroed by their key range in one short statement.
+func (s *Service) zeroBatch(ctx context.Context, tx *sql.Tx, after, upTo int64) ([]paidAccount, error) {
+	q, args := pgZeroBatch, []any{after, s.closeBatch, upTo}
 	if s.dialect != dialect.Postgres {
-		q = `SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > ? ORDER BY id LIMIT ?`
+		q = `SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > ? AND id <= ? ORDER BY id LIMIT ?`
+		args = []any{after, upTo, s.closeBatch}
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -323,9 +415,16 @@ func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calen
 	if err := pending.wait(); err != nil { // Append stores nothing for an empty batch
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, s.sql(`UPDATE day_closes SET paid_accounts = paid_accounts + $1, total_paid = total_paid + $2 WHERE id = $3`),
-		len(batch), total, closeID); err != nil {
+	res, err := tx.ExecContext(ctx, s.sql(`UPDATE day_closes SET paid_accounts = paid_accounts + $1, total_paid = total_paid + $2
+		WHERE id = $3 AND finished_at IS NULL`), len(batch), total, closeID)
+	if err != nil {
 		return fmt.Errorf("accounting: counting the close: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if err != nil {
+			return fmt.Errorf("accounting: counting the close: %w", err)
+		}
+		return errCloseFinished
 	}
 	return nil
 }

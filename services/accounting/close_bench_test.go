@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
 
+	"github.com/uberpopug/ates/services/accounting"
 	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/storage/storagetest"
 )
@@ -25,20 +26,28 @@ import (
 //	go test ./services/accounting -run '^$' -bench 'BenchmarkCloseDay' -benchtime 1x -count 3
 
 // BenchmarkCloseDay100k closes a day of 100 000 positive accounts on PostgreSQL; target ≤ 5 s
-// and ≤ 200 MiB.
-func BenchmarkCloseDay100k(b *testing.B) { benchClose(b, dialect.Postgres, 100_000) }
+// and ≤ 200 MiB. workers is how many payout batches are in flight at once (the default is
+// accounting.CloseWorkers).
+func BenchmarkCloseDay100k(b *testing.B) {
+	for _, workers := range []int{accounting.CloseWorkers, 1, 3} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			benchClose(b, dialect.Postgres, 100_000, workers)
+		})
+	}
+}
 
 // BenchmarkCloseDay10kSQLite closes a day of 10 000 positive accounts on SQLite (the embedded
-// default).
-func BenchmarkCloseDay10kSQLite(b *testing.B) { benchClose(b, dialect.SQLite, 10_000) }
+// default), one batch at a time.
+func BenchmarkCloseDay10kSQLite(b *testing.B) { benchClose(b, dialect.SQLite, 10_000, 1) }
 
-func benchClose(b *testing.B, d string, accounts int) {
+func benchClose(b *testing.B, d string, accounts, workers int) {
 	ctx := context.Background()
 	var elapsed, goCPU, pgCPU time.Duration
 	var peak memPeak
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		h := MustService(b, storagetest.MustOpen(b, d))
+		accounting.SetCloseWorkers(h.svc, workers)
 		mustBenchAccounts(b, h, accounts)
 		runtime.GC()
 		stop := peak.sample()

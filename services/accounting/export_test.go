@@ -8,6 +8,12 @@ const CloseBatch = closeBatch
 // SetCloseBatch sets how many accounts one payout transaction of s's closes pays.
 func SetCloseBatch(s *Service, n int) { s.closeBatch = n }
 
+// CloseWorkers is how many payout batches of one close run at once on PostgreSQL.
+const CloseWorkers = closeWorkers
+
+// SetCloseWorkers sets how many payout batches of one of s's closes run at once on PostgreSQL.
+func SetCloseWorkers(s *Service, n int) { s.closeWorkers = n }
+
 // EmailBatch is how many payment emails one SendDueEmails call claims.
 const EmailBatch = emailBatch
 
