@@ -125,11 +125,6 @@ var (
 		PrimaryKey: []*schema.Column{TasksColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "task_status",
-				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[5]},
-			},
-			{
 				Name:    "task_assignee_id_status",
 				Unique:  false,
 				Columns: []*schema.Column{TasksColumns[6], TasksColumns[5]},

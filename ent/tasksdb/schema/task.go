@@ -24,10 +24,13 @@ func (Task) Fields() []ent.Field {
 	}
 }
 
-// Indexes for the dashboard filters (R-TASK-1, R-TASK-6) and the shuffle's scan of open tasks.
+// Indexes for the dashboard filters (R-TASK-1, R-TASK-6). Pages are read in id order (the
+// primary key), and the shuffle walks the open tasks in that order too. There is no index on
+// status alone: a reassignment is a new row version with an entry in every index, so such an
+// index cost every shuffled task one more entry (~0.1–0.2 s of a 100 000-task shuffle), while
+// counting by status scans (assignee_id, status) about as fast.
 func (Task) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("status"),
 		index.Fields("assignee_id", "status"),
 	}
 }
