@@ -50,7 +50,9 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		func(e *event.Envelope) { e.Producer = `tasks "<b>" & \ é` + "\u2028\x01" },
 		func(e *event.Envelope) { e.CorrelationID = "bad utf-8 \xff" },
 		func(e *event.Envelope) { e.Data = nil },
-		func(e *event.Envelope) { e.Time = time.Date(2026, 12, 4, 15, 0, 0, 123456789, time.FixedZone("x", 3600)) },
+		func(e *event.Envelope) {
+			e.Time = time.Date(2026, 12, 4, 15, 0, 0, 123456789, time.FixedZone("x", 3600))
+		},
 		func(e *event.Envelope) { e.Time = time.Time{} },
 		func(e *event.Envelope) { e.Version = -7 },
 	}
