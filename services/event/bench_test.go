@@ -27,3 +27,40 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncode compares the envelope's own encoder (what the outbox stores) with
+// encoding/json's reflection over the same fields, data re-compacted.
+func BenchmarkEncode(b *testing.B) {
+	e := mustEnvelope(b, "balance.changed/1", validData["balance.changed/1"])
+	b.Run("AppendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			var err error
+			if buf, err = e.AppendJSON(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(plainEnvelope(e)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	reg := event.MustDefaultRegistry()
+	raw, err := e.AppendJSON(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Check", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := reg.Check(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
