@@ -9,17 +9,10 @@ import (
 	"github.com/uberpopug/ates/services/event"
 )
 
-// plainEnvelope is event.Envelope without its methods: json.Marshal encodes it by reflection,
-// as the envelope was encoded before it had an encoder of its own.
-type plainEnvelope struct {
-	ID            string          `json:"eventId"`
-	Name          string          `json:"eventName"`
-	Version       int             `json:"eventVersion"`
-	Time          time.Time       `json:"eventTime"`
-	Producer      string          `json:"producer"`
-	CorrelationID string          `json:"correlationId"`
-	Data          json.RawMessage `json:"data"`
-}
+// plainEnvelope is event.Envelope without its methods (a defined type has none of its
+// underlying type's): json.Marshal encodes it by reflection, as the envelope was encoded before
+// it had an encoder of its own.
+type plainEnvelope event.Envelope
 
 // checkAppendJSON: AppendJSON writes the bytes encoding/json writes for the envelope (R-EVT-1),
 // so stored and published events do not change with the encoder.
