@@ -308,8 +308,15 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 // another close just paid is skipped) and sets them to 0, returning what they were. The ids go
 // to the UPDATE as an array so it finds them through the primary key: joined to the CTE
 // instead, PostgreSQL hashes the whole table for every batch.
+//
+// The rows are locked in public id order, the order in which ledger batches lock accounts
+// (pgLockAccounts): locked in key order instead, a close batch and a ledger batch could each
+// hold an account the other waits for.
 const pgZeroBatch = `WITH picked AS (
-	SELECT id, public_id, balance FROM accounts WHERE balance > 0 AND id > $1 AND id <= $3 ORDER BY id LIMIT $2 FOR UPDATE),
+	SELECT id, public_id, balance FROM accounts
+	WHERE id = ANY (ARRAY(SELECT id FROM accounts WHERE balance > 0 AND id > $1 AND id <= $3 ORDER BY id LIMIT $2))
+		AND balance > 0
+	ORDER BY public_id FOR UPDATE),
 zeroed AS (UPDATE accounts SET balance = 0 WHERE id = ANY (ARRAY(SELECT id FROM picked)))
 SELECT id, public_id, balance FROM picked`
 
