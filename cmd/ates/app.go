@@ -188,7 +188,10 @@ func migrate(ctx context.Context, name string, db *storage.DB) error {
 			_, err := db.SQL.ExecContext(ctx, "DROP INDEX IF EXISTS task_status")
 			return err
 		case "accounting":
-			return accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx)
+			if err := accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx); err != nil {
+				return err
+			}
+			return accounting.MigrateEmailJobs(ctx, db.SQL, db.Dialect)
 		case "analytics":
 			return analyticsdb.NewClient(analyticsdb.Driver(db.Driver())).Schema.Create(ctx)
 		default:

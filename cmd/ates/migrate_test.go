@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/uberpopug/ates/services/storage"
 	"github.com/uberpopug/ates/services/storage/storagetest"
@@ -44,6 +45,57 @@ func TestMigrateDropsTheStatusIndex(t *testing.T) {
 			if hasIndex() {
 				t.Fatal("task_status is still there after the migration")
 			}
+		}
+	})
+}
+
+// TestMigrateMovesEmailJobs: R-ACC-8 — an accounting database from before payments became their
+// own email jobs keeps every pending email: the old email_jobs table's attempts, next attempt
+// and last error move onto the payments, and the table goes. Migrating again is a no-op.
+func TestMigrateMovesEmailJobs(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		if err := migrate(ctx, "accounting", db); err != nil {
+			t.Fatal(err)
+		}
+		const payment, account, entry = "01900000-0000-7000-8000-000000000001", "01900000-0000-7000-8000-000000000002", "01900000-0000-7000-8000-000000000003"
+		next := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
+			{`CREATE TABLE email_jobs (id bigint PRIMARY KEY, payment_id uuid NOT NULL UNIQUE, account_id uuid NOT NULL,
+				attempts bigint NOT NULL, next_attempt_at timestamp with time zone NOT NULL, last_error text NOT NULL,
+				sent_at timestamp with time zone NULL)`, nil},
+			{`INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at, email_sent,
+				email_attempts, email_next_attempt_at, email_last_error) VALUES ($1, $2, 3500, '2026-12-03', $3, 1, $4, false, 0, NULL, '')`,
+				[]any{payment, account, entry, next}},
+			{`INSERT INTO email_jobs VALUES (1, $1, $2, 3, $3, 'refused', NULL)`, []any{payment, account, next}},
+		} {
+			q := storage.Rebind(db.Dialect, st.q)
+			if _, err := db.SQL.ExecContext(ctx, q, st.args...); err != nil {
+				t.Fatalf("setting up the old database: %v\n%s", err, q)
+			}
+		}
+		for range 2 {
+			if err := migrate(ctx, "accounting", db); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var attempts int
+		var at time.Time
+		var lastError string
+		if err := db.SQL.QueryRowContext(ctx, storage.Rebind(db.Dialect, `SELECT email_attempts, email_next_attempt_at, email_last_error
+			FROM payments WHERE public_id = $1`), payment).Scan(&attempts, &at, &lastError); err != nil {
+			t.Fatal(err)
+		}
+		if attempts != 3 || !at.Equal(next) || lastError != "refused" {
+			t.Errorf("payment's email: %d attempts, next %v, last error %q; want the job's 3, %v, refused", attempts, at, lastError, next)
+		}
+		if _, err := db.SQL.ExecContext(ctx, "SELECT 1 FROM email_jobs"); err == nil {
+			t.Error("email_jobs is still there")
 		}
 	})
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/uberpopug/ates/ent/accountingdb/account"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
-	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
 	"github.com/uberpopug/ates/ent/accountingdb/payment"
@@ -38,8 +37,6 @@ type Client struct {
 	DayClose *DayCloseClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
 	DeadLetter *DeadLetterClient
-	// EmailJob is the client for interacting with the EmailJob builders.
-	EmailJob *EmailJobClient
 	// Entry is the client for interacting with the Entry builders.
 	Entry *EntryClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
@@ -64,7 +61,6 @@ func (c *Client) init() {
 	c.Account = NewAccountClient(c.config)
 	c.DayClose = NewDayCloseClient(c.config)
 	c.DeadLetter = NewDeadLetterClient(c.config)
-	c.EmailJob = NewEmailJobClient(c.config)
 	c.Entry = NewEntryClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
@@ -165,7 +161,6 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Account:        NewAccountClient(cfg),
 		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
-		EmailJob:       NewEmailJobClient(cfg),
 		Entry:          NewEntryClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		Payment:        NewPaymentClient(cfg),
@@ -193,7 +188,6 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Account:        NewAccountClient(cfg),
 		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
-		EmailJob:       NewEmailJobClient(cfg),
 		Entry:          NewEntryClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		Payment:        NewPaymentClient(cfg),
@@ -228,8 +222,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.DayClose, c.DeadLetter, c.EmailJob, c.Entry, c.OutboxEvent,
-		c.Payment, c.ProcessedEvent, c.Task,
+		c.Account, c.DayClose, c.DeadLetter, c.Entry, c.OutboxEvent, c.Payment,
+		c.ProcessedEvent, c.Task,
 	} {
 		n.Use(hooks...)
 	}
@@ -239,8 +233,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.DayClose, c.DeadLetter, c.EmailJob, c.Entry, c.OutboxEvent,
-		c.Payment, c.ProcessedEvent, c.Task,
+		c.Account, c.DayClose, c.DeadLetter, c.Entry, c.OutboxEvent, c.Payment,
+		c.ProcessedEvent, c.Task,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -255,8 +249,6 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DayClose.mutate(ctx, m)
 	case *DeadLetterMutation:
 		return c.DeadLetter.mutate(ctx, m)
-	case *EmailJobMutation:
-		return c.EmailJob.mutate(ctx, m)
 	case *EntryMutation:
 		return c.Entry.mutate(ctx, m)
 	case *OutboxEventMutation:
@@ -668,139 +660,6 @@ func (c *DeadLetterClient) mutate(ctx context.Context, m *DeadLetterMutation) (V
 		return (&DeadLetterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("accountingdb: unknown DeadLetter mutation op: %q", m.Op())
-	}
-}
-
-// EmailJobClient is a client for the EmailJob schema.
-type EmailJobClient struct {
-	config
-}
-
-// NewEmailJobClient returns a client for the EmailJob from the given config.
-func NewEmailJobClient(c config) *EmailJobClient {
-	return &EmailJobClient{config: c}
-}
-
-// Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `emailjob.Hooks(f(g(h())))`.
-func (c *EmailJobClient) Use(hooks ...Hook) {
-	c.hooks.EmailJob = append(c.hooks.EmailJob, hooks...)
-}
-
-// Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `emailjob.Intercept(f(g(h())))`.
-func (c *EmailJobClient) Intercept(interceptors ...Interceptor) {
-	c.inters.EmailJob = append(c.inters.EmailJob, interceptors...)
-}
-
-// Create returns a builder for creating a EmailJob entity.
-func (c *EmailJobClient) Create() *EmailJobCreate {
-	mutation := newEmailJobMutation(c.config, OpCreate)
-	return &EmailJobCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// CreateBulk returns a builder for creating a bulk of EmailJob entities.
-func (c *EmailJobClient) CreateBulk(builders ...*EmailJobCreate) *EmailJobCreateBulk {
-	return &EmailJobCreateBulk{config: c.config, builders: builders}
-}
-
-// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
-// a builder and applies setFunc on it.
-func (c *EmailJobClient) MapCreateBulk(slice any, setFunc func(*EmailJobCreate, int)) *EmailJobCreateBulk {
-	rv := reflect.ValueOf(slice)
-	if rv.Kind() != reflect.Slice {
-		return &EmailJobCreateBulk{err: fmt.Errorf("calling to EmailJobClient.MapCreateBulk with wrong type %T, need slice", slice)}
-	}
-	builders := make([]*EmailJobCreate, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
-		builders[i] = c.Create()
-		setFunc(builders[i], i)
-	}
-	return &EmailJobCreateBulk{config: c.config, builders: builders}
-}
-
-// Update returns an update builder for EmailJob.
-func (c *EmailJobClient) Update() *EmailJobUpdate {
-	mutation := newEmailJobMutation(c.config, OpUpdate)
-	return &EmailJobUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOne returns an update builder for the given entity.
-func (c *EmailJobClient) UpdateOne(_m *EmailJob) *EmailJobUpdateOne {
-	mutation := newEmailJobMutation(c.config, OpUpdateOne, withEmailJob(_m))
-	return &EmailJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOneID returns an update builder for the given id.
-func (c *EmailJobClient) UpdateOneID(id int) *EmailJobUpdateOne {
-	mutation := newEmailJobMutation(c.config, OpUpdateOne, withEmailJobID(id))
-	return &EmailJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// Delete returns a delete builder for EmailJob.
-func (c *EmailJobClient) Delete() *EmailJobDelete {
-	mutation := newEmailJobMutation(c.config, OpDelete)
-	return &EmailJobDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// DeleteOne returns a builder for deleting the given entity.
-func (c *EmailJobClient) DeleteOne(_m *EmailJob) *EmailJobDeleteOne {
-	return c.DeleteOneID(_m.ID)
-}
-
-// DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *EmailJobClient) DeleteOneID(id int) *EmailJobDeleteOne {
-	builder := c.Delete().Where(emailjob.ID(id))
-	builder.mutation.id = &id
-	builder.mutation.op = OpDeleteOne
-	return &EmailJobDeleteOne{builder}
-}
-
-// Query returns a query builder for EmailJob.
-func (c *EmailJobClient) Query() *EmailJobQuery {
-	return &EmailJobQuery{
-		config: c.config,
-		ctx:    &QueryContext{Type: TypeEmailJob},
-		inters: c.Interceptors(),
-	}
-}
-
-// Get returns a EmailJob entity by its id.
-func (c *EmailJobClient) Get(ctx context.Context, id int) (*EmailJob, error) {
-	return c.Query().Where(emailjob.ID(id)).Only(ctx)
-}
-
-// GetX is like Get, but panics if an error occurs.
-func (c *EmailJobClient) GetX(ctx context.Context, id int) *EmailJob {
-	obj, err := c.Get(ctx, id)
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-// Hooks returns the client hooks.
-func (c *EmailJobClient) Hooks() []Hook {
-	return c.hooks.EmailJob
-}
-
-// Interceptors returns the client interceptors.
-func (c *EmailJobClient) Interceptors() []Interceptor {
-	return c.inters.EmailJob
-}
-
-func (c *EmailJobClient) mutate(ctx context.Context, m *EmailJobMutation) (Value, error) {
-	switch m.Op() {
-	case OpCreate:
-		return (&EmailJobCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdate:
-		return (&EmailJobUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdateOne:
-		return (&EmailJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpDelete, OpDeleteOne:
-		return (&EmailJobDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
-	default:
-		return nil, fmt.Errorf("accountingdb: unknown EmailJob mutation op: %q", m.Op())
 	}
 }
 
@@ -1472,12 +1331,12 @@ func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, DayClose, DeadLetter, EmailJob, Entry, OutboxEvent, Payment,
-		ProcessedEvent, Task []ent.Hook
+		Account, DayClose, DeadLetter, Entry, OutboxEvent, Payment, ProcessedEvent,
+		Task []ent.Hook
 	}
 	inters struct {
-		Account, DayClose, DeadLetter, EmailJob, Entry, OutboxEvent, Payment,
-		ProcessedEvent, Task []ent.Interceptor
+		Account, DayClose, DeadLetter, Entry, OutboxEvent, Payment, ProcessedEvent,
+		Task []ent.Interceptor
 	}
 )
 

@@ -15,7 +15,6 @@ import (
 	"github.com/uberpopug/ates/ent/accountingdb/account"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
-	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
 	"github.com/uberpopug/ates/ent/accountingdb/payment"
@@ -84,7 +83,6 @@ func checkColumn(t, c string) error {
 			account.Table:        account.ValidColumn,
 			dayclose.Table:       dayclose.ValidColumn,
 			deadletter.Table:     deadletter.ValidColumn,
-			emailjob.Table:       emailjob.ValidColumn,
 			entry.Table:          entry.ValidColumn,
 			outboxevent.Table:    outboxevent.ValidColumn,
 			payment.Table:        payment.ValidColumn,

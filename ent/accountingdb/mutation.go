@@ -15,7 +15,6 @@ import (
 	"github.com/uberpopug/ates/ent/accountingdb/account"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
-	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
 	"github.com/uberpopug/ates/ent/accountingdb/payment"
@@ -36,7 +35,6 @@ const (
 	TypeAccount        = "Account"
 	TypeDayClose       = "DayClose"
 	TypeDeadLetter     = "DeadLetter"
-	TypeEmailJob       = "EmailJob"
 	TypeEntry          = "Entry"
 	TypeOutboxEvent    = "OutboxEvent"
 	TypePayment        = "Payment"
@@ -2464,660 +2462,6 @@ func (m *DeadLetterMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown DeadLetter edge %s", name)
 }
 
-// EmailJobMutation represents an operation that mutates the EmailJob nodes in the graph.
-type EmailJobMutation struct {
-	config
-	op              Op
-	typ             string
-	id              *int
-	payment_id      *uuid.UUID
-	account_id      *uuid.UUID
-	attempts        *int
-	addattempts     *int
-	next_attempt_at *time.Time
-	last_error      *string
-	sent_at         *time.Time
-	clearedFields   map[string]struct{}
-	done            bool
-	oldValue        func(context.Context) (*EmailJob, error)
-	predicates      []predicate.EmailJob
-}
-
-var _ ent.Mutation = (*EmailJobMutation)(nil)
-
-// emailjobOption allows management of the mutation configuration using functional options.
-type emailjobOption func(*EmailJobMutation)
-
-// newEmailJobMutation creates new mutation for the EmailJob entity.
-func newEmailJobMutation(c config, op Op, opts ...emailjobOption) *EmailJobMutation {
-	m := &EmailJobMutation{
-		config:        c,
-		op:            op,
-		typ:           TypeEmailJob,
-		clearedFields: make(map[string]struct{}),
-	}
-	for _, opt := range opts {
-		opt(m)
-	}
-	return m
-}
-
-// withEmailJobID sets the ID field of the mutation.
-func withEmailJobID(id int) emailjobOption {
-	return func(m *EmailJobMutation) {
-		var (
-			err   error
-			once  sync.Once
-			value *EmailJob
-		)
-		m.oldValue = func(ctx context.Context) (*EmailJob, error) {
-			once.Do(func() {
-				if m.done {
-					err = errors.New("querying old values post mutation is not allowed")
-				} else {
-					value, err = m.Client().EmailJob.Get(ctx, id)
-				}
-			})
-			return value, err
-		}
-		m.id = &id
-	}
-}
-
-// withEmailJob sets the old EmailJob of the mutation.
-func withEmailJob(node *EmailJob) emailjobOption {
-	return func(m *EmailJobMutation) {
-		m.oldValue = func(context.Context) (*EmailJob, error) {
-			return node, nil
-		}
-		m.id = &node.ID
-	}
-}
-
-// Client returns a new `ent.Client` from the mutation. If the mutation was
-// executed in a transaction (ent.Tx), a transactional client is returned.
-func (m EmailJobMutation) Client() *Client {
-	client := &Client{config: m.config}
-	client.init()
-	return client
-}
-
-// Tx returns an `ent.Tx` for mutations that were executed in transactions;
-// it returns an error otherwise.
-func (m EmailJobMutation) Tx() (*Tx, error) {
-	if _, ok := m.driver.(*txDriver); !ok {
-		return nil, errors.New("accountingdb: mutation is not running in a transaction")
-	}
-	tx := &Tx{config: m.config}
-	tx.init()
-	return tx, nil
-}
-
-// ID returns the ID value in the mutation. Note that the ID is only available
-// if it was provided to the builder or after it was returned from the database.
-func (m *EmailJobMutation) ID() (id int, exists bool) {
-	if m.id == nil {
-		return
-	}
-	return *m.id, true
-}
-
-// IDs queries the database and returns the entity ids that match the mutation's predicate.
-// That means, if the mutation is applied within a transaction with an isolation level such
-// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
-// or updated by the mutation.
-func (m *EmailJobMutation) IDs(ctx context.Context) ([]int, error) {
-	switch {
-	case m.op.Is(OpUpdateOne | OpDeleteOne):
-		id, exists := m.ID()
-		if exists {
-			return []int{id}, nil
-		}
-		fallthrough
-	case m.op.Is(OpUpdate | OpDelete):
-		return m.Client().EmailJob.Query().Where(m.predicates...).IDs(ctx)
-	default:
-		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
-	}
-}
-
-// SetPaymentID sets the "payment_id" field.
-func (m *EmailJobMutation) SetPaymentID(u uuid.UUID) {
-	m.payment_id = &u
-}
-
-// PaymentID returns the value of the "payment_id" field in the mutation.
-func (m *EmailJobMutation) PaymentID() (r uuid.UUID, exists bool) {
-	v := m.payment_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldPaymentID returns the old "payment_id" field's value of the EmailJob entity.
-// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *EmailJobMutation) OldPaymentID(ctx context.Context) (v uuid.UUID, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldPaymentID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
-	}
-	return oldValue.PaymentID, nil
-}
-
-// ResetPaymentID resets all changes to the "payment_id" field.
-func (m *EmailJobMutation) ResetPaymentID() {
-	m.payment_id = nil
-}
-
-// SetAccountID sets the "account_id" field.
-func (m *EmailJobMutation) SetAccountID(u uuid.UUID) {
-	m.account_id = &u
-}
-
-// AccountID returns the value of the "account_id" field in the mutation.
-func (m *EmailJobMutation) AccountID() (r uuid.UUID, exists bool) {
-	v := m.account_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldAccountID returns the old "account_id" field's value of the EmailJob entity.
-// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *EmailJobMutation) OldAccountID(ctx context.Context) (v uuid.UUID, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldAccountID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
-	}
-	return oldValue.AccountID, nil
-}
-
-// ResetAccountID resets all changes to the "account_id" field.
-func (m *EmailJobMutation) ResetAccountID() {
-	m.account_id = nil
-}
-
-// SetAttempts sets the "attempts" field.
-func (m *EmailJobMutation) SetAttempts(i int) {
-	m.attempts = &i
-	m.addattempts = nil
-}
-
-// Attempts returns the value of the "attempts" field in the mutation.
-func (m *EmailJobMutation) Attempts() (r int, exists bool) {
-	v := m.attempts
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldAttempts returns the old "attempts" field's value of the EmailJob entity.
-// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *EmailJobMutation) OldAttempts(ctx context.Context) (v int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldAttempts requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
-	}
-	return oldValue.Attempts, nil
-}
-
-// AddAttempts adds i to the "attempts" field.
-func (m *EmailJobMutation) AddAttempts(i int) {
-	if m.addattempts != nil {
-		*m.addattempts += i
-	} else {
-		m.addattempts = &i
-	}
-}
-
-// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
-func (m *EmailJobMutation) AddedAttempts() (r int, exists bool) {
-	v := m.addattempts
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// ResetAttempts resets all changes to the "attempts" field.
-func (m *EmailJobMutation) ResetAttempts() {
-	m.attempts = nil
-	m.addattempts = nil
-}
-
-// SetNextAttemptAt sets the "next_attempt_at" field.
-func (m *EmailJobMutation) SetNextAttemptAt(t time.Time) {
-	m.next_attempt_at = &t
-}
-
-// NextAttemptAt returns the value of the "next_attempt_at" field in the mutation.
-func (m *EmailJobMutation) NextAttemptAt() (r time.Time, exists bool) {
-	v := m.next_attempt_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldNextAttemptAt returns the old "next_attempt_at" field's value of the EmailJob entity.
-// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *EmailJobMutation) OldNextAttemptAt(ctx context.Context) (v time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldNextAttemptAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldNextAttemptAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldNextAttemptAt: %w", err)
-	}
-	return oldValue.NextAttemptAt, nil
-}
-
-// ResetNextAttemptAt resets all changes to the "next_attempt_at" field.
-func (m *EmailJobMutation) ResetNextAttemptAt() {
-	m.next_attempt_at = nil
-}
-
-// SetLastError sets the "last_error" field.
-func (m *EmailJobMutation) SetLastError(s string) {
-	m.last_error = &s
-}
-
-// LastError returns the value of the "last_error" field in the mutation.
-func (m *EmailJobMutation) LastError() (r string, exists bool) {
-	v := m.last_error
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldLastError returns the old "last_error" field's value of the EmailJob entity.
-// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *EmailJobMutation) OldLastError(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldLastError requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
-	}
-	return oldValue.LastError, nil
-}
-
-// ResetLastError resets all changes to the "last_error" field.
-func (m *EmailJobMutation) ResetLastError() {
-	m.last_error = nil
-}
-
-// SetSentAt sets the "sent_at" field.
-func (m *EmailJobMutation) SetSentAt(t time.Time) {
-	m.sent_at = &t
-}
-
-// SentAt returns the value of the "sent_at" field in the mutation.
-func (m *EmailJobMutation) SentAt() (r time.Time, exists bool) {
-	v := m.sent_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldSentAt returns the old "sent_at" field's value of the EmailJob entity.
-// If the EmailJob object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *EmailJobMutation) OldSentAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldSentAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldSentAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldSentAt: %w", err)
-	}
-	return oldValue.SentAt, nil
-}
-
-// ClearSentAt clears the value of the "sent_at" field.
-func (m *EmailJobMutation) ClearSentAt() {
-	m.sent_at = nil
-	m.clearedFields[emailjob.FieldSentAt] = struct{}{}
-}
-
-// SentAtCleared returns if the "sent_at" field was cleared in this mutation.
-func (m *EmailJobMutation) SentAtCleared() bool {
-	_, ok := m.clearedFields[emailjob.FieldSentAt]
-	return ok
-}
-
-// ResetSentAt resets all changes to the "sent_at" field.
-func (m *EmailJobMutation) ResetSentAt() {
-	m.sent_at = nil
-	delete(m.clearedFields, emailjob.FieldSentAt)
-}
-
-// Where appends a list predicates to the EmailJobMutation builder.
-func (m *EmailJobMutation) Where(ps ...predicate.EmailJob) {
-	m.predicates = append(m.predicates, ps...)
-}
-
-// WhereP appends storage-level predicates to the EmailJobMutation builder. Using this method,
-// users can use type-assertion to append predicates that do not depend on any generated package.
-func (m *EmailJobMutation) WhereP(ps ...func(*sql.Selector)) {
-	p := make([]predicate.EmailJob, len(ps))
-	for i := range ps {
-		p[i] = ps[i]
-	}
-	m.Where(p...)
-}
-
-// Op returns the operation name.
-func (m *EmailJobMutation) Op() Op {
-	return m.op
-}
-
-// SetOp allows setting the mutation operation.
-func (m *EmailJobMutation) SetOp(op Op) {
-	m.op = op
-}
-
-// Type returns the node type of this mutation (EmailJob).
-func (m *EmailJobMutation) Type() string {
-	return m.typ
-}
-
-// Fields returns all fields that were changed during this mutation. Note that in
-// order to get all numeric fields that were incremented/decremented, call
-// AddedFields().
-func (m *EmailJobMutation) Fields() []string {
-	fields := make([]string, 0, 6)
-	if m.payment_id != nil {
-		fields = append(fields, emailjob.FieldPaymentID)
-	}
-	if m.account_id != nil {
-		fields = append(fields, emailjob.FieldAccountID)
-	}
-	if m.attempts != nil {
-		fields = append(fields, emailjob.FieldAttempts)
-	}
-	if m.next_attempt_at != nil {
-		fields = append(fields, emailjob.FieldNextAttemptAt)
-	}
-	if m.last_error != nil {
-		fields = append(fields, emailjob.FieldLastError)
-	}
-	if m.sent_at != nil {
-		fields = append(fields, emailjob.FieldSentAt)
-	}
-	return fields
-}
-
-// Field returns the value of a field with the given name. The second boolean
-// return value indicates that this field was not set, or was not defined in the
-// schema.
-func (m *EmailJobMutation) Field(name string) (ent.Value, bool) {
-	switch name {
-	case emailjob.FieldPaymentID:
-		return m.PaymentID()
-	case emailjob.FieldAccountID:
-		return m.AccountID()
-	case emailjob.FieldAttempts:
-		return m.Attempts()
-	case emailjob.FieldNextAttemptAt:
-		return m.NextAttemptAt()
-	case emailjob.FieldLastError:
-		return m.LastError()
-	case emailjob.FieldSentAt:
-		return m.SentAt()
-	}
-	return nil, false
-}
-
-// OldField returns the old value of the field from the database. An error is
-// returned if the mutation operation is not UpdateOne, or the query to the
-// database failed.
-func (m *EmailJobMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
-	switch name {
-	case emailjob.FieldPaymentID:
-		return m.OldPaymentID(ctx)
-	case emailjob.FieldAccountID:
-		return m.OldAccountID(ctx)
-	case emailjob.FieldAttempts:
-		return m.OldAttempts(ctx)
-	case emailjob.FieldNextAttemptAt:
-		return m.OldNextAttemptAt(ctx)
-	case emailjob.FieldLastError:
-		return m.OldLastError(ctx)
-	case emailjob.FieldSentAt:
-		return m.OldSentAt(ctx)
-	}
-	return nil, fmt.Errorf("unknown EmailJob field %s", name)
-}
-
-// SetField sets the value of a field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *EmailJobMutation) SetField(name string, value ent.Value) error {
-	switch name {
-	case emailjob.FieldPaymentID:
-		v, ok := value.(uuid.UUID)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetPaymentID(v)
-		return nil
-	case emailjob.FieldAccountID:
-		v, ok := value.(uuid.UUID)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetAccountID(v)
-		return nil
-	case emailjob.FieldAttempts:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetAttempts(v)
-		return nil
-	case emailjob.FieldNextAttemptAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetNextAttemptAt(v)
-		return nil
-	case emailjob.FieldLastError:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetLastError(v)
-		return nil
-	case emailjob.FieldSentAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetSentAt(v)
-		return nil
-	}
-	return fmt.Errorf("unknown EmailJob field %s", name)
-}
-
-// AddedFields returns all numeric fields that were incremented/decremented during
-// this mutation.
-func (m *EmailJobMutation) AddedFields() []string {
-	var fields []string
-	if m.addattempts != nil {
-		fields = append(fields, emailjob.FieldAttempts)
-	}
-	return fields
-}
-
-// AddedField returns the numeric value that was incremented/decremented on a field
-// with the given name. The second boolean return value indicates that this field
-// was not set, or was not defined in the schema.
-func (m *EmailJobMutation) AddedField(name string) (ent.Value, bool) {
-	switch name {
-	case emailjob.FieldAttempts:
-		return m.AddedAttempts()
-	}
-	return nil, false
-}
-
-// AddField adds the value to the field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *EmailJobMutation) AddField(name string, value ent.Value) error {
-	switch name {
-	case emailjob.FieldAttempts:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.AddAttempts(v)
-		return nil
-	}
-	return fmt.Errorf("unknown EmailJob numeric field %s", name)
-}
-
-// ClearedFields returns all nullable fields that were cleared during this
-// mutation.
-func (m *EmailJobMutation) ClearedFields() []string {
-	var fields []string
-	if m.FieldCleared(emailjob.FieldSentAt) {
-		fields = append(fields, emailjob.FieldSentAt)
-	}
-	return fields
-}
-
-// FieldCleared returns a boolean indicating if a field with the given name was
-// cleared in this mutation.
-func (m *EmailJobMutation) FieldCleared(name string) bool {
-	_, ok := m.clearedFields[name]
-	return ok
-}
-
-// ClearField clears the value of the field with the given name. It returns an
-// error if the field is not defined in the schema.
-func (m *EmailJobMutation) ClearField(name string) error {
-	switch name {
-	case emailjob.FieldSentAt:
-		m.ClearSentAt()
-		return nil
-	}
-	return fmt.Errorf("unknown EmailJob nullable field %s", name)
-}
-
-// ResetField resets all changes in the mutation for the field with the given name.
-// It returns an error if the field is not defined in the schema.
-func (m *EmailJobMutation) ResetField(name string) error {
-	switch name {
-	case emailjob.FieldPaymentID:
-		m.ResetPaymentID()
-		return nil
-	case emailjob.FieldAccountID:
-		m.ResetAccountID()
-		return nil
-	case emailjob.FieldAttempts:
-		m.ResetAttempts()
-		return nil
-	case emailjob.FieldNextAttemptAt:
-		m.ResetNextAttemptAt()
-		return nil
-	case emailjob.FieldLastError:
-		m.ResetLastError()
-		return nil
-	case emailjob.FieldSentAt:
-		m.ResetSentAt()
-		return nil
-	}
-	return fmt.Errorf("unknown EmailJob field %s", name)
-}
-
-// AddedEdges returns all edge names that were set/added in this mutation.
-func (m *EmailJobMutation) AddedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// AddedIDs returns all IDs (to other nodes) that were added for the given edge
-// name in this mutation.
-func (m *EmailJobMutation) AddedIDs(name string) []ent.Value {
-	return nil
-}
-
-// RemovedEdges returns all edge names that were removed in this mutation.
-func (m *EmailJobMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
-// the given name in this mutation.
-func (m *EmailJobMutation) RemovedIDs(name string) []ent.Value {
-	return nil
-}
-
-// ClearedEdges returns all edge names that were cleared in this mutation.
-func (m *EmailJobMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// EdgeCleared returns a boolean which indicates if the edge with the given name
-// was cleared in this mutation.
-func (m *EmailJobMutation) EdgeCleared(name string) bool {
-	return false
-}
-
-// ClearEdge clears the value of the edge with the given name. It returns an error
-// if that edge is not defined in the schema.
-func (m *EmailJobMutation) ClearEdge(name string) error {
-	return fmt.Errorf("unknown EmailJob unique edge %s", name)
-}
-
-// ResetEdge resets all changes to the edge with the given name in this mutation.
-// It returns an error if the edge is not defined in the schema.
-func (m *EmailJobMutation) ResetEdge(name string) error {
-	return fmt.Errorf("unknown EmailJob edge %s", name)
-}
-
 // EntryMutation represents an operation that mutates the Entry nodes in the graph.
 type EntryMutation struct {
 	config
@@ -4684,24 +4028,28 @@ func (m *OutboxEventMutation) ResetEdge(name string) error {
 // PaymentMutation represents an operation that mutates the Payment nodes in the graph.
 type PaymentMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	public_id     *uuid.UUID
-	account_id    *uuid.UUID
-	amount        *int64
-	addamount     *int64
-	day           *string
-	entry_id      *uuid.UUID
-	close_id      *int64
-	addclose_id   *int64
-	created_at    *time.Time
-	email_sent    *bool
-	email_sent_at *time.Time
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*Payment, error)
-	predicates    []predicate.Payment
+	op                    Op
+	typ                   string
+	id                    *int
+	public_id             *uuid.UUID
+	account_id            *uuid.UUID
+	amount                *int64
+	addamount             *int64
+	day                   *string
+	entry_id              *uuid.UUID
+	close_id              *int64
+	addclose_id           *int64
+	created_at            *time.Time
+	email_sent            *bool
+	email_sent_at         *time.Time
+	email_attempts        *int
+	addemail_attempts     *int
+	email_next_attempt_at *time.Time
+	email_last_error      *string
+	clearedFields         map[string]struct{}
+	done                  bool
+	oldValue              func(context.Context) (*Payment, error)
+	predicates            []predicate.Payment
 }
 
 var _ ent.Mutation = (*PaymentMutation)(nil)
@@ -5179,6 +4527,147 @@ func (m *PaymentMutation) ResetEmailSentAt() {
 	delete(m.clearedFields, payment.FieldEmailSentAt)
 }
 
+// SetEmailAttempts sets the "email_attempts" field.
+func (m *PaymentMutation) SetEmailAttempts(i int) {
+	m.email_attempts = &i
+	m.addemail_attempts = nil
+}
+
+// EmailAttempts returns the value of the "email_attempts" field in the mutation.
+func (m *PaymentMutation) EmailAttempts() (r int, exists bool) {
+	v := m.email_attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailAttempts returns the old "email_attempts" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldEmailAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailAttempts: %w", err)
+	}
+	return oldValue.EmailAttempts, nil
+}
+
+// AddEmailAttempts adds i to the "email_attempts" field.
+func (m *PaymentMutation) AddEmailAttempts(i int) {
+	if m.addemail_attempts != nil {
+		*m.addemail_attempts += i
+	} else {
+		m.addemail_attempts = &i
+	}
+}
+
+// AddedEmailAttempts returns the value that was added to the "email_attempts" field in this mutation.
+func (m *PaymentMutation) AddedEmailAttempts() (r int, exists bool) {
+	v := m.addemail_attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEmailAttempts resets all changes to the "email_attempts" field.
+func (m *PaymentMutation) ResetEmailAttempts() {
+	m.email_attempts = nil
+	m.addemail_attempts = nil
+}
+
+// SetEmailNextAttemptAt sets the "email_next_attempt_at" field.
+func (m *PaymentMutation) SetEmailNextAttemptAt(t time.Time) {
+	m.email_next_attempt_at = &t
+}
+
+// EmailNextAttemptAt returns the value of the "email_next_attempt_at" field in the mutation.
+func (m *PaymentMutation) EmailNextAttemptAt() (r time.Time, exists bool) {
+	v := m.email_next_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailNextAttemptAt returns the old "email_next_attempt_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldEmailNextAttemptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailNextAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailNextAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailNextAttemptAt: %w", err)
+	}
+	return oldValue.EmailNextAttemptAt, nil
+}
+
+// ClearEmailNextAttemptAt clears the value of the "email_next_attempt_at" field.
+func (m *PaymentMutation) ClearEmailNextAttemptAt() {
+	m.email_next_attempt_at = nil
+	m.clearedFields[payment.FieldEmailNextAttemptAt] = struct{}{}
+}
+
+// EmailNextAttemptAtCleared returns if the "email_next_attempt_at" field was cleared in this mutation.
+func (m *PaymentMutation) EmailNextAttemptAtCleared() bool {
+	_, ok := m.clearedFields[payment.FieldEmailNextAttemptAt]
+	return ok
+}
+
+// ResetEmailNextAttemptAt resets all changes to the "email_next_attempt_at" field.
+func (m *PaymentMutation) ResetEmailNextAttemptAt() {
+	m.email_next_attempt_at = nil
+	delete(m.clearedFields, payment.FieldEmailNextAttemptAt)
+}
+
+// SetEmailLastError sets the "email_last_error" field.
+func (m *PaymentMutation) SetEmailLastError(s string) {
+	m.email_last_error = &s
+}
+
+// EmailLastError returns the value of the "email_last_error" field in the mutation.
+func (m *PaymentMutation) EmailLastError() (r string, exists bool) {
+	v := m.email_last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailLastError returns the old "email_last_error" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldEmailLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailLastError: %w", err)
+	}
+	return oldValue.EmailLastError, nil
+}
+
+// ResetEmailLastError resets all changes to the "email_last_error" field.
+func (m *PaymentMutation) ResetEmailLastError() {
+	m.email_last_error = nil
+}
+
 // Where appends a list predicates to the PaymentMutation builder.
 func (m *PaymentMutation) Where(ps ...predicate.Payment) {
 	m.predicates = append(m.predicates, ps...)
@@ -5213,7 +4702,7 @@ func (m *PaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 12)
 	if m.public_id != nil {
 		fields = append(fields, payment.FieldPublicID)
 	}
@@ -5241,6 +4730,15 @@ func (m *PaymentMutation) Fields() []string {
 	if m.email_sent_at != nil {
 		fields = append(fields, payment.FieldEmailSentAt)
 	}
+	if m.email_attempts != nil {
+		fields = append(fields, payment.FieldEmailAttempts)
+	}
+	if m.email_next_attempt_at != nil {
+		fields = append(fields, payment.FieldEmailNextAttemptAt)
+	}
+	if m.email_last_error != nil {
+		fields = append(fields, payment.FieldEmailLastError)
+	}
 	return fields
 }
 
@@ -5267,6 +4765,12 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.EmailSent()
 	case payment.FieldEmailSentAt:
 		return m.EmailSentAt()
+	case payment.FieldEmailAttempts:
+		return m.EmailAttempts()
+	case payment.FieldEmailNextAttemptAt:
+		return m.EmailNextAttemptAt()
+	case payment.FieldEmailLastError:
+		return m.EmailLastError()
 	}
 	return nil, false
 }
@@ -5294,6 +4798,12 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldEmailSent(ctx)
 	case payment.FieldEmailSentAt:
 		return m.OldEmailSentAt(ctx)
+	case payment.FieldEmailAttempts:
+		return m.OldEmailAttempts(ctx)
+	case payment.FieldEmailNextAttemptAt:
+		return m.OldEmailNextAttemptAt(ctx)
+	case payment.FieldEmailLastError:
+		return m.OldEmailLastError(ctx)
 	}
 	return nil, fmt.Errorf("unknown Payment field %s", name)
 }
@@ -5366,6 +4876,27 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEmailSentAt(v)
 		return nil
+	case payment.FieldEmailAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailAttempts(v)
+		return nil
+	case payment.FieldEmailNextAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailNextAttemptAt(v)
+		return nil
+	case payment.FieldEmailLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailLastError(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Payment field %s", name)
 }
@@ -5380,6 +4911,9 @@ func (m *PaymentMutation) AddedFields() []string {
 	if m.addclose_id != nil {
 		fields = append(fields, payment.FieldCloseID)
 	}
+	if m.addemail_attempts != nil {
+		fields = append(fields, payment.FieldEmailAttempts)
+	}
 	return fields
 }
 
@@ -5392,6 +4926,8 @@ func (m *PaymentMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedAmount()
 	case payment.FieldCloseID:
 		return m.AddedCloseID()
+	case payment.FieldEmailAttempts:
+		return m.AddedEmailAttempts()
 	}
 	return nil, false
 }
@@ -5415,6 +4951,13 @@ func (m *PaymentMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddCloseID(v)
 		return nil
+	case payment.FieldEmailAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEmailAttempts(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Payment numeric field %s", name)
 }
@@ -5425,6 +4968,9 @@ func (m *PaymentMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(payment.FieldEmailSentAt) {
 		fields = append(fields, payment.FieldEmailSentAt)
+	}
+	if m.FieldCleared(payment.FieldEmailNextAttemptAt) {
+		fields = append(fields, payment.FieldEmailNextAttemptAt)
 	}
 	return fields
 }
@@ -5442,6 +4988,9 @@ func (m *PaymentMutation) ClearField(name string) error {
 	switch name {
 	case payment.FieldEmailSentAt:
 		m.ClearEmailSentAt()
+		return nil
+	case payment.FieldEmailNextAttemptAt:
+		m.ClearEmailNextAttemptAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Payment nullable field %s", name)
@@ -5477,6 +5026,15 @@ func (m *PaymentMutation) ResetField(name string) error {
 		return nil
 	case payment.FieldEmailSentAt:
 		m.ResetEmailSentAt()
+		return nil
+	case payment.FieldEmailAttempts:
+		m.ResetEmailAttempts()
+		return nil
+	case payment.FieldEmailNextAttemptAt:
+		m.ResetEmailNextAttemptAt()
+		return nil
+	case payment.FieldEmailLastError:
+		m.ResetEmailLastError()
 		return nil
 	}
 	return fmt.Errorf("unknown Payment field %s", name)

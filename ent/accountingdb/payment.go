@@ -35,8 +35,14 @@ type Payment struct {
 	// EmailSent holds the value of the "email_sent" field.
 	EmailSent bool `json:"email_sent,omitempty"`
 	// EmailSentAt holds the value of the "email_sent_at" field.
-	EmailSentAt  *time.Time `json:"email_sent_at,omitempty"`
-	selectValues sql.SelectValues
+	EmailSentAt *time.Time `json:"email_sent_at,omitempty"`
+	// EmailAttempts holds the value of the "email_attempts" field.
+	EmailAttempts int `json:"email_attempts,omitempty"`
+	// EmailNextAttemptAt holds the value of the "email_next_attempt_at" field.
+	EmailNextAttemptAt *time.Time `json:"email_next_attempt_at,omitempty"`
+	// EmailLastError holds the value of the "email_last_error" field.
+	EmailLastError string `json:"email_last_error,omitempty"`
+	selectValues   sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -46,11 +52,11 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case payment.FieldEmailSent:
 			values[i] = new(sql.NullBool)
-		case payment.FieldID, payment.FieldAmount, payment.FieldCloseID:
+		case payment.FieldID, payment.FieldAmount, payment.FieldCloseID, payment.FieldEmailAttempts:
 			values[i] = new(sql.NullInt64)
-		case payment.FieldDay:
+		case payment.FieldDay, payment.FieldEmailLastError:
 			values[i] = new(sql.NullString)
-		case payment.FieldCreatedAt, payment.FieldEmailSentAt:
+		case payment.FieldCreatedAt, payment.FieldEmailSentAt, payment.FieldEmailNextAttemptAt:
 			values[i] = new(sql.NullTime)
 		case payment.FieldPublicID, payment.FieldAccountID, payment.FieldEntryID:
 			values[i] = new(uuid.UUID)
@@ -130,6 +136,25 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 				_m.EmailSentAt = new(time.Time)
 				*_m.EmailSentAt = value.Time
 			}
+		case payment.FieldEmailAttempts:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field email_attempts", values[i])
+			} else if value.Valid {
+				_m.EmailAttempts = int(value.Int64)
+			}
+		case payment.FieldEmailNextAttemptAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field email_next_attempt_at", values[i])
+			} else if value.Valid {
+				_m.EmailNextAttemptAt = new(time.Time)
+				*_m.EmailNextAttemptAt = value.Time
+			}
+		case payment.FieldEmailLastError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field email_last_error", values[i])
+			} else if value.Valid {
+				_m.EmailLastError = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -194,6 +219,17 @@ func (_m *Payment) String() string {
 		builder.WriteString("email_sent_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("email_attempts=")
+	builder.WriteString(fmt.Sprintf("%v", _m.EmailAttempts))
+	builder.WriteString(", ")
+	if v := _m.EmailNextAttemptAt; v != nil {
+		builder.WriteString("email_next_attempt_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("email_last_error=")
+	builder.WriteString(_m.EmailLastError)
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -93,6 +93,48 @@ func (_c *PaymentCreate) SetNillableEmailSentAt(v *time.Time) *PaymentCreate {
 	return _c
 }
 
+// SetEmailAttempts sets the "email_attempts" field.
+func (_c *PaymentCreate) SetEmailAttempts(v int) *PaymentCreate {
+	_c.mutation.SetEmailAttempts(v)
+	return _c
+}
+
+// SetNillableEmailAttempts sets the "email_attempts" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableEmailAttempts(v *int) *PaymentCreate {
+	if v != nil {
+		_c.SetEmailAttempts(*v)
+	}
+	return _c
+}
+
+// SetEmailNextAttemptAt sets the "email_next_attempt_at" field.
+func (_c *PaymentCreate) SetEmailNextAttemptAt(v time.Time) *PaymentCreate {
+	_c.mutation.SetEmailNextAttemptAt(v)
+	return _c
+}
+
+// SetNillableEmailNextAttemptAt sets the "email_next_attempt_at" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableEmailNextAttemptAt(v *time.Time) *PaymentCreate {
+	if v != nil {
+		_c.SetEmailNextAttemptAt(*v)
+	}
+	return _c
+}
+
+// SetEmailLastError sets the "email_last_error" field.
+func (_c *PaymentCreate) SetEmailLastError(v string) *PaymentCreate {
+	_c.mutation.SetEmailLastError(v)
+	return _c
+}
+
+// SetNillableEmailLastError sets the "email_last_error" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableEmailLastError(v *string) *PaymentCreate {
+	if v != nil {
+		_c.SetEmailLastError(*v)
+	}
+	return _c
+}
+
 // Mutation returns the PaymentMutation object of the builder.
 func (_c *PaymentCreate) Mutation() *PaymentMutation {
 	return _c.mutation
@@ -132,6 +174,14 @@ func (_c *PaymentCreate) defaults() {
 		v := payment.DefaultEmailSent
 		_c.mutation.SetEmailSent(v)
 	}
+	if _, ok := _c.mutation.EmailAttempts(); !ok {
+		v := payment.DefaultEmailAttempts
+		_c.mutation.SetEmailAttempts(v)
+	}
+	if _, ok := _c.mutation.EmailLastError(); !ok {
+		v := payment.DefaultEmailLastError
+		_c.mutation.SetEmailLastError(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -159,6 +209,12 @@ func (_c *PaymentCreate) check() error {
 	}
 	if _, ok := _c.mutation.EmailSent(); !ok {
 		return &ValidationError{Name: "email_sent", err: errors.New(`accountingdb: missing required field "Payment.email_sent"`)}
+	}
+	if _, ok := _c.mutation.EmailAttempts(); !ok {
+		return &ValidationError{Name: "email_attempts", err: errors.New(`accountingdb: missing required field "Payment.email_attempts"`)}
+	}
+	if _, ok := _c.mutation.EmailLastError(); !ok {
+		return &ValidationError{Name: "email_last_error", err: errors.New(`accountingdb: missing required field "Payment.email_last_error"`)}
 	}
 	return nil
 }
@@ -222,6 +278,18 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.EmailSentAt(); ok {
 		_spec.SetField(payment.FieldEmailSentAt, field.TypeTime, value)
 		_node.EmailSentAt = &value
+	}
+	if value, ok := _c.mutation.EmailAttempts(); ok {
+		_spec.SetField(payment.FieldEmailAttempts, field.TypeInt, value)
+		_node.EmailAttempts = value
+	}
+	if value, ok := _c.mutation.EmailNextAttemptAt(); ok {
+		_spec.SetField(payment.FieldEmailNextAttemptAt, field.TypeTime, value)
+		_node.EmailNextAttemptAt = &value
+	}
+	if value, ok := _c.mutation.EmailLastError(); ok {
+		_spec.SetField(payment.FieldEmailLastError, field.TypeString, value)
+		_node.EmailLastError = value
 	}
 	return _node, _spec
 }
@@ -302,6 +370,54 @@ func (u *PaymentUpsert) UpdateEmailSentAt() *PaymentUpsert {
 // ClearEmailSentAt clears the value of the "email_sent_at" field.
 func (u *PaymentUpsert) ClearEmailSentAt() *PaymentUpsert {
 	u.SetNull(payment.FieldEmailSentAt)
+	return u
+}
+
+// SetEmailAttempts sets the "email_attempts" field.
+func (u *PaymentUpsert) SetEmailAttempts(v int) *PaymentUpsert {
+	u.Set(payment.FieldEmailAttempts, v)
+	return u
+}
+
+// UpdateEmailAttempts sets the "email_attempts" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateEmailAttempts() *PaymentUpsert {
+	u.SetExcluded(payment.FieldEmailAttempts)
+	return u
+}
+
+// AddEmailAttempts adds v to the "email_attempts" field.
+func (u *PaymentUpsert) AddEmailAttempts(v int) *PaymentUpsert {
+	u.Add(payment.FieldEmailAttempts, v)
+	return u
+}
+
+// SetEmailNextAttemptAt sets the "email_next_attempt_at" field.
+func (u *PaymentUpsert) SetEmailNextAttemptAt(v time.Time) *PaymentUpsert {
+	u.Set(payment.FieldEmailNextAttemptAt, v)
+	return u
+}
+
+// UpdateEmailNextAttemptAt sets the "email_next_attempt_at" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateEmailNextAttemptAt() *PaymentUpsert {
+	u.SetExcluded(payment.FieldEmailNextAttemptAt)
+	return u
+}
+
+// ClearEmailNextAttemptAt clears the value of the "email_next_attempt_at" field.
+func (u *PaymentUpsert) ClearEmailNextAttemptAt() *PaymentUpsert {
+	u.SetNull(payment.FieldEmailNextAttemptAt)
+	return u
+}
+
+// SetEmailLastError sets the "email_last_error" field.
+func (u *PaymentUpsert) SetEmailLastError(v string) *PaymentUpsert {
+	u.Set(payment.FieldEmailLastError, v)
+	return u
+}
+
+// UpdateEmailLastError sets the "email_last_error" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateEmailLastError() *PaymentUpsert {
+	u.SetExcluded(payment.FieldEmailLastError)
 	return u
 }
 
@@ -400,6 +516,62 @@ func (u *PaymentUpsertOne) UpdateEmailSentAt() *PaymentUpsertOne {
 func (u *PaymentUpsertOne) ClearEmailSentAt() *PaymentUpsertOne {
 	return u.Update(func(s *PaymentUpsert) {
 		s.ClearEmailSentAt()
+	})
+}
+
+// SetEmailAttempts sets the "email_attempts" field.
+func (u *PaymentUpsertOne) SetEmailAttempts(v int) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetEmailAttempts(v)
+	})
+}
+
+// AddEmailAttempts adds v to the "email_attempts" field.
+func (u *PaymentUpsertOne) AddEmailAttempts(v int) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.AddEmailAttempts(v)
+	})
+}
+
+// UpdateEmailAttempts sets the "email_attempts" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateEmailAttempts() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateEmailAttempts()
+	})
+}
+
+// SetEmailNextAttemptAt sets the "email_next_attempt_at" field.
+func (u *PaymentUpsertOne) SetEmailNextAttemptAt(v time.Time) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetEmailNextAttemptAt(v)
+	})
+}
+
+// UpdateEmailNextAttemptAt sets the "email_next_attempt_at" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateEmailNextAttemptAt() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateEmailNextAttemptAt()
+	})
+}
+
+// ClearEmailNextAttemptAt clears the value of the "email_next_attempt_at" field.
+func (u *PaymentUpsertOne) ClearEmailNextAttemptAt() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearEmailNextAttemptAt()
+	})
+}
+
+// SetEmailLastError sets the "email_last_error" field.
+func (u *PaymentUpsertOne) SetEmailLastError(v string) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetEmailLastError(v)
+	})
+}
+
+// UpdateEmailLastError sets the "email_last_error" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateEmailLastError() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateEmailLastError()
 	})
 }
 
@@ -664,6 +836,62 @@ func (u *PaymentUpsertBulk) UpdateEmailSentAt() *PaymentUpsertBulk {
 func (u *PaymentUpsertBulk) ClearEmailSentAt() *PaymentUpsertBulk {
 	return u.Update(func(s *PaymentUpsert) {
 		s.ClearEmailSentAt()
+	})
+}
+
+// SetEmailAttempts sets the "email_attempts" field.
+func (u *PaymentUpsertBulk) SetEmailAttempts(v int) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetEmailAttempts(v)
+	})
+}
+
+// AddEmailAttempts adds v to the "email_attempts" field.
+func (u *PaymentUpsertBulk) AddEmailAttempts(v int) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.AddEmailAttempts(v)
+	})
+}
+
+// UpdateEmailAttempts sets the "email_attempts" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateEmailAttempts() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateEmailAttempts()
+	})
+}
+
+// SetEmailNextAttemptAt sets the "email_next_attempt_at" field.
+func (u *PaymentUpsertBulk) SetEmailNextAttemptAt(v time.Time) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetEmailNextAttemptAt(v)
+	})
+}
+
+// UpdateEmailNextAttemptAt sets the "email_next_attempt_at" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateEmailNextAttemptAt() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateEmailNextAttemptAt()
+	})
+}
+
+// ClearEmailNextAttemptAt clears the value of the "email_next_attempt_at" field.
+func (u *PaymentUpsertBulk) ClearEmailNextAttemptAt() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearEmailNextAttemptAt()
+	})
+}
+
+// SetEmailLastError sets the "email_last_error" field.
+func (u *PaymentUpsertBulk) SetEmailLastError(v string) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetEmailLastError(v)
+	})
+}
+
+// UpdateEmailLastError sets the "email_last_error" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateEmailLastError() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateEmailLastError()
 	})
 }
 

@@ -63,6 +63,61 @@ func (_u *PaymentUpdate) ClearEmailSentAt() *PaymentUpdate {
 	return _u
 }
 
+// SetEmailAttempts sets the "email_attempts" field.
+func (_u *PaymentUpdate) SetEmailAttempts(v int) *PaymentUpdate {
+	_u.mutation.ResetEmailAttempts()
+	_u.mutation.SetEmailAttempts(v)
+	return _u
+}
+
+// SetNillableEmailAttempts sets the "email_attempts" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableEmailAttempts(v *int) *PaymentUpdate {
+	if v != nil {
+		_u.SetEmailAttempts(*v)
+	}
+	return _u
+}
+
+// AddEmailAttempts adds value to the "email_attempts" field.
+func (_u *PaymentUpdate) AddEmailAttempts(v int) *PaymentUpdate {
+	_u.mutation.AddEmailAttempts(v)
+	return _u
+}
+
+// SetEmailNextAttemptAt sets the "email_next_attempt_at" field.
+func (_u *PaymentUpdate) SetEmailNextAttemptAt(v time.Time) *PaymentUpdate {
+	_u.mutation.SetEmailNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableEmailNextAttemptAt sets the "email_next_attempt_at" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableEmailNextAttemptAt(v *time.Time) *PaymentUpdate {
+	if v != nil {
+		_u.SetEmailNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearEmailNextAttemptAt clears the value of the "email_next_attempt_at" field.
+func (_u *PaymentUpdate) ClearEmailNextAttemptAt() *PaymentUpdate {
+	_u.mutation.ClearEmailNextAttemptAt()
+	return _u
+}
+
+// SetEmailLastError sets the "email_last_error" field.
+func (_u *PaymentUpdate) SetEmailLastError(v string) *PaymentUpdate {
+	_u.mutation.SetEmailLastError(v)
+	return _u
+}
+
+// SetNillableEmailLastError sets the "email_last_error" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableEmailLastError(v *string) *PaymentUpdate {
+	if v != nil {
+		_u.SetEmailLastError(*v)
+	}
+	return _u
+}
+
 // Mutation returns the PaymentMutation object of the builder.
 func (_u *PaymentUpdate) Mutation() *PaymentMutation {
 	return _u.mutation
@@ -119,6 +174,21 @@ func (_u *PaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.EmailSentAtCleared() {
 		_spec.ClearField(payment.FieldEmailSentAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.EmailAttempts(); ok {
+		_spec.SetField(payment.FieldEmailAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedEmailAttempts(); ok {
+		_spec.AddField(payment.FieldEmailAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.EmailNextAttemptAt(); ok {
+		_spec.SetField(payment.FieldEmailNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.EmailNextAttemptAtCleared() {
+		_spec.ClearField(payment.FieldEmailNextAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EmailLastError(); ok {
+		_spec.SetField(payment.FieldEmailLastError, field.TypeString, value)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -172,6 +242,61 @@ func (_u *PaymentUpdateOne) SetNillableEmailSentAt(v *time.Time) *PaymentUpdateO
 // ClearEmailSentAt clears the value of the "email_sent_at" field.
 func (_u *PaymentUpdateOne) ClearEmailSentAt() *PaymentUpdateOne {
 	_u.mutation.ClearEmailSentAt()
+	return _u
+}
+
+// SetEmailAttempts sets the "email_attempts" field.
+func (_u *PaymentUpdateOne) SetEmailAttempts(v int) *PaymentUpdateOne {
+	_u.mutation.ResetEmailAttempts()
+	_u.mutation.SetEmailAttempts(v)
+	return _u
+}
+
+// SetNillableEmailAttempts sets the "email_attempts" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableEmailAttempts(v *int) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetEmailAttempts(*v)
+	}
+	return _u
+}
+
+// AddEmailAttempts adds value to the "email_attempts" field.
+func (_u *PaymentUpdateOne) AddEmailAttempts(v int) *PaymentUpdateOne {
+	_u.mutation.AddEmailAttempts(v)
+	return _u
+}
+
+// SetEmailNextAttemptAt sets the "email_next_attempt_at" field.
+func (_u *PaymentUpdateOne) SetEmailNextAttemptAt(v time.Time) *PaymentUpdateOne {
+	_u.mutation.SetEmailNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableEmailNextAttemptAt sets the "email_next_attempt_at" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableEmailNextAttemptAt(v *time.Time) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetEmailNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearEmailNextAttemptAt clears the value of the "email_next_attempt_at" field.
+func (_u *PaymentUpdateOne) ClearEmailNextAttemptAt() *PaymentUpdateOne {
+	_u.mutation.ClearEmailNextAttemptAt()
+	return _u
+}
+
+// SetEmailLastError sets the "email_last_error" field.
+func (_u *PaymentUpdateOne) SetEmailLastError(v string) *PaymentUpdateOne {
+	_u.mutation.SetEmailLastError(v)
+	return _u
+}
+
+// SetNillableEmailLastError sets the "email_last_error" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableEmailLastError(v *string) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetEmailLastError(*v)
+	}
 	return _u
 }
 
@@ -260,6 +385,21 @@ func (_u *PaymentUpdateOne) sqlSave(ctx context.Context) (_node *Payment, err er
 	}
 	if _u.mutation.EmailSentAtCleared() {
 		_spec.ClearField(payment.FieldEmailSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EmailAttempts(); ok {
+		_spec.SetField(payment.FieldEmailAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedEmailAttempts(); ok {
+		_spec.AddField(payment.FieldEmailAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.EmailNextAttemptAt(); ok {
+		_spec.SetField(payment.FieldEmailNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.EmailNextAttemptAtCleared() {
+		_spec.ClearField(payment.FieldEmailNextAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EmailLastError(); ok {
+		_spec.SetField(payment.FieldEmailLastError, field.TypeString, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Payment{config: _u.config}

@@ -8,7 +8,6 @@ import (
 	"github.com/uberpopug/ates/ent/accountingdb/account"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
-	"github.com/uberpopug/ates/ent/accountingdb/emailjob"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
 	"github.com/uberpopug/ates/ent/accountingdb/payment"
 	"github.com/uberpopug/ates/ent/accountingdb/processedevent"
@@ -74,16 +73,6 @@ func init() {
 	deadletterDescUpdatedAt := deadletterFields[10].Descriptor()
 	// deadletter.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	deadletter.DefaultUpdatedAt = deadletterDescUpdatedAt.Default.(func() time.Time)
-	emailjobFields := schema.EmailJob{}.Fields()
-	_ = emailjobFields
-	// emailjobDescAttempts is the schema descriptor for attempts field.
-	emailjobDescAttempts := emailjobFields[2].Descriptor()
-	// emailjob.DefaultAttempts holds the default value on creation for the attempts field.
-	emailjob.DefaultAttempts = emailjobDescAttempts.Default.(int)
-	// emailjobDescLastError is the schema descriptor for last_error field.
-	emailjobDescLastError := emailjobFields[4].Descriptor()
-	// emailjob.DefaultLastError holds the default value on creation for the last_error field.
-	emailjob.DefaultLastError = emailjobDescLastError.Default.(string)
 	outboxeventFields := schema.OutboxEvent{}.Fields()
 	_ = outboxeventFields
 	// outboxeventDescCreatedAt is the schema descriptor for created_at field.
@@ -96,6 +85,14 @@ func init() {
 	paymentDescEmailSent := paymentFields[7].Descriptor()
 	// payment.DefaultEmailSent holds the default value on creation for the email_sent field.
 	payment.DefaultEmailSent = paymentDescEmailSent.Default.(bool)
+	// paymentDescEmailAttempts is the schema descriptor for email_attempts field.
+	paymentDescEmailAttempts := paymentFields[9].Descriptor()
+	// payment.DefaultEmailAttempts holds the default value on creation for the email_attempts field.
+	payment.DefaultEmailAttempts = paymentDescEmailAttempts.Default.(int)
+	// paymentDescEmailLastError is the schema descriptor for email_last_error field.
+	paymentDescEmailLastError := paymentFields[11].Descriptor()
+	// payment.DefaultEmailLastError holds the default value on creation for the email_last_error field.
+	payment.DefaultEmailLastError = paymentDescEmailLastError.Default.(string)
 	processedeventFields := schema.ProcessedEvent{}.Fields()
 	_ = processedeventFields
 	// processedeventDescProcessedAt is the schema descriptor for processed_at field.

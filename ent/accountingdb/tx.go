@@ -20,8 +20,6 @@ type Tx struct {
 	DayClose *DayCloseClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
 	DeadLetter *DeadLetterClient
-	// EmailJob is the client for interacting with the EmailJob builders.
-	EmailJob *EmailJobClient
 	// Entry is the client for interacting with the Entry builders.
 	Entry *EntryClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
@@ -166,7 +164,6 @@ func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.DayClose = NewDayCloseClient(tx.config)
 	tx.DeadLetter = NewDeadLetterClient(tx.config)
-	tx.EmailJob = NewEmailJobClient(tx.config)
 	tx.Entry = NewEntryClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)

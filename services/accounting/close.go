@@ -363,16 +363,13 @@ FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[]) WITH ORDINALITY AS
 ORDER BY e.n
 RETURNING id, public_id`
 
-// pgPaymentsAndJobs inserts a batch's payments and, from them, their email jobs.
-const pgPaymentsAndJobs = `WITH p AS (
-	INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at, email_sent)
-	SELECT p.public_id, p.account_id, p.amount, $5, p.entry_id, $6, $7, false
-	FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[]) AS p(public_id, account_id, amount, entry_id)
-	RETURNING public_id, account_id)
-INSERT INTO email_jobs (payment_id, account_id, attempts, next_attempt_at, last_error, sent_at)
-SELECT p.public_id, p.account_id, 0, $7, '', NULL FROM p`
+// pgPayments inserts a batch's payments, each its own email job, due now.
+const pgPayments = `INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at,
+	email_sent, email_attempts, email_next_attempt_at, email_last_error)
+SELECT p.public_id, p.account_id, p.amount, $5, p.entry_id, $6, $7, false, 0, $7, ''
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[]) AS p(public_id, account_id, amount, entry_id)`
 
-// payOut records a zeroed batch: the PAYOUT entries, payments, email jobs, events and the
+// payOut records a zeroed batch: the PAYOUT entries, payments (with their emails due), events and the
 // close's totals. PostgreSQL gets one array per column (statements of constant size however
 // large the batch); SQLite multi-row VALUES with anonymous placeholders.
 func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calendar.Date, batch []paidAccount) error {
@@ -387,13 +384,13 @@ func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calen
 	if err != nil {
 		return fmt.Errorf("accounting: storing payout entries: %w", err)
 	}
-	// The payments and email jobs are stored while this goroutine builds, encodes and validates
+	// The payments (each its email job) are stored while this goroutine builds, encodes and validates
 	// the events; the outbox's first statement waits for them (paidFirst).
 	pending := &paidFirst{tx: tx, done: make(chan struct{})}
 	go func() {
 		defer close(pending.done)
 		if err := s.insertPayments(ctx, tx, closeID, batch, entryIDs, paymentIDs, now, dayStr); err != nil {
-			pending.err = fmt.Errorf("accounting: storing payments and their email jobs: %w", err)
+			pending.err = fmt.Errorf("accounting: storing payments: %w", err)
 		}
 	}()
 	defer pending.wait() //nolint:errcheck // the transaction is the caller's again only after it
@@ -437,7 +434,7 @@ func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calen
 }
 
 // paidFirst is a payout batch's transaction handed to the outbox writer: its statements wait
-// until the payments and email jobs, stored meanwhile on another goroutine, are (one statement
+// until the payments, stored meanwhile on another goroutine, are (one statement
 // at a time on the connection), and are not run when storing them failed.
 type paidFirst struct {
 	tx   *sql.Tx
@@ -507,29 +504,24 @@ func (s *Service) insertPayoutEntries(ctx context.Context, tx *sql.Tx, batch []p
 	return seqs, nil
 }
 
-// insertPayments stores the batch's payments and one email job per payment.
+// insertPayments stores the batch's payments, each its own email job, due now.
 func (s *Service) insertPayments(ctx context.Context, tx *sql.Tx, closeID int, batch []paidAccount, entryIDs, paymentIDs []string, now time.Time, day string) error {
 	if s.dialect == dialect.Postgres {
 		accounts, amounts := make([]string, len(batch)), make([]int64, len(batch))
 		for i, a := range batch {
 			accounts[i], amounts[i] = a.id, a.balance
 		}
-		_, err := tx.ExecContext(ctx, pgPaymentsAndJobs, pq.StringArray(paymentIDs), pq.StringArray(accounts),
+		_, err := tx.ExecContext(ctx, pgPayments, pq.StringArray(paymentIDs), pq.StringArray(accounts),
 			pq.Int64Array(amounts), pq.StringArray(entryIDs), day, closeID, now)
 		return err
 	}
-	payArgs := make([]any, 0, 6*len(batch))
-	jobArgs := make([]any, 0, 3*len(batch))
+	args := make([]any, 0, 7*len(batch))
 	for i, a := range batch {
-		payArgs = append(payArgs, paymentIDs[i], a.id, a.balance, day, entryIDs[i], now)
-		jobArgs = append(jobArgs, paymentIDs[i], a.id, now)
+		args = append(args, paymentIDs[i], a.id, a.balance, day, entryIDs[i], now, now)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at, email_sent)
-		VALUES `+sqliteValues(len(batch), "(?, ?, ?, ?, ?, "+strconv.Itoa(closeID)+", ?, false)"), payArgs...); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO email_jobs (payment_id, account_id, attempts, next_attempt_at, last_error, sent_at)
-		VALUES `+sqliteValues(len(batch), "(?, ?, 0, ?, '', NULL)"), jobArgs...)
+	_, err := tx.ExecContext(ctx, `INSERT INTO payments (public_id, account_id, amount, day, entry_id, close_id, created_at,
+		email_sent, email_attempts, email_next_attempt_at, email_last_error)
+		VALUES `+sqliteValues(len(batch), "(?, ?, ?, ?, ?, "+strconv.Itoa(closeID)+", ?, false, 0, ?, '')"), args...)
 	return err
 }
 

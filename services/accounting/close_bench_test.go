@@ -66,7 +66,7 @@ func benchClose(b *testing.B, d string, accounts, workers int) {
 		if res.PaidAccounts != accounts {
 			b.Fatalf("the close paid %d accounts, want %d", res.PaidAccounts, accounts)
 		}
-		if n := h.mustCount(b, `SELECT COUNT(*) FROM email_jobs`); n != accounts {
+		if n := h.mustCount(b, `SELECT COUNT(*) FROM payments WHERE NOT email_sent AND email_next_attempt_at IS NOT NULL`); n != accounts {
 			b.Fatalf("%d email jobs queued, want %d", n, accounts)
 		}
 	}

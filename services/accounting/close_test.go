@@ -270,7 +270,8 @@ func TestCloseNowPaysPositiveBalances(t *testing.T) {
 			if p.Amount != int64(b) || p.Day != closeToday.String() || p.Entry != last.ID || p.CloseID != closes[0].ID || p.EmailSent {
 				t.Errorf("%s: payment %+v, want %v on %s for entry %s of close %d, email not sent yet", id, p, b, closeToday, last.ID, closes[0].ID)
 			}
-			if n := h.mustCount(t, `SELECT COUNT(*) FROM email_jobs WHERE payment_id = $1 AND account_id = $2 AND sent_at IS NULL AND attempts = 0`,
+			if n := h.mustCount(t, `SELECT COUNT(*) FROM payments WHERE public_id = $1 AND account_id = $2 AND NOT email_sent AND email_attempts = 0
+				AND email_next_attempt_at IS NOT NULL`,
 				p.ID.String(), id.String()); n != 1 {
 				t.Errorf("%s: %d pending email jobs for payment %s, want 1", id, n, p.ID)
 			}
@@ -473,7 +474,8 @@ func (h *harness) mustPaidOnce(tb testing.TB, want seededBalances) (int, int64) 
 		LEFT JOIN (SELECT account_id, COUNT(*) AS n, SUM(amount) AS amount, MAX(ABS(balance_after)) AS after
 			FROM entries WHERE type = 'PAYOUT' GROUP BY account_id) e ON e.account_id = a.public_id
 		LEFT JOIN (SELECT account_id, SUM(amount) AS sum FROM entries GROUP BY account_id) t ON t.account_id = a.public_id
-		LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM email_jobs GROUP BY account_id) j ON j.account_id = a.public_id`)
+		LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM payments WHERE email_next_attempt_at IS NOT NULL GROUP BY account_id) j
+			ON j.account_id = a.public_id`)
 	if err != nil {
 		tb.Fatal(err)
 	}

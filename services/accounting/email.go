@@ -114,11 +114,11 @@ func (s *Service) claimEmails(ctx context.Context) ([]emailJob, error) {
 		now := s.now().UTC()
 		lock := ""
 		if s.dialect == dialect.Postgres {
-			lock = " FOR UPDATE OF j SKIP LOCKED"
+			lock = " FOR UPDATE OF p SKIP LOCKED"
 		}
-		rows, err := tx.QueryContext(ctx, s.sql(`SELECT j.id, j.payment_id, p.amount, p.day, a.email, a.full_name, j.attempts
-			FROM email_jobs j JOIN payments p ON p.public_id = j.payment_id JOIN accounts a ON a.public_id = j.account_id
-			WHERE j.sent_at IS NULL AND j.next_attempt_at <= $1 ORDER BY j.next_attempt_at LIMIT $2`+lock), now, emailBatch)
+		rows, err := tx.QueryContext(ctx, s.sql(`SELECT p.id, p.public_id, p.amount, p.day, a.email, a.full_name, p.email_attempts
+			FROM payments p JOIN accounts a ON a.public_id = p.account_id
+			WHERE p.email_sent = false AND p.email_next_attempt_at <= $1 ORDER BY p.email_next_attempt_at LIMIT $2`+lock), now, emailBatch)
 		if err != nil {
 			return fmt.Errorf("accounting: reading due emails: %w", err)
 		}
@@ -137,7 +137,7 @@ func (s *Service) claimEmails(ctx context.Context) ([]emailJob, error) {
 			return fmt.Errorf("accounting: reading due emails: %w", err)
 		}
 		for _, j := range jobs {
-			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE email_jobs SET next_attempt_at = $1 WHERE id = $2`), now.Add(emailLease), j.id); err != nil {
+			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE payments SET email_next_attempt_at = $1 WHERE id = $2`), now.Add(emailLease), j.id); err != nil {
 				return fmt.Errorf("accounting: leasing emails: %w", err)
 			}
 		}
@@ -150,10 +150,8 @@ func (s *Service) recordEmail(ctx context.Context, j emailJob, sendErr error) er
 	return s.inTx(ctx, func(tx *accountingdb.Tx) error {
 		now := s.now().UTC()
 		if sendErr == nil {
-			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE email_jobs SET sent_at = $1, attempts = attempts + 1, last_error = '' WHERE id = $2`), now, j.id); err != nil {
-				return fmt.Errorf("accounting: marking email sent: %w", err)
-			}
-			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE payments SET email_sent = true, email_sent_at = $1 WHERE public_id = $2`), now, j.payment); err != nil {
+			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE payments SET email_sent = true, email_sent_at = $1,
+				email_attempts = email_attempts + 1, email_last_error = '' WHERE id = $2`), now, j.id); err != nil {
 				return fmt.Errorf("accounting: marking email sent: %w", err)
 			}
 			return nil
@@ -162,7 +160,8 @@ func (s *Service) recordEmail(ctx context.Context, j emailJob, sendErr error) er
 		if len(msg) > 2000 {
 			msg = msg[:2000]
 		}
-		_, err := tx.ExecContext(ctx, s.sql(`UPDATE email_jobs SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3`),
+		_, err := tx.ExecContext(ctx, s.sql(`UPDATE payments SET email_attempts = email_attempts + 1, email_last_error = $1,
+			email_next_attempt_at = $2 WHERE id = $3`),
 			msg, now.Add(emailBackoff(j.attempts+1)), j.id)
 		if err != nil {
 			return fmt.Errorf("accounting: recording a failed email: %w", err)

@@ -100,7 +100,7 @@ type jobRow struct {
 func (h *harness) mustJob(tb testing.TB, account uuid.UUID) jobRow {
 	tb.Helper()
 	var j jobRow
-	if err := h.db.SQL.QueryRow(h.q(`SELECT attempts, next_attempt_at, last_error, sent_at IS NOT NULL FROM email_jobs WHERE account_id = $1`),
+	if err := h.db.SQL.QueryRow(h.q(`SELECT email_attempts, email_next_attempt_at, email_last_error, email_sent FROM payments WHERE account_id = $1`),
 		account.String()).Scan(&j.Attempts, &j.Next, &j.LastError, &j.Sent); err != nil {
 		tb.Fatalf("email job of %s: %v", account, err)
 	}
@@ -190,8 +190,8 @@ func TestSendDueEmails(t *testing.T) {
 			t.Errorf("emailSent: one %v, three %v, stub %v; want true, true, false",
 				h.mustEmailSent(t, one), h.mustEmailSent(t, three), h.mustEmailSent(t, stub))
 		}
-		if n := h.mustCount(t, `SELECT COUNT(*) FROM email_jobs WHERE account_id = $1`, minus.String()); n != 0 {
-			t.Errorf("%d email jobs for an unpaid popug", n)
+		if n := h.mustCount(t, `SELECT COUNT(*) FROM payments WHERE account_id = $1`, minus.String()); n != 0 {
+			t.Errorf("%d payments (email jobs) for an unpaid popug", n)
 		}
 		j := h.mustJob(t, stub)
 		if j.Sent || j.Attempts != 1 || !strings.Contains(j.LastError, "no email address") || !j.Next.Equal(start.Add(time.Second)) {
@@ -388,7 +388,7 @@ func TestConcurrentMailersSendEachJobOnce(t *testing.T) {
 		if n := h.mustCount(t, `SELECT COUNT(*) FROM payments WHERE email_sent`); n != len(want) {
 			t.Errorf("%d payments show emailSent, want %d", n, len(want))
 		}
-		if n := h.mustCount(t, `SELECT COUNT(*) FROM email_jobs WHERE sent_at IS NULL OR attempts <> 1`); n != 0 {
+		if n := h.mustCount(t, `SELECT COUNT(*) FROM payments WHERE NOT email_sent OR email_attempts <> 1`); n != 0 {
 			t.Errorf("%d email jobs unsent or sent more than once", n)
 		}
 	})

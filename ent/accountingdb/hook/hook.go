@@ -45,18 +45,6 @@ func (f DeadLetterFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (ac
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.DeadLetterMutation", m)
 }
 
-// The EmailJobFunc type is an adapter to allow the use of ordinary
-// function as EmailJob mutator.
-type EmailJobFunc func(context.Context, *accountingdb.EmailJobMutation) (accountingdb.Value, error)
-
-// Mutate calls f(ctx, m).
-func (f EmailJobFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
-	if mv, ok := m.(*accountingdb.EmailJobMutation); ok {
-		return f(ctx, mv)
-	}
-	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.EmailJobMutation", m)
-}
-
 // The EntryFunc type is an adapter to allow the use of ordinary
 // function as Entry mutator.
 type EntryFunc func(context.Context, *accountingdb.EntryMutation) (accountingdb.Value, error)

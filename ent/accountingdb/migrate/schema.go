@@ -76,29 +76,6 @@ var (
 			},
 		},
 	}
-	// EmailJobsColumns holds the columns for the "email_jobs" table.
-	EmailJobsColumns = []*schema.Column{
-		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "payment_id", Type: field.TypeUUID, Unique: true},
-		{Name: "account_id", Type: field.TypeUUID},
-		{Name: "attempts", Type: field.TypeInt, Default: 0},
-		{Name: "next_attempt_at", Type: field.TypeTime},
-		{Name: "last_error", Type: field.TypeString, Size: 2147483647, Default: ""},
-		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
-	}
-	// EmailJobsTable holds the schema information for the "email_jobs" table.
-	EmailJobsTable = &schema.Table{
-		Name:       "email_jobs",
-		Columns:    EmailJobsColumns,
-		PrimaryKey: []*schema.Column{EmailJobsColumns[0]},
-		Indexes: []*schema.Index{
-			{
-				Name:    "emailjob_sent_at_next_attempt_at",
-				Unique:  false,
-				Columns: []*schema.Column{EmailJobsColumns[6], EmailJobsColumns[4]},
-			},
-		},
-	}
 	// EntriesColumns holds the columns for the "entries" table.
 	EntriesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -166,6 +143,9 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "email_sent", Type: field.TypeBool, Default: false},
 		{Name: "email_sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "email_attempts", Type: field.TypeInt, Default: 0},
+		{Name: "email_next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "email_last_error", Type: field.TypeString, Size: 2147483647, Default: ""},
 	}
 	// PaymentsTable holds the schema information for the "payments" table.
 	PaymentsTable = &schema.Table{
@@ -177,6 +157,11 @@ var (
 				Name:    "payment_account_id",
 				Unique:  false,
 				Columns: []*schema.Column{PaymentsColumns[2]},
+			},
+			{
+				Name:    "payment_email_sent_email_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[8], PaymentsColumns[11]},
 			},
 		},
 	}
@@ -223,7 +208,6 @@ var (
 		AccountsTable,
 		DayClosesTable,
 		DeadLettersTable,
-		EmailJobsTable,
 		EntriesTable,
 		OutboxEventsTable,
 		PaymentsTable,

@@ -29,6 +29,12 @@ const (
 	FieldEmailSent = "email_sent"
 	// FieldEmailSentAt holds the string denoting the email_sent_at field in the database.
 	FieldEmailSentAt = "email_sent_at"
+	// FieldEmailAttempts holds the string denoting the email_attempts field in the database.
+	FieldEmailAttempts = "email_attempts"
+	// FieldEmailNextAttemptAt holds the string denoting the email_next_attempt_at field in the database.
+	FieldEmailNextAttemptAt = "email_next_attempt_at"
+	// FieldEmailLastError holds the string denoting the email_last_error field in the database.
+	FieldEmailLastError = "email_last_error"
 	// Table holds the table name of the payment in the database.
 	Table = "payments"
 )
@@ -45,6 +51,9 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldEmailSent,
 	FieldEmailSentAt,
+	FieldEmailAttempts,
+	FieldEmailNextAttemptAt,
+	FieldEmailLastError,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -60,6 +69,10 @@ func ValidColumn(column string) bool {
 var (
 	// DefaultEmailSent holds the default value on creation for the "email_sent" field.
 	DefaultEmailSent bool
+	// DefaultEmailAttempts holds the default value on creation for the "email_attempts" field.
+	DefaultEmailAttempts int
+	// DefaultEmailLastError holds the default value on creation for the "email_last_error" field.
+	DefaultEmailLastError string
 )
 
 // OrderOption defines the ordering options for the Payment queries.
@@ -113,4 +126,19 @@ func ByEmailSent(opts ...sql.OrderTermOption) OrderOption {
 // ByEmailSentAt orders the results by the email_sent_at field.
 func ByEmailSentAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmailSentAt, opts...).ToFunc()
+}
+
+// ByEmailAttempts orders the results by the email_attempts field.
+func ByEmailAttempts(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailAttempts, opts...).ToFunc()
+}
+
+// ByEmailNextAttemptAt orders the results by the email_next_attempt_at field.
+func ByEmailNextAttemptAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailNextAttemptAt, opts...).ToFunc()
+}
+
+// ByEmailLastError orders the results by the email_last_error field.
+func ByEmailLastError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailLastError, opts...).ToFunc()
 }

@@ -100,6 +100,21 @@ func EmailSentAt(v time.Time) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldEmailSentAt, v))
 }
 
+// EmailAttempts applies equality check predicate on the "email_attempts" field. It's identical to EmailAttemptsEQ.
+func EmailAttempts(v int) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldEmailAttempts, v))
+}
+
+// EmailNextAttemptAt applies equality check predicate on the "email_next_attempt_at" field. It's identical to EmailNextAttemptAtEQ.
+func EmailNextAttemptAt(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldEmailNextAttemptAt, v))
+}
+
+// EmailLastError applies equality check predicate on the "email_last_error" field. It's identical to EmailLastErrorEQ.
+func EmailLastError(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldEmailLastError, v))
+}
+
 // PublicIDEQ applies the EQ predicate on the "public_id" field.
 func PublicIDEQ(v uuid.UUID) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldPublicID, v))
@@ -463,6 +478,161 @@ func EmailSentAtIsNil() predicate.Payment {
 // EmailSentAtNotNil applies the NotNil predicate on the "email_sent_at" field.
 func EmailSentAtNotNil() predicate.Payment {
 	return predicate.Payment(sql.FieldNotNull(FieldEmailSentAt))
+}
+
+// EmailAttemptsEQ applies the EQ predicate on the "email_attempts" field.
+func EmailAttemptsEQ(v int) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldEmailAttempts, v))
+}
+
+// EmailAttemptsNEQ applies the NEQ predicate on the "email_attempts" field.
+func EmailAttemptsNEQ(v int) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldEmailAttempts, v))
+}
+
+// EmailAttemptsIn applies the In predicate on the "email_attempts" field.
+func EmailAttemptsIn(vs ...int) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldEmailAttempts, vs...))
+}
+
+// EmailAttemptsNotIn applies the NotIn predicate on the "email_attempts" field.
+func EmailAttemptsNotIn(vs ...int) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldEmailAttempts, vs...))
+}
+
+// EmailAttemptsGT applies the GT predicate on the "email_attempts" field.
+func EmailAttemptsGT(v int) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldEmailAttempts, v))
+}
+
+// EmailAttemptsGTE applies the GTE predicate on the "email_attempts" field.
+func EmailAttemptsGTE(v int) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldEmailAttempts, v))
+}
+
+// EmailAttemptsLT applies the LT predicate on the "email_attempts" field.
+func EmailAttemptsLT(v int) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldEmailAttempts, v))
+}
+
+// EmailAttemptsLTE applies the LTE predicate on the "email_attempts" field.
+func EmailAttemptsLTE(v int) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldEmailAttempts, v))
+}
+
+// EmailNextAttemptAtEQ applies the EQ predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtEQ(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldEmailNextAttemptAt, v))
+}
+
+// EmailNextAttemptAtNEQ applies the NEQ predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtNEQ(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldEmailNextAttemptAt, v))
+}
+
+// EmailNextAttemptAtIn applies the In predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtIn(vs ...time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldEmailNextAttemptAt, vs...))
+}
+
+// EmailNextAttemptAtNotIn applies the NotIn predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtNotIn(vs ...time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldEmailNextAttemptAt, vs...))
+}
+
+// EmailNextAttemptAtGT applies the GT predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtGT(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldEmailNextAttemptAt, v))
+}
+
+// EmailNextAttemptAtGTE applies the GTE predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtGTE(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldEmailNextAttemptAt, v))
+}
+
+// EmailNextAttemptAtLT applies the LT predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtLT(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldEmailNextAttemptAt, v))
+}
+
+// EmailNextAttemptAtLTE applies the LTE predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtLTE(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldEmailNextAttemptAt, v))
+}
+
+// EmailNextAttemptAtIsNil applies the IsNil predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtIsNil() predicate.Payment {
+	return predicate.Payment(sql.FieldIsNull(FieldEmailNextAttemptAt))
+}
+
+// EmailNextAttemptAtNotNil applies the NotNil predicate on the "email_next_attempt_at" field.
+func EmailNextAttemptAtNotNil() predicate.Payment {
+	return predicate.Payment(sql.FieldNotNull(FieldEmailNextAttemptAt))
+}
+
+// EmailLastErrorEQ applies the EQ predicate on the "email_last_error" field.
+func EmailLastErrorEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldEmailLastError, v))
+}
+
+// EmailLastErrorNEQ applies the NEQ predicate on the "email_last_error" field.
+func EmailLastErrorNEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldEmailLastError, v))
+}
+
+// EmailLastErrorIn applies the In predicate on the "email_last_error" field.
+func EmailLastErrorIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldEmailLastError, vs...))
+}
+
+// EmailLastErrorNotIn applies the NotIn predicate on the "email_last_error" field.
+func EmailLastErrorNotIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldEmailLastError, vs...))
+}
+
+// EmailLastErrorGT applies the GT predicate on the "email_last_error" field.
+func EmailLastErrorGT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldEmailLastError, v))
+}
+
+// EmailLastErrorGTE applies the GTE predicate on the "email_last_error" field.
+func EmailLastErrorGTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldEmailLastError, v))
+}
+
+// EmailLastErrorLT applies the LT predicate on the "email_last_error" field.
+func EmailLastErrorLT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldEmailLastError, v))
+}
+
+// EmailLastErrorLTE applies the LTE predicate on the "email_last_error" field.
+func EmailLastErrorLTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldEmailLastError, v))
+}
+
+// EmailLastErrorContains applies the Contains predicate on the "email_last_error" field.
+func EmailLastErrorContains(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContains(FieldEmailLastError, v))
+}
+
+// EmailLastErrorHasPrefix applies the HasPrefix predicate on the "email_last_error" field.
+func EmailLastErrorHasPrefix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasPrefix(FieldEmailLastError, v))
+}
+
+// EmailLastErrorHasSuffix applies the HasSuffix predicate on the "email_last_error" field.
+func EmailLastErrorHasSuffix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasSuffix(FieldEmailLastError, v))
+}
+
+// EmailLastErrorEqualFold applies the EqualFold predicate on the "email_last_error" field.
+func EmailLastErrorEqualFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEqualFold(FieldEmailLastError, v))
+}
+
+// EmailLastErrorContainsFold applies the ContainsFold predicate on the "email_last_error" field.
+func EmailLastErrorContainsFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContainsFold(FieldEmailLastError, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -15,9 +15,6 @@ type DayClose func(*sql.Selector)
 // DeadLetter is the predicate function for deadletter builders.
 type DeadLetter func(*sql.Selector)
 
-// EmailJob is the predicate function for emailjob builders.
-type EmailJob func(*sql.Selector)
-
 // Entry is the predicate function for entry builders.
 type Entry func(*sql.Selector)
 
