@@ -188,10 +188,7 @@ func migrate(ctx context.Context, name string, db *storage.DB) error {
 			_, err := db.SQL.ExecContext(ctx, "DROP INDEX IF EXISTS task_status")
 			return err
 		case "accounting":
-			if err := accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx); err != nil {
-				return err
-			}
-			return accounting.MigrateEmailJobs(ctx, db.SQL, db.Dialect)
+			return accounting.Migrate(ctx, db)
 		case "analytics":
 			return analyticsdb.NewClient(analyticsdb.Driver(db.Driver())).Schema.Create(ctx)
 		default:

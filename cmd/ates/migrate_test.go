@@ -99,3 +99,22 @@ func TestMigrateMovesEmailJobs(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateLeavesRoomOnAccountPages: on PostgreSQL the accounts table keeps half of every page
+// free, so balance updates stay on their row's page (HOT, no new index entries).
+func TestMigrateLeavesRoomOnAccountPages(t *testing.T) {
+	t.Parallel()
+	db := storagetest.MustOpen(t, "postgres")
+	ctx := context.Background()
+	if err := migrate(ctx, "accounting", db); err != nil {
+		t.Fatal(err)
+	}
+	var opts string
+	if err := db.SQL.QueryRowContext(ctx, `SELECT COALESCE(array_to_string(reloptions, ','), '') FROM pg_class
+		WHERE oid = 'accounts'::regclass`).Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	if opts != "fillfactor=50" {
+		t.Fatalf("accounts has options %q, want fillfactor=50", opts)
+	}
+}

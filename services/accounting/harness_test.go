@@ -150,7 +150,7 @@ func MustService(tb testing.TB, db *storage.DB, opts ...option) *harness {
 	}
 	frugal(tb, db)
 	client := accountingdb.NewClient(accountingdb.Driver(db.Driver()))
-	if err := db.Migrate(context.Background(), func(ctx context.Context) error { return client.Schema.Create(ctx) }); err != nil {
+	if err := db.Migrate(context.Background(), func(ctx context.Context) error { return accounting.Migrate(ctx, db) }); err != nil {
 		tb.Fatalf("creating the accounting schema: %v", err)
 	}
 	h := &harness{db: db, client: client, clock: &fakeClock{now: start}, loc: o.loc}

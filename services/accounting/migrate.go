@@ -7,14 +7,36 @@ import (
 
 	"entgo.io/ent/dialect"
 
+	"github.com/uberpopug/ates/ent/accountingdb"
 	"github.com/uberpopug/ates/services/storage"
 )
 
-// MigrateEmailJobs moves what an older database kept in its email_jobs table — a payment's
-// email attempts, next attempt and last error — onto the payments, which are their own email
-// jobs now, and drops the table, in one transaction. It runs after Ent's migration (which adds
-// the payments' email columns and drops no table) and does nothing where there is no such table.
-func MigrateEmailJobs(ctx context.Context, db *sql.DB, d string) error {
+// Migrate creates or upgrades the accounting tables on db: Ent's migration, then what it does
+// not do. It moves an older database's email jobs onto the payments (moveEmailJobs). On
+// PostgreSQL it leaves half of every accounts page free for new rows: a balance update (every
+// ledger entry, every payout) then finds room on its row's page and is a HOT update — a new row
+// version there and no new index entry — where on full pages it costs an entry in each of the
+// table's indexes. The caller serializes migrations (storage.DB.Migrate).
+func Migrate(ctx context.Context, db *storage.DB) error {
+	if err := accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx); err != nil {
+		return err
+	}
+	if err := moveEmailJobs(ctx, db.SQL, db.Dialect); err != nil {
+		return err
+	}
+	if db.Dialect == dialect.Postgres {
+		if _, err := db.SQL.ExecContext(ctx, "ALTER TABLE accounts SET (fillfactor = 50)"); err != nil {
+			return fmt.Errorf("accounting: leaving room on the accounts pages: %w", err)
+		}
+	}
+	return nil
+}
+
+// moveEmailJobs moves what an older database kept in its email_jobs table — a payment's email
+// attempts, next attempt and last error — onto the payments, which are their own email jobs
+// now, and drops the table, in one transaction. It runs after Ent's migration (which adds the
+// payments' email columns and drops no table) and does nothing where there is no such table.
+func moveEmailJobs(ctx context.Context, db *sql.DB, d string) error {
 	exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'email_jobs'"
 	if d == dialect.Postgres {
 		exists = "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'email_jobs'"
