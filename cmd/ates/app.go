@@ -180,13 +180,7 @@ func migrate(ctx context.Context, name string, db *storage.DB) error {
 		case "auth":
 			return authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
 		case "tasks":
-			if err := tasksdb.NewClient(tasksdb.Driver(db.Driver())).Schema.Create(ctx); err != nil {
-				return err
-			}
-			// Ent's migration keeps indexes the schema no longer has: task_status is gone from
-			// it (see the Task schema's Indexes).
-			_, err := db.SQL.ExecContext(ctx, "DROP INDEX IF EXISTS task_status")
-			return err
+			return tasks.Migrate(ctx, db)
 		case "accounting":
 			return accounting.Migrate(ctx, db)
 		case "analytics":

@@ -9,44 +9,52 @@ import (
 	"github.com/uberpopug/ates/services/storage/storagetest"
 )
 
-// TestMigrateDropsTheStatusIndex: a tasks database made before task_status left the schema
-// loses the index when migrated, so its shuffles stop paying an entry in it per task; migrating
-// again is a no-op.
-func TestMigrateDropsTheStatusIndex(t *testing.T) {
+// TestMigrateDropsOldIndexes: a database made before an index left the schema loses it when
+// migrated (Ent's migration keeps indexes it no longer knows); migrating again is a no-op.
+// task_status cost every shuffled task an entry; entry_day_type every payout.
+func TestMigrateDropsOldIndexes(t *testing.T) {
 	t.Parallel()
-	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
-		t.Parallel()
-		ctx := context.Background()
-		if err := migrate(ctx, "tasks", db); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.SQL.ExecContext(ctx, "CREATE INDEX task_status ON tasks (status)"); err != nil {
-			t.Fatalf("recreating the old index: %v", err)
-		}
-		hasIndex := func() bool {
-			t.Helper()
-			q := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'task_status'"
-			if db.Dialect == "postgres" {
-				q = "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'task_status'"
-			}
-			var n int
-			if err := db.SQL.QueryRowContext(ctx, q).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n > 0
-		}
-		if !hasIndex() {
-			t.Fatal("the old index was not created: the test checks nothing")
-		}
-		for range 2 {
-			if err := migrate(ctx, "tasks", db); err != nil {
-				t.Fatal(err)
-			}
-			if hasIndex() {
-				t.Fatal("task_status is still there after the migration")
-			}
-		}
-	})
+	for _, tc := range []struct{ context, index, create string }{
+		{"tasks", "task_status", "CREATE INDEX task_status ON tasks (status)"},
+		{"accounting", "entry_day_type", "CREATE INDEX entry_day_type ON entries (day, type)"},
+	} {
+		t.Run(tc.index, func(t *testing.T) {
+			t.Parallel()
+			storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+				t.Parallel()
+				ctx := context.Background()
+				if err := migrate(ctx, tc.context, db); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.SQL.ExecContext(ctx, tc.create); err != nil {
+					t.Fatalf("recreating the old index: %v", err)
+				}
+				hasIndex := func() bool {
+					t.Helper()
+					q := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = $1"
+					if db.Dialect == "postgres" {
+						q = "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+					}
+					var n int
+					if err := db.SQL.QueryRowContext(ctx, storage.Rebind(db.Dialect, q), tc.index).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					return n > 0
+				}
+				if !hasIndex() {
+					t.Fatal("the old index was not created: the test checks nothing")
+				}
+				for range 2 {
+					if err := migrate(ctx, tc.context, db); err != nil {
+						t.Fatal(err)
+					}
+					if hasIndex() {
+						t.Fatalf("%s is still there after the migration", tc.index)
+					}
+				}
+			})
+		})
+	}
 }
 
 // TestMigrateMovesEmailJobs: R-ACC-8 — an accounting database from before payments became their

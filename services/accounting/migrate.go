@@ -12,7 +12,8 @@ import (
 )
 
 // Migrate creates or upgrades the accounting tables on db: Ent's migration, then what it does
-// not do. It moves an older database's email jobs onto the payments (moveEmailJobs). On
+// not do. It moves an older database's email jobs onto the payments (moveEmailJobs) and drops
+// an index the schema no longer has. On
 // PostgreSQL it leaves half of every accounts page free for new rows: a balance update (every
 // ledger entry, every payout) then finds room on its row's page and is a HOT update — a new row
 // version there and no new index entry — where on full pages it costs an entry in each of the
@@ -23,6 +24,11 @@ func Migrate(ctx context.Context, db *storage.DB) error {
 	}
 	if err := moveEmailJobs(ctx, db.SQL, db.Dialect); err != nil {
 		return err
+	}
+	// Ent's migration keeps indexes the schema no longer has: entry_day_type held every entry;
+	// entry_earnings_day_type, which replaced it, only the FEE and REWARD ones.
+	if _, err := db.SQL.ExecContext(ctx, "DROP INDEX IF EXISTS entry_day_type"); err != nil {
+		return fmt.Errorf("accounting: dropping an old index: %w", err)
 	}
 	if db.Dialect == dialect.Postgres {
 		if _, err := db.SQL.ExecContext(ctx, "ALTER TABLE accounts SET (fillfactor = 50)"); err != nil {

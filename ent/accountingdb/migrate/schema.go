@@ -101,9 +101,12 @@ var (
 				Columns: []*schema.Column{EntriesColumns[2], EntriesColumns[8]},
 			},
 			{
-				Name:    "entry_day_type",
+				Name:    "entry_earnings_day_type",
 				Unique:  false,
 				Columns: []*schema.Column{EntriesColumns[8], EntriesColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "type IN ('FEE', 'REWARD')",
+				},
 			},
 		},
 	}
