@@ -21,6 +21,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/uberpopug/ates/services/bus/rabbitmq"
 	"github.com/uberpopug/ates/services/testenv"
 )
 
@@ -158,20 +159,26 @@ func mustTapBroker(t *testing.T, exchange string) *brokerTap {
 	go func() {
 		for d := range deliveries {
 			at := time.Now()
-			var e struct {
-				Data struct{ TaskID, Type string }
-			}
-			if json.Unmarshal(d.Body, &e) != nil {
+			msgs, err := rabbitmq.Messages(d) // a pack carries several events
+			if err != nil {
 				continue
 			}
-			tap.mu.Lock()
-			switch {
-			case d.RoutingKey == "task.completed":
-				tap.completed[e.Data.TaskID] = at
-			case d.RoutingKey == "balance.changed" && e.Data.Type == "REWARD":
-				tap.rewards[e.Data.TaskID] = at
+			for _, m := range msgs {
+				var e struct {
+					Data struct{ TaskID, Type string }
+				}
+				if json.Unmarshal(m.Body, &e) != nil {
+					continue
+				}
+				tap.mu.Lock()
+				switch {
+				case m.Topic == "task.completed":
+					tap.completed[e.Data.TaskID] = at
+				case m.Topic == "balance.changed" && e.Data.Type == "REWARD":
+					tap.rewards[e.Data.TaskID] = at
+				}
+				tap.mu.Unlock()
 			}
-			tap.mu.Unlock()
 		}
 	}()
 	return tap

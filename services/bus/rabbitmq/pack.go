@@ -76,6 +76,15 @@ func packPublishing(run []bus.Message) amqp.Publishing {
 	return amqp.Publishing{ContentType: packContentType, DeliveryMode: amqp.Persistent, Body: body}
 }
 
+// Messages returns the events an AMQP delivery of this transport carries: the events of a
+// pack, or the delivery itself — for tools that read the exchange directly (a tap).
+func Messages(d amqp.Delivery) ([]bus.Message, error) {
+	if d.ContentType == packContentType {
+		return unpack(d.RoutingKey, d.Body)
+	}
+	return []bus.Message{{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body}}, nil
+}
+
 // unpack returns the bus messages of a pack's body, all of the given topic.
 func unpack(topic string, body []byte) ([]bus.Message, error) {
 	var msgs []bus.Message

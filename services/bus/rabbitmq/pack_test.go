@@ -85,6 +85,24 @@ func TestPackRoundTrip(t *testing.T) {
 	}
 }
 
+// TestMessagesOfADelivery: a tap reading the exchange gets every event of a pack, and a lone
+// event as itself.
+func TestMessagesOfADelivery(t *testing.T) {
+	t.Parallel()
+	msgs := testMessages("task.assigned", 3)
+	same := func(x, y bus.Message) bool { return x.ID == y.ID && x.Topic == y.Topic && bytes.Equal(x.Body, y.Body) }
+	for _, run := range [][]bus.Message{msgs, msgs[:1]} {
+		p := packPublishing(run)
+		got, err := Messages(amqp.Delivery{ContentType: p.ContentType, MessageId: p.MessageId, RoutingKey: "task.assigned", Body: p.Body})
+		if err != nil || !slices.EqualFunc(got, run, same) {
+			t.Errorf("Messages of %d published = %v, %v; want them back", len(run), got, err)
+		}
+	}
+	if _, err := Messages(amqp.Delivery{ContentType: packContentType, Body: []byte{0x80}}); err == nil {
+		t.Error("an unreadable pack read")
+	}
+}
+
 // FuzzUnpack: whatever the body, unpack never panics, and the messages it reads, packed again,
 // read back as the same messages (a varint in a longer form than the shortest reads the same,
 // so the bytes may differ).
