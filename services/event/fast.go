@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -53,6 +54,9 @@ type fastNode struct {
 	// strings
 	minLen, maxLen int // -1: none
 	pattern        *regexp.Regexp
+	// matched is the last string found to match pattern: most events in a row share their name
+	// (a batch of one event), so the envelope's name pattern is rarely run.
+	matched atomic.Pointer[string]
 	format         string // "", "uuid", "date", "date-time"
 	enum           []string
 
@@ -242,19 +246,22 @@ func (s *fastScanner) str() []byte {
 		return nil
 	}
 	start := s.pos + 1
+	ascii := true
 	for i := start; i < len(s.b); i++ {
 		c := s.b[i]
 		switch {
 		case c == '"':
 			s.pos = i + 1
 			v := s.b[start:i]
-			if !utf8.Valid(v) {
+			if !ascii && !utf8.Valid(v) {
 				s.fail()
 			}
 			return v
 		case c == '\\' || c < 0x20:
 			s.fail()
 			return nil
+		case c >= 0x80:
+			ascii = false
 		}
 	}
 	s.fail()
@@ -415,8 +422,16 @@ func (s *fastScanner) checkString(n *fastNode, v []byte) {
 			return
 		}
 	}
-	if n.pattern != nil && !n.pattern.Match(v) {
-		s.fail()
+	if n.pattern != nil {
+		if last := n.matched.Load(); last != nil && *last == string(v) {
+			return
+		}
+		if !n.pattern.Match(v) {
+			s.fail()
+			return
+		}
+		m := string(v)
+		n.matched.Store(&m)
 	}
 }
 
@@ -512,12 +527,18 @@ func isUUID(v []byte) bool {
 }
 
 // isDate is the "date" format: YYYY-MM-DD naming a real day.
+// isDate accepts YYYY-MM-DD naming a real day (the form time.DateOnly parses).
 func isDate(v []byte) bool {
-	if len(v) != 10 {
+	if len(v) != 10 || v[4] != '-' || v[7] != '-' {
 		return false
 	}
-	_, err := time.Parse(time.DateOnly, string(v))
-	return err == nil
+	y, ok1 := digits(v[0:4])
+	m, ok2 := digits(v[5:7])
+	d, ok3 := digits(v[8:10])
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 {
+		return false
+	}
+	return d <= time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 func digits(v []byte) (int, bool) {
