@@ -13,11 +13,11 @@ import (
 
 // Migrate creates or upgrades the accounting tables on db: Ent's migration, then what it does
 // not do. It moves an older database's email jobs onto the payments (moveEmailJobs) and drops
-// an index the schema no longer has. On
-// PostgreSQL it leaves half of every accounts page free for new rows: a balance update (every
-// ledger entry, every payout) then finds room on its row's page and is a HOT update — a new row
-// version there and no new index entry — where on full pages it costs an entry in each of the
-// table's indexes. The caller serializes migrations (storage.DB.Migrate).
+// an index the schema no longer has. On PostgreSQL it leaves half of every accounts page free
+// for new rows: a balance update (every ledger entry, every payout) then finds room on its
+// row's page and is a HOT update — a new row version there and no new index entry — where on
+// full pages it costs an entry in each of the table's indexes. The caller serializes
+// migrations (storage.DB.Migrate).
 func Migrate(ctx context.Context, db *storage.DB) error {
 	if err := accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx); err != nil {
 		return err
