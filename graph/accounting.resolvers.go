@@ -95,6 +95,9 @@ func (r *ledgerEntryResolver) Task(ctx context.Context, obj *model.LedgerEntry) 
 	if obj.TaskID == nil {
 		return nil, nil
 	}
+	if obj.FoundTask != nil {
+		return obj.FoundTask, nil // a push whose task came with its batch
+	}
 	id, err := uuid.Parse(*obj.TaskID)
 	if err != nil {
 		return nil, err

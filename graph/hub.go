@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/money"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // maxSubscriberLag is how many pushes may wait for one subscriber before it is dropped. A
@@ -243,22 +245,96 @@ func (h *Hub) fresh(account uuid.UUID, seq int64) bool {
 // PublishBalanceChange pushes a balance.changed event to the hub's subscribers, once per
 // ledger entry (an account's entries are published in sequence order).
 func PublishBalanceChange(h *Hub, e event.Envelope) error {
-	var d contract.BalanceChangedV1
-	if err := e.DecodeData(&d); err != nil {
+	account, seq, c, err := balanceChange(e)
+	if err != nil {
 		return err
 	}
-	account, err := uuid.Parse(d.AccountID)
+	if h.fresh(account, seq) {
+		h.Publish(account, c)
+	}
+	return nil
+}
+
+// TaskGetter looks tasks up by public id, one result or error per id (tasks.Service.GetMany).
+type TaskGetter interface {
+	GetMany(ctx context.Context, ids []uuid.UUID) ([]tasks.Task, []error)
+}
+
+// PublishBalanceChanges pushes a batch of balance.changed events in order, each as
+// PublishBalanceChange does. While anyone is subscribed, the batch's tasks are first looked up
+// with one query (tg), and each push carries its task as found then: a subscriber taking many
+// pushes in a row — a follower of every account during a burst — needs no query per push,
+// where one after another they made it fall behind and be dropped. A task the lookup did not
+// find, or a failed lookup, leaves the push to look its task up when it is sent. The events
+// that cannot be read reach nobody and are returned, joined.
+func PublishBalanceChanges(ctx context.Context, h *Hub, tg TaskGetter, es []event.Envelope) error {
+	type change struct {
+		account uuid.UUID
+		seq     int64
+		c       *model.BalanceChange
+	}
+	var errList []error
+	changes := make([]change, 0, len(es))
+	for _, e := range es {
+		account, seq, c, err := balanceChange(e)
+		if err != nil {
+			errList = append(errList, err)
+			continue
+		}
+		changes = append(changes, change{account, seq, c})
+	}
+	if tg != nil && h.Subscribers() > 0 {
+		var ids []uuid.UUID
+		seen := map[uuid.UUID]bool{}
+		for _, ch := range changes {
+			if ch.c.Entry.TaskID == nil {
+				continue
+			}
+			if id, err := uuid.Parse(*ch.c.Entry.TaskID); err == nil && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 {
+			found, lookupErrs := tg.GetMany(ctx, ids)
+			byID := make(map[uuid.UUID]*model.Task, len(ids))
+			for i, t := range found {
+				if lookupErrs[i] == nil {
+					byID[ids[i]] = taskModel(t)
+				}
+			}
+			for _, ch := range changes {
+				if ch.c.Entry.TaskID != nil {
+					if id, err := uuid.Parse(*ch.c.Entry.TaskID); err == nil {
+						ch.c.Entry.FoundTask = byID[id]
+					}
+				}
+			}
+		}
+	}
+	for _, ch := range changes {
+		if h.fresh(ch.account, ch.seq) {
+			h.Publish(ch.account, ch.c)
+		}
+	}
+	return errors.Join(errList...)
+}
+
+// balanceChange reads a balance.changed event as the push it makes.
+func balanceChange(e event.Envelope) (account uuid.UUID, seq int64, c *model.BalanceChange, err error) {
+	var d contract.BalanceChangedV1
+	if err := e.DecodeData(&d); err != nil {
+		return uuid.Nil, 0, nil, err
+	}
+	account, err = uuid.Parse(d.AccountID)
 	if err != nil {
-		return fmt.Errorf("balance event %s: account id: %w", e.ID, err)
+		return uuid.Nil, 0, nil, fmt.Errorf("balance event %s: account id: %w", e.ID, err)
 	}
 	day, err := calendar.Parse(d.Day)
 	if err != nil {
-		return fmt.Errorf("balance event %s: %w", e.ID, err)
+		return uuid.Nil, 0, nil, fmt.Errorf("balance event %s: %w", e.ID, err)
 	}
-	if !h.fresh(account, d.Sequence) {
-		return nil
-	}
-	h.Publish(account, &model.BalanceChange{
+	return account, d.Sequence, &model.BalanceChange{
 		AccountID: d.AccountID,
 		Balance:   money.Cents(d.BalanceAfter),
 		Entry: &model.LedgerEntry{
@@ -266,6 +342,5 @@ func PublishBalanceChange(h *Hub, e event.Envelope) error {
 			BalanceAfter: money.Cents(d.BalanceAfter), Description: d.Description, TaskID: d.TaskID,
 			OccurredAt: d.OccurredAt.UTC(), Day: day,
 		},
-	})
-	return nil
+	}, nil
 }

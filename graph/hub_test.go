@@ -16,8 +16,10 @@ import (
 	"github.com/uberpopug/ates/graph/model"
 	"github.com/uberpopug/ates/services/calendar"
 	"github.com/uberpopug/ates/services/contract"
+	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/money"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // The hub's tests use no I/O: a hub, channels and a log buffer (R-ACC-10).
@@ -429,5 +431,95 @@ func TestPublishBalanceChange(t *testing.T) {
 		if got := mustReceive(t, name, ch); got.Balance != -1000 {
 			t.Errorf("%s after bad events got %+v, want the good push after them", name, got)
 		}
+	}
+}
+
+// taskLookups is a task tracker's lookup as the hub sees it: it finds the tasks it holds and
+// records every call.
+type taskLookups struct {
+	mu    sync.Mutex
+	held  map[uuid.UUID]tasks.Task
+	calls [][]uuid.UUID
+}
+
+func (l *taskLookups) GetMany(_ context.Context, ids []uuid.UUID) ([]tasks.Task, []error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, ids)
+	out, errList := make([]tasks.Task, len(ids)), make([]error, len(ids))
+	for i, id := range ids {
+		t, ok := l.held[id]
+		if !ok {
+			errList[i] = errs.E(errs.NotFound, "no such task")
+		}
+		out[i] = t
+	}
+	return out, errList
+}
+
+// TestPublishBalanceChangesLooksTasksUpOnce: R-ACC-10 — a batch of balance changes costs one
+// task lookup while anyone listens, and none while nobody does; each push carries its task
+// as found, a task not found is left to the push's own lookup, and unreadable events reach
+// nobody while the rest of the batch is pushed.
+func TestPublishBalanceChangesLooksTasksUpOnce(t *testing.T) {
+	t.Parallel()
+	h, _ := mustHub(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	known, unknown := uuid.New(), uuid.New()
+	lookups := &taskLookups{held: map[uuid.UUID]tasks.Task{known: {ID: known, Title: "Polish the beak", Status: tasks.Open}}}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	seq := int64(0)
+	changed := func(task *uuid.UUID) event.Envelope {
+		seq++
+		d := contract.BalanceChangedV1{
+			EntryID: uuid.NewString(), Sequence: seq, AccountID: uuid.NewString(), Type: contract.EntryFee,
+			Amount: -1000, BalanceAfter: -1000, Description: "Fee", OccurredAt: at, Day: "2026-03-01",
+		}
+		if task != nil {
+			id := task.String()
+			d.TaskID = &id
+		} else {
+			d.Type = contract.EntryPayout
+		}
+		e, err := event.New(ctx, "accounting", contract.BalanceChanged, 1, at, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	bad := changed(&known)
+	bad.Data = []byte(`{"accountId": 5}`)
+	batch := []event.Envelope{changed(&known), changed(&unknown), changed(nil), bad, changed(&known)}
+
+	// Nobody listens: no lookup.
+	if err := graph.PublishBalanceChanges(ctx, h, lookups, batch[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if len(lookups.calls) != 0 {
+		t.Fatalf("%d lookups with nobody subscribed, want none", len(lookups.calls))
+	}
+
+	all := h.Subscribe(ctx, nil)
+	batch = []event.Envelope{changed(&known), changed(&unknown), changed(nil), bad, changed(&known)}
+	if err := graph.PublishBalanceChanges(ctx, h, lookups, batch); err == nil {
+		t.Error("the unreadable event was not reported")
+	}
+	if len(lookups.calls) != 1 || len(lookups.calls[0]) != 2 {
+		t.Fatalf("lookups %v, want one of the batch's two tasks", lookups.calls)
+	}
+	for i, want := range []string{"Polish the beak", "", "", "Polish the beak"} {
+		got := mustReceive(t, fmt.Sprint("push ", i), all)
+		switch {
+		case want != "" && (got.Entry.FoundTask == nil || got.Entry.FoundTask.Title != want || got.Entry.FoundTask.ID != known.String()):
+			t.Errorf("push %d carries task %+v, want %q", i, got.Entry.FoundTask, want)
+		case want == "" && got.Entry.FoundTask != nil:
+			t.Errorf("push %d carries task %+v, want none (not found, or no task)", i, got.Entry.FoundTask)
+		}
+	}
+	select {
+	case c := <-all:
+		t.Fatalf("an extra push %+v: the unreadable event reached a subscriber", c)
+	case <-time.After(50 * time.Millisecond):
 	}
 }

@@ -173,16 +173,21 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	// per message, not the hub's, bounds how fast pushes go out.
 	balances, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
 		Topics: []string{contract.BalanceChanged}, Batch: 200,
-	}, func(_ context.Context, ds []bus.Delivery) error {
+	}, func(ctx context.Context, ds []bus.Delivery) error {
+		es := make([]event.Envelope, 0, len(ds))
+		var bad []error
 		for _, d := range ds {
 			e, err := a.registry.Parse(d.Body)
-			if err == nil {
-				err = graph.PublishBalanceChange(hub, e)
-			}
 			if err != nil {
-				// Redelivering would not mend it; the contexts' inboxes keep dead letters.
-				a.log.Error("gateway: invalid balance event dropped from the live feed", "error", err)
+				bad = append(bad, err)
+				continue
 			}
+			es = append(es, e)
+		}
+		// The batch's tasks are looked up once, not once per push.
+		if err := errors.Join(append(bad, graph.PublishBalanceChanges(ctx, hub, a.tasks, es))...); err != nil {
+			// Redelivering would not mend it; the contexts' inboxes keep dead letters.
+			a.log.Error("gateway: invalid balance events dropped from the live feed", "error", err)
 		}
 		return nil
 	})

@@ -23,6 +23,9 @@ type LedgerEntry struct {
 	BalanceAfter money.Cents     `json:"balanceAfter"`
 	Description  string          `json:"description"`
 	TaskID       *string         `json:"-"`
-	OccurredAt   time.Time       `json:"occurredAt"`
-	Day          calendar.Date   `json:"day"`
+	// FoundTask is the entry's task as the gateway found it when the change arrived, looked up
+	// for a whole batch of pushes at once (graph.PublishBalanceChanges); nil: look it up.
+	FoundTask  *Task         `json:"-"`
+	OccurredAt time.Time     `json:"occurredAt"`
+	Day        calendar.Date `json:"day"`
 }
