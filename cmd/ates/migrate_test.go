@@ -108,21 +108,30 @@ func TestMigrateMovesEmailJobs(t *testing.T) {
 	})
 }
 
-// TestMigrateLeavesRoomOnAccountPages: on PostgreSQL the accounts table keeps half of every page
-// free, so balance updates stay on their row's page (HOT, no new index entries).
-func TestMigrateLeavesRoomOnAccountPages(t *testing.T) {
+// TestMigrateLeavesRoomOnPages: on PostgreSQL the accounts table keeps half of every page free,
+// so balance updates stay on their row's page (HOT, no new index entries), and the tasks table
+// 30 %, so a reassigned task's new version does too.
+func TestMigrateLeavesRoomOnPages(t *testing.T) {
 	t.Parallel()
-	db := storagetest.MustOpen(t, "postgres")
-	ctx := context.Background()
-	if err := migrate(ctx, "accounting", db); err != nil {
-		t.Fatal(err)
-	}
-	var opts string
-	if err := db.SQL.QueryRowContext(ctx, `SELECT COALESCE(array_to_string(reloptions, ','), '') FROM pg_class
-		WHERE oid = 'accounts'::regclass`).Scan(&opts); err != nil {
-		t.Fatal(err)
-	}
-	if opts != "fillfactor=50" {
-		t.Fatalf("accounts has options %q, want fillfactor=50", opts)
+	for _, tc := range []struct{ context, table, want string }{
+		{"accounting", "accounts", "fillfactor=50"},
+		{"tasks", "tasks", "fillfactor=70"},
+	} {
+		t.Run(tc.table, func(t *testing.T) {
+			t.Parallel()
+			db := storagetest.MustOpen(t, "postgres")
+			ctx := context.Background()
+			if err := migrate(ctx, tc.context, db); err != nil {
+				t.Fatal(err)
+			}
+			var opts string
+			if err := db.SQL.QueryRowContext(ctx, `SELECT COALESCE(array_to_string(reloptions, ','), '') FROM pg_class
+				WHERE oid = $1::regclass`, tc.table).Scan(&opts); err != nil {
+				t.Fatal(err)
+			}
+			if opts != tc.want {
+				t.Fatalf("%s has options %q, want %s", tc.table, opts, tc.want)
+			}
+		})
 	}
 }

@@ -57,8 +57,8 @@ type fastNode struct {
 	// matched is the last string found to match pattern: most events in a row share their name
 	// (a batch of one event), so the envelope's name pattern is rarely run.
 	matched atomic.Pointer[string]
-	format         string // "", "uuid", "date", "date-time"
-	enum           []string
+	format  string // "", "uuid", "date", "date-time"
+	enum    []string
 
 	// integers
 	min, max   *int64

@@ -105,7 +105,7 @@ func benchService(b *testing.B, d string) (*tasks.Service, *storage.DB, identity
 	ctx := context.Background()
 	db := storagetest.MustOpen(b, d)
 	client := tasksdb.NewClient(tasksdb.Driver(db.Driver()))
-	if err := client.Schema.Create(ctx); err != nil {
+	if err := db.Migrate(ctx, func(ctx context.Context) error { return tasks.Migrate(ctx, db) }); err != nil {
 		b.Fatalf("creating the tasks schema: %v", err)
 	}
 	w, err := outbox.NewWriter(db.Dialect, event.MustDefaultRegistry())
