@@ -384,8 +384,8 @@ func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calen
 	if err != nil {
 		return fmt.Errorf("accounting: storing payout entries: %w", err)
 	}
-	// The payments (each its email job) are stored while this goroutine builds, encodes and validates
-	// the events; the outbox's first statement waits for them (paidFirst).
+	// The payments (each its email job) are stored while this goroutine builds, encodes and
+	// validates the events; the outbox's first statement waits for them (paidFirst).
 	pending := &paidFirst{tx: tx, done: make(chan struct{})}
 	go func() {
 		defer close(pending.done)
