@@ -243,16 +243,10 @@ func (h *Hub) fresh(account uuid.UUID, seq int64) bool {
 }
 
 // PublishBalanceChange pushes a balance.changed event to the hub's subscribers, once per
-// ledger entry (an account's entries are published in sequence order).
+// ledger entry (an account's entries are published in sequence order); its push looks its task
+// up when it is sent.
 func PublishBalanceChange(h *Hub, e event.Envelope) error {
-	account, seq, c, err := balanceChange(e)
-	if err != nil {
-		return err
-	}
-	if h.fresh(account, seq) {
-		h.Publish(account, c)
-	}
-	return nil
+	return PublishBalanceChanges(context.Background(), h, nil, []event.Envelope{e})
 }
 
 // TaskGetter looks tasks up by public id, one result or error per id (tasks.Service.GetMany).
@@ -260,17 +254,18 @@ type TaskGetter interface {
 	GetMany(ctx context.Context, ids []uuid.UUID) ([]tasks.Task, []error)
 }
 
-// PublishBalanceChanges pushes a batch of balance.changed events in order, each as
-// PublishBalanceChange does. While anyone is subscribed, the batch's tasks are first looked up
-// with one query (tg), and each push carries its task as found then: a subscriber taking many
-// pushes in a row — a follower of every account during a burst — needs no query per push,
-// where one after another they made it fall behind and be dropped. A task the lookup did not
-// find, or a failed lookup, leaves the push to look its task up when it is sent. The events
-// that cannot be read reach nobody and are returned, joined.
+// PublishBalanceChanges pushes a batch of balance.changed events in order, once per ledger
+// entry (an account's entries are published in sequence order). While anyone is subscribed,
+// the tasks of the entries to push are first looked up with one query (tg, when not nil), and
+// each push carries its task as found then: a subscriber taking many pushes in a row — a
+// follower of every account during a burst — needs no query per push, where one after another
+// they made it fall behind and be dropped. A task the lookup did not find, or a failed lookup,
+// leaves the push to look its task up when it is sent. The events that cannot be read reach
+// nobody and are returned, joined.
 func PublishBalanceChanges(ctx context.Context, h *Hub, tg TaskGetter, es []event.Envelope) error {
 	type change struct {
 		account uuid.UUID
-		seq     int64
+		task    uuid.UUID // uuid.Nil: none
 		c       *model.BalanceChange
 	}
 	var errList []error
@@ -281,18 +276,22 @@ func PublishBalanceChanges(ctx context.Context, h *Hub, tg TaskGetter, es []even
 			errList = append(errList, err)
 			continue
 		}
-		changes = append(changes, change{account, seq, c})
+		if !h.fresh(account, seq) {
+			continue // delivered again, or older than an entry pushed already
+		}
+		ch := change{account: account, c: c}
+		if c.Entry.TaskID != nil {
+			ch.task, _ = uuid.Parse(*c.Entry.TaskID) // unreadable: looked up (and refused) when sent
+		}
+		changes = append(changes, ch)
 	}
 	if tg != nil && h.Subscribers() > 0 {
 		var ids []uuid.UUID
-		seen := map[uuid.UUID]bool{}
+		seen := map[uuid.UUID]bool{uuid.Nil: true}
 		for _, ch := range changes {
-			if ch.c.Entry.TaskID == nil {
-				continue
-			}
-			if id, err := uuid.Parse(*ch.c.Entry.TaskID); err == nil && !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
+			if !seen[ch.task] {
+				seen[ch.task] = true
+				ids = append(ids, ch.task)
 			}
 		}
 		if len(ids) > 0 {
@@ -304,18 +303,12 @@ func PublishBalanceChanges(ctx context.Context, h *Hub, tg TaskGetter, es []even
 				}
 			}
 			for _, ch := range changes {
-				if ch.c.Entry.TaskID != nil {
-					if id, err := uuid.Parse(*ch.c.Entry.TaskID); err == nil {
-						ch.c.Entry.FoundTask = byID[id]
-					}
-				}
+				ch.c.Entry.FoundTask = byID[ch.task]
 			}
 		}
 	}
 	for _, ch := range changes {
-		if h.fresh(ch.account, ch.seq) {
-			h.Publish(ch.account, ch.c)
-		}
+		h.Publish(ch.account, ch.c)
 	}
 	return errors.Join(errList...)
 }
