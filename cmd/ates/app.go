@@ -164,7 +164,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	}
 	anConsumer, err := inbox.New(inbox.Config[*analyticsdb.Tx]{
 		Name: analytics.ConsumerName, Dialect: anDB.Dialect, DB: anDB.SQL, Begin: anClient.Tx,
-		Registry: a.registry, Handle: a.analytics.Apply, Logger: log.With("context", "analytics"),
+		Registry: a.registry, Handle: a.analytics.Apply, HandleBatch: a.analytics.ApplyBatch, Logger: log.With("context", "analytics"),
 	})
 	if err != nil {
 		return nil, err

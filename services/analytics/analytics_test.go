@@ -58,12 +58,17 @@ func TestScenarioInAnyOrder(t *testing.T) {
 	orders := []struct {
 		name   string
 		events []event.Envelope
+		batch  bool // through ApplyBatch, as the consumer applies them, instead of Apply
 	}{
-		{"producer order", sc.events()},
-		{"shuffled", sc.shuffled(1)},
-		{"shuffled again", sc.shuffled(2)},
-		{"backwards", reversed},
-		{"everything twice", slices.Concat(sc.shuffled(3), sc.shuffled(4))},
+		{"producer order", sc.events(), false},
+		{"shuffled", sc.shuffled(1), false},
+		{"shuffled again", sc.shuffled(2), false},
+		{"backwards", reversed, false},
+		{"everything twice", slices.Concat(sc.shuffled(3), sc.shuffled(4)), false},
+		{"batches in producer order", sc.events(), true},
+		{"batches shuffled", sc.shuffled(5), true},
+		{"batches backwards", reversed, true},
+		{"batches of everything twice", slices.Concat(sc.shuffled(6), sc.shuffled(7)), true},
 	}
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		t.Parallel()
@@ -75,7 +80,11 @@ func TestScenarioInAnyOrder(t *testing.T) {
 					odb = storagetest.MustOpen(t, db.Dialect)
 				}
 				h := MustService(t, odb, sc.now)
-				h.MustApplyInBatches(t, 20, o.events...)
+				if o.batch {
+					h.MustApplyBatches(t, 20, o.events...)
+				} else {
+					h.MustApplyInBatches(t, 20, o.events...)
+				}
 				diff(t, o.name, snapshot(t, h.svc, qs), want)
 			})
 		}

@@ -129,13 +129,29 @@ func (h *harness) MustApplyInBatches(tb testing.TB, n int, events ...event.Envel
 	}
 }
 
+// MustApplyBatches applies the events n per transaction through ApplyBatch, as the consumer
+// does.
+func (h *harness) MustApplyBatches(tb testing.TB, n int, events ...event.Envelope) {
+	tb.Helper()
+	for len(events) > 0 {
+		batch := events[:min(n, len(events))]
+		events = events[len(batch):]
+		err := storage.InTx(context.Background(), h.client.Tx, func(tx *analyticsdb.Tx) error {
+			return h.svc.ApplyBatch(context.Background(), tx, batch)
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 // MustConsumer returns the live consumer of analytics over the harness's database, as
 // cmd/ates wires it.
 func (h *harness) MustConsumer(tb testing.TB) *inbox.Consumer[*analyticsdb.Tx] {
 	tb.Helper()
 	c, err := inbox.New(inbox.Config[*analyticsdb.Tx]{
 		Name: analytics.ConsumerName, Dialect: h.db.Dialect, DB: h.db.SQL, Begin: h.client.Tx,
-		Registry: event.MustDefaultRegistry(), Handle: h.svc.Apply, Logger: slog.New(slog.DiscardHandler),
+		Registry: event.MustDefaultRegistry(), Handle: h.svc.Apply, HandleBatch: h.svc.ApplyBatch, Logger: slog.New(slog.DiscardHandler),
 		Backoff: func(int) time.Duration { return time.Millisecond },
 	})
 	if err != nil {
