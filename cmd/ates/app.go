@@ -173,21 +173,27 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	return a, nil
 }
 
-// migrate creates or upgrades a context's tables with Ent's automatic migration.
+// migrate creates or upgrades a context's tables with Ent's automatic migration and the
+// context's own steps, then the outbox's (every context's database holds an outbox table).
 func migrate(ctx context.Context, name string, db *storage.DB) error {
 	err := db.Migrate(ctx, func(ctx context.Context) error {
+		var err error
 		switch name {
 		case "auth":
-			return authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
+			err = authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
 		case "tasks":
-			return tasks.Migrate(ctx, db)
+			err = tasks.Migrate(ctx, db)
 		case "accounting":
-			return accounting.Migrate(ctx, db)
+			err = accounting.Migrate(ctx, db)
 		case "analytics":
-			return analyticsdb.NewClient(analyticsdb.Driver(db.Driver())).Schema.Create(ctx)
+			err = analyticsdb.NewClient(analyticsdb.Driver(db.Driver())).Schema.Create(ctx)
 		default:
 			return errors.New("unknown context")
 		}
+		if err != nil {
+			return err
+		}
+		return outbox.Migrate(ctx, db)
 	})
 	if err != nil {
 		return fmt.Errorf("migrating the %s database: %w", name, err)

@@ -260,35 +260,14 @@ func (r *Relay) acquire(ctx context.Context) (*sql.Conn, bool, error) {
 		}
 		return nil, false, nil
 	}
-	// Nothing the relay reads needs a sequential scan of the retained history (see steered).
+	// Nothing the relay reads needs a sequential scan of the retained history: its reads go
+	// through the partial index of unsent rows (eventschema.UnsentIndex), whatever statistics
+	// the planner holds.
 	if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
 		r.discard(conn) // ends the session, and the lock with it
 		return nil, false, fmt.Errorf("outbox: configuring the relay session: %w", err)
 	}
 	return conn, true, nil
-}
-
-// steered runs fn, whose statements on q look for unsent rows in id order, with PostgreSQL's
-// plain index scans disabled. outbox_events keeps every sent row and its sent_at index cannot
-// deliver rows in id order; once statistics show a backlog, the planner would answer
-// "WHERE sent_at IS NULL ORDER BY id LIMIT n" by walking the primary key and filtering out the
-// whole history, which grows without bound. Steered (and with sequential scans off for the
-// relay's session), it bitmap-scans the sent_at index: cost ∝ unsent rows. A partial index on
-// id WHERE sent_at IS NULL would make this unnecessary.
-func (r *Relay) steered(ctx context.Context, q queryer, fn func() error) error {
-	if r.db.Dialect != dialect.Postgres {
-		return fn() // SQLite's sent_at index holds (sent_at, rowid = id): already in id order
-	}
-	if _, err := q.ExecContext(ctx, "SET enable_indexscan = off"); err != nil {
-		return fmt.Errorf("outbox: steering the query plan: %w", err)
-	}
-	err := fn()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, rerr := q.ExecContext(rctx, "RESET enable_indexscan"); rerr != nil && err == nil {
-		err = fmt.Errorf("outbox: resetting the query plan settings: %w", rerr)
-	}
-	return err
 }
 
 // release ends the lock-holding session. The connection is closed, not pooled, so the lock
@@ -319,7 +298,7 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 	for ctx.Err() == nil {
 		if time.Since(lagAt) >= lagRefresh {
 			lagAt = time.Now()
-			if err := r.steered(ctx, q, func() error { _, _, err := r.lagOn(ctx, q); return err }); err != nil {
+			if _, _, err := r.lagOn(ctx, q); err != nil {
 				return err
 			}
 		}
@@ -458,15 +437,7 @@ func (r *Relay) readBatch(ctx context.Context, q queryer, pos *position) ([]driv
 			return ids, msgs, err
 		}
 	}
-	var (
-		ids  []driver.Value
-		msgs []bus.Message
-	)
-	err := r.steered(ctx, q, func() (err error) {
-		ids, msgs, err = r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
-		return err
-	})
-	return ids, msgs, err
+	return r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
 }
 
 // readRange reads unsent rows just past id after, in an id range whose cost does not grow with
@@ -519,27 +490,7 @@ func (r *Relay) scanBatch(ctx context.Context, q queryer, query string, args []a
 // Lag reports how many committed events are not yet published and the age of the oldest
 // (R-OPS-4); it also sets the ates_outbox_lag_events gauge.
 func (r *Relay) Lag(ctx context.Context) (unsent int, oldest time.Duration, err error) {
-	if r.db.Dialect != dialect.Postgres {
-		return r.lagOn(ctx, r.db.SQL)
-	}
-	tx, err := r.db.SQL.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return 0, 0, fmt.Errorf("outbox: measuring lag: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only; Commit below reports errors
-	// The plan steering of steered, for this transaction only.
-	for _, stmt := range []string{"SET LOCAL enable_seqscan = off", "SET LOCAL enable_indexscan = off"} {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return 0, 0, fmt.Errorf("outbox: measuring lag: %s: %w", stmt, err)
-		}
-	}
-	if unsent, oldest, err = r.lagOn(ctx, tx); err != nil {
-		return 0, 0, err
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, 0, fmt.Errorf("outbox: measuring lag: %w", err)
-	}
-	return unsent, oldest, nil
+	return r.lagOn(ctx, r.db.SQL)
 }
 
 func (r *Relay) lagOn(ctx context.Context, q queryer) (int, time.Duration, error) {

@@ -80,9 +80,12 @@ var (
 		PrimaryKey: []*schema.Column{OutboxEventsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "outboxevent_sent_at",
+				Name:    "outboxevent_unsent",
 				Unique:  false,
-				Columns: []*schema.Column{OutboxEventsColumns[7]},
+				Columns: []*schema.Column{OutboxEventsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "sent_at IS NULL",
+				},
 			},
 		},
 	}

@@ -1,0 +1,89 @@
+package outbox_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/uberpopug/ates/ent/eventschema"
+	"github.com/uberpopug/ates/services/bus/inproc"
+	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/storage/storagetest"
+)
+
+// TestRelayReadsThroughTheUnsentIndex: R-EVT-4 — the outbox keeps every sent row as the
+// context's event history, so the relay's read of the oldest unsent rows must not grow with
+// it: with 20 000 sent rows and a few unsent ones, and fresh statistics, the planner reads them
+// through the partial index of unsent rows, in id order, on a plain session (no plan settings).
+func TestRelayReadsThroughTheUnsentIndex(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		MustAppend(t, client, w, MustRecords(t, 20_000)...)
+		if _, err := db.SQL.ExecContext(ctx, "UPDATE outbox_events SET sent_at = created_at"); err != nil {
+			t.Fatal(err)
+		}
+		MustAppend(t, client, w, MustRecords(t, 3)...)
+		analyze := "ANALYZE"
+		if db.Dialect == "postgres" {
+			analyze = "VACUUM ANALYZE outbox_events" // as autovacuum would have by then
+		}
+		if _, err := db.SQL.ExecContext(ctx, analyze); err != nil {
+			t.Fatal(err)
+		}
+		r, err := outbox.NewRelay(db, inproc.New(), outbox.RelayOptions{Context: "plan-" + db.Dialect, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		query, args := r.SelectQuery()
+		explain := "EXPLAIN "
+		if db.Dialect != "postgres" {
+			explain = "EXPLAIN QUERY PLAN "
+		}
+		rows, err := db.SQL.QueryContext(ctx, explain+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan strings.Builder
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				if s, ok := v.(string); ok {
+					plan.WriteString(s + " ")
+				} else if b, ok := v.([]byte); ok {
+					plan.Write(b)
+					plan.WriteString(" ")
+				}
+			}
+			plan.WriteString("\n")
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		p := plan.String()
+		if !strings.Contains(p, eventschema.UnsentIndex) {
+			t.Errorf("the relay's read does not use %s:\n%s", eventschema.UnsentIndex, p)
+		}
+		for _, bad := range []string{"Seq Scan", "Sort", "TEMP B-TREE", "SCAN outbox_events\n"} {
+			if strings.Contains(p, bad) {
+				t.Errorf("the relay's read does %q:\n%s", bad, p)
+			}
+		}
+	})
+}
