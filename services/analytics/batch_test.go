@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,4 +115,124 @@ func TestConcurrentBatchesDoNotDeadlock(t *testing.T) {
 			t.Errorf("%d ledger entries, want %d", entries, want)
 		}
 	})
+}
+
+// TestApplyBatchIsApplyInTurn: R-AN-4 — a batch leaves every read model exactly as applying its
+// events one by one, in the same order, does: descriptions newest first (the later of two
+// equally new), the first completion and assignee, the first of two conflicting prices, each
+// balance at its latest entry, the same event twice in a batch. Random orders and batch sizes,
+// every table compared row by row.
+func TestApplyBatchIsApplyInTurn(t *testing.T) {
+	t.Parallel()
+	day := date(t, "2026-03-02")
+	next := day.AddDays(1)
+	var events []event.Envelope
+	accounts := []uuid.UUID{uuid.New(), uuid.New()}
+	for i := range 3 {
+		id := uuid.New()
+		created, done := at(day, 8, i), at(day, 11, i)
+		if i == 2 {
+			done = at(next, 1, 0) // completed the next day
+		}
+		events = append(events,
+			taskCreatedV2(t, id, fmt.Sprintf("created %d", i), strp("POP-1"), "first words", created),
+			taskUpdated(t, id, fmt.Sprintf("renamed at once %d", i), nil, "as new", created, nil), // equally new
+			taskCompleted(t, id, accounts[i%2], done),
+			taskPriced(t, id, 1000, int64(2000+100*(i%2)), created),
+			taskPriced(t, id, 1000, 3900, created), // conflicting: the first one applied stays
+		)
+		if i != 1 { // task 1's description stays the later of the two equally new ones
+			// Task 0's update names a later completion than its task.completed: the first
+			// one applied stays.
+			updated := done.Add(time.Duration(1-i) * time.Minute)
+			events = append(events, taskUpdated(t, id, fmt.Sprintf("done %d", i), strp("POP-2"), "last words", created, &updated))
+		}
+	}
+	l := newLedger(t)
+	for i := range 8 {
+		when := at(day, 9, i)
+		if i >= 5 {
+			when = at(next, 9, i)
+		}
+		events = append(events, l.post(accounts[i%2], contract.EntryFee, -int64(100+i), when))
+	}
+	events = append(events, events[len(events)-1], dayClosed(t, day, true, 0, 0, at(next, 0, 5)))
+
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		t.Parallel()
+		for seed := range uint64(4) {
+			r := rand.New(rand.NewPCG(seed, 3))
+			order := slices.Clone(events)
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+
+			one := MustService(t, storagetest.MustOpen(t, db.Dialect), at(next, 12, 0))
+			one.MustApply(t, order...)
+			batched := MustService(t, storagetest.MustOpen(t, db.Dialect), at(next, 12, 0))
+			for rest := order; len(rest) > 0; {
+				n := min(1+r.IntN(12), len(rest))
+				batched.MustApplyBatches(t, n, rest[:n]...)
+				rest = rest[n:]
+			}
+			whole := MustService(t, storagetest.MustOpen(t, db.Dialect), at(next, 12, 0))
+			whole.MustApplyBatches(t, len(order), order...)
+			want := dumpTables(t, one.db)
+			for what, h := range map[string]*harness{"batches": batched, "one batch": whole} {
+				if got := dumpTables(t, h.db); !slices.Equal(got, want) {
+					t.Errorf("seed %d, %s: ApplyBatch left\n%s\nwant (Apply in turn)\n%s", seed, what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			}
+		}
+	})
+}
+
+// dumpTables is every row of analytics' read models, one line each, in a stable order.
+func dumpTables(tb testing.TB, db *storage.DB) []string {
+	tb.Helper()
+	var out []string
+	for _, q := range []string{
+		"SELECT task_id, title, jira_id, description, described_at, reward, completed_at, completed_day, assignee_id FROM tasks ORDER BY task_id",
+		"SELECT day, task_id, reward, completed_at FROM daily_tops ORDER BY day",
+		"SELECT entry_id, account_id, type, amount, balance_after, sequence, day, occurred_at FROM ledger_entries ORDER BY entry_id",
+		"SELECT account_id, sequence, balance FROM accounts ORDER BY account_id",
+		"SELECT account_id, day, sequence, balance FROM account_days ORDER BY account_id, day",
+		"SELECT event_id, day, scheduled, paid_accounts, total_paid, closed_at FROM day_closes ORDER BY event_id",
+	} {
+		rows, err := db.SQL.Query(q)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				tb.Fatal(err)
+			}
+			line := strings.Fields(q)[len(strings.Fields(q))-4] // the table's name
+			for _, v := range vals {
+				switch v := v.(type) {
+				case []byte:
+					line += " " + string(v)
+				case time.Time:
+					line += " " + v.UTC().Format(time.RFC3339Nano)
+				default:
+					line += fmt.Sprintf(" %v", v)
+				}
+			}
+			out = append(out, line)
+		}
+		if err := rows.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatal("no rows: the comparison checks nothing")
+	}
+	return out
 }
