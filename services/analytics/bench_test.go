@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/uberpopug/ates/services/analytics"
+	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/calendar"
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
@@ -112,8 +114,9 @@ func BenchmarkQueries(b *testing.B) {
 }
 
 // BenchmarkApply measures how fast analytics consumes events on top of a year of history: as
-// the live consumer does (one transaction per event, with its inbox record, after validating
-// it), and as a rebuild replays them (Replay, 500 events per transaction). The events are a
+// the live consumer does, one transaction per event (with its inbox record, after validating
+// it) and in batches of 200 (its batch handler, as it takes a busy queue), and as a rebuild
+// replays them (Replay, 500 events per transaction). The events are a
 // day's worth of traffic: tasks created, priced, completed, their fees and rewards.
 //
 //	go test -run '^$' -bench BenchmarkApply ./services/analytics/
@@ -126,6 +129,26 @@ func BenchmarkApply(b *testing.B) {
 				consumer := h.MustConsumer(b)
 				b.ResetTimer()
 				MustDeliver(b, consumer, events[:b.N]...)
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+			b.Run("consumer-batches", func(b *testing.B) {
+				events := benchEvents(b, hist.today, b.N)
+				handle := h.MustConsumer(b).BatchHandler()
+				b.ResetTimer()
+				for start := 0; start < b.N; start += 200 {
+					batch := events[start:min(start+200, b.N)]
+					ds := make([]bus.Delivery, len(batch))
+					for i, e := range batch {
+						body, err := json.Marshal(e)
+						if err != nil {
+							b.Fatal(err)
+						}
+						ds[i] = bus.Delivery{Message: bus.Message{ID: e.ID, Topic: e.Name, Body: body}}
+					}
+					if err := handle(context.Background(), ds); err != nil {
+						b.Fatal(err)
+					}
+				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			})
 			b.Run("replay", func(b *testing.B) {

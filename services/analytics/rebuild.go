@@ -133,23 +133,23 @@ func (s *Service) Replay(ctx context.Context, events iter.Seq2[event.Envelope, e
 	return st, nil
 }
 
-// replayBatch applies a batch in one transaction or, when that fails, event by event.
+// replayBatch applies a batch in one transaction (ApplyBatch) or, when that fails, event by
+// event.
 func (s *Service) replayBatch(ctx context.Context, batch []event.Envelope, st *ReplayStats) error {
 	var applied, dups int
 	err := storage.InTx(ctx, s.client.Tx, func(tx *analyticsdb.Tx) error {
-		applied, dups = 0, 0
+		fresh := make([]event.Envelope, 0, len(batch))
 		for _, e := range batch {
-			ok, err := s.applyOnce(ctx, tx, e)
+			ok, err := s.recordProcessed(ctx, tx, e)
 			if err != nil {
 				return err
 			}
 			if ok {
-				applied++
-			} else {
-				dups++
+				fresh = append(fresh, e)
 			}
 		}
-		return nil
+		applied, dups = len(fresh), len(batch)-len(fresh)
+		return s.ApplyBatch(ctx, tx, fresh)
 	})
 	if err == nil {
 		st.Applied += applied
@@ -186,6 +186,16 @@ func (s *Service) replayBatch(ctx context.Context, batch []event.Envelope, st *R
 // applyOnce records the event as processed by analytics and, when it was not before, applies
 // it, in tx; it reports whether it applied it.
 func (s *Service) applyOnce(ctx context.Context, tx *analyticsdb.Tx, e event.Envelope) (bool, error) {
+	ok, err := s.recordProcessed(ctx, tx, e)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, s.Apply(ctx, tx, e)
+}
+
+// recordProcessed records the event as processed by analytics, in tx; it reports false when it
+// was before.
+func (s *Service) recordProcessed(ctx context.Context, tx *analyticsdb.Tx, e event.Envelope) (bool, error) {
 	query, args := entsql.Dialect(s.dialect).
 		Insert(eventschema.InboxTable).
 		Columns("consumer", "event_id", "processed_at").
@@ -201,7 +211,7 @@ func (s *Service) applyOnce(ctx context.Context, tx *analyticsdb.Tx, e event.Env
 	} else if n == 0 {
 		return false, nil
 	}
-	return true, s.Apply(ctx, tx, e)
+	return true, nil
 }
 
 // deadLetter stores an event the replay can never apply in analytics' dead-letter store, where
