@@ -48,6 +48,8 @@ type app struct {
 	transport bus.Transport
 	dbs       map[string]*storage.DB
 	relays    map[string]*outbox.Relay
+	// outboxes are the contexts' outbox writers, by context; analytics has none.
+	outboxes map[string]*outbox.Writer
 
 	authClient *authdb.Client
 	auth       *auth.Service
@@ -67,7 +69,8 @@ type contextConsumer interface {
 
 // openApp opens every context database (migrating its schema), the transport and the services.
 func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log, dbs: map[string]*storage.DB{}, relays: map[string]*outbox.Relay{}}
+	a := &app{cfg: cfg, log: log, dbs: map[string]*storage.DB{}, relays: map[string]*outbox.Relay{},
+		outboxes: map[string]*outbox.Writer{}}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -101,7 +104,13 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 		}
 		a.relays[name] = r
 	}
-	writer := func(name string) (*outbox.Writer, error) { return outbox.NewWriter(a.dbs[name].Dialect, a.registry) }
+	writer := func(name string) (*outbox.Writer, error) {
+		w, err := outbox.NewWriter(a.dbs[name].Dialect, a.registry)
+		if err == nil {
+			a.outboxes[name] = w
+		}
+		return w, err
+	}
 
 	a.authClient = authdb.NewClient(authdb.Driver(a.dbs["auth"].Driver()))
 	authOutbox, err := writer("auth")

@@ -267,11 +267,15 @@ func (a *app) runWorkers(ctx context.Context, contexts []string) error {
 		if !ok {
 			continue
 		}
+		h := c.BatchHandler()
+		if w, ok := a.outboxes[name]; ok { // analytics stores no events
+			h = notifyAfter(h, w.Taken, a.relays[name].Notify)
+		}
 		q := topologyQueue(name)
 		// Not cancelled with ctx: on shutdown Stop lets running handlers finish.
 		consumer, err := a.transport.SubscribeBatch(context.WithoutCancel(ctx), bus.Subscription{
 			Queue: q.Name, Topics: q.Topics, Concurrency: consumerWorkers, Batch: consumerBatch,
-		}, notifyAfter(c.BatchHandler(), a.relays[name].Notify))
+		}, h)
 		if err != nil {
 			return fmt.Errorf("subscribing the %s consumer: %w", name, err)
 		}
@@ -299,13 +303,17 @@ const (
 	consumerBatch   = 200
 )
 
-// notifyAfter wakes a context's outbox relay after its consumer handled a batch: applying
-// events may append events to the context's outbox (accounting: balance.changed, task.priced),
-// which would otherwise wait for the relay's next poll — the live balance push (R-ACC-10) with it.
-func notifyAfter(h bus.BatchHandler, notify func()) bus.BatchHandler {
+// notifyAfter wakes a context's outbox relay after its consumer handled a batch that may have
+// stored events (taken, the context's outbox.Writer.Taken, moved): applying events may append
+// events to the context's outbox (accounting: balance.changed, task.priced), which would
+// otherwise wait for the relay's next poll — the live balance push (R-ACC-10) with it. A batch
+// that stored none (a replica update, an event delivered again; every analytics batch) wakes
+// nobody: the relay would only find its outbox empty.
+func notifyAfter(h bus.BatchHandler, taken func() uint64, notify func()) bus.BatchHandler {
 	return func(ctx context.Context, d []bus.Delivery) error {
+		before := taken()
 		err := h(ctx, d)
-		if err == nil {
+		if err == nil && taken() != before {
 			notify()
 		}
 		return err

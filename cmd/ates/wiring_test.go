@@ -9,17 +9,28 @@ import (
 	"github.com/uberpopug/ates/services/bus/rabbitmq"
 )
 
-// TestNotifyAfter checks that a consumer wakes its relay after a batch it handled, and only then.
+// TestNotifyAfter checks that a consumer wakes its relay after a batch it handled that stored
+// events, and only then.
 func TestNotifyAfter(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
 		err    error
+		stored uint64
 		notify int
-	}{"handled": {nil, 1}, "failed": {errors.New("boom"), 0}} {
+	}{
+		"handled, events stored": {nil, 2, 1},
+		"handled, none stored":   {nil, 0, 0},
+		"failed":                 {errors.New("boom"), 2, 0},
+	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			var taken uint64
 			notified, handled := 0, 0
-			h := notifyAfter(func(context.Context, []bus.Delivery) error { handled++; return tc.err }, func() { notified++ })
+			h := notifyAfter(func(context.Context, []bus.Delivery) error {
+				handled++
+				taken += tc.stored
+				return tc.err
+			}, func() uint64 { return taken }, func() { notified++ })
 			if err := h(context.Background(), []bus.Delivery{{}}); !errors.Is(err, tc.err) {
 				t.Fatalf("handler error %v, want %v", err, tc.err)
 			}

@@ -1,4 +1,15 @@
 package outbox
 
+import dto "github.com/prometheus/client_model/go"
+
 // SelectQuery is the relay's read of the oldest unsent rows, for plan tests.
 func (r *Relay) SelectQuery() (string, []any) { return r.selectQuery, r.selectArgs }
+
+// Reads is how many reads of unsent rows the relays of a context made (ates_outbox_reads_total).
+func Reads(context string) int {
+	var m dto.Metric
+	if err := readsTotal.WithLabelValues(context).Write(&m); err != nil {
+		panic(err)
+	}
+	return int(m.GetCounter().GetValue())
+}

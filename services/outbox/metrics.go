@@ -19,6 +19,10 @@ var (
 		Name: "ates_outbox_announcements_total",
 		Help: "NOTIFYs sent to wake another process's active outbox relay after commits of this process (R-EVT-4).",
 	}, []string{"context"})
+	readsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ates_outbox_reads_total",
+		Help: "Reads of unsent rows by the outbox relay, empty ones included: the relay's load on its database (R-EVT-4, R-OPS-4).",
+	}, []string{"context"})
 	publishErrorsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "ates_outbox_publish_errors_total",
 		Help: "Failed attempts of the outbox relay to publish a batch; the batch is retried (R-EVT-4, R-OPS-4).",

@@ -63,6 +63,27 @@ func TestNewRelayRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// Taken counts the records a Writer was given, so a consumer can tell a transaction that stored
+// no event and leave its relay be (cmd/ates, notifyAfter).
+func TestWriterTaken(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		if n := w.Taken(); n != 0 {
+			t.Fatalf("Taken = %d on a new writer", n)
+		}
+		MustAppend(t, client, w) // nothing
+		if _, err := w.Rows(MustRecords(t, 2)...); err != nil {
+			t.Fatal(err)
+		}
+		MustAppend(t, client, w, MustRecords(t, 3)...)
+		if n := w.Taken(); n != 5 {
+			t.Fatalf("Taken = %d after 2 rows and 3 appended, want 5", n)
+		}
+	})
+}
+
 // R-EVT-2: producers validate before an event is stored; an invalid one stores nothing.
 func TestAppendValidates(t *testing.T) {
 	t.Parallel()
@@ -366,6 +387,75 @@ func TestRelayNotifyWakesIt(t *testing.T) {
 			got.waitFor(t, i+1, 10*time.Second)
 		}
 	})
+}
+
+// R-EVT-4: a relay that caught up reads again only when woken (or at its poll), not once more
+// just to find its outbox empty; and a row committed while it publishes is not left behind,
+// because the Notify that follows the commit is kept for the relay's next wait.
+func TestRelayReadsOnceWhenCaughtUp(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		client := MustContextDB(t, db)
+		w := MustWriter(t, db)
+		name := "reads-" + t.Name()
+		b := &gatedTransport{Transport: inproc.New(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+		got := MustCollect(t, context.Background(), b.Transport, "#")
+		r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: name, PollInterval: time.Hour, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runRelay(t, r)
+		eventually(t, 10*time.Second, "relay active", r.Active)
+		eventually(t, 10*time.Second, "first read", func() bool { return outbox.Reads(name) > 0 })
+		time.Sleep(300 * time.Millisecond) // idle now, for an hour unless notified
+		base := outbox.Reads(name)         // 1, or 2 on PostgreSQL: once listening, it looks again
+
+		// One row, one wake-up: one read.
+		MustAppend(t, client, w, MustRecords(t, 1)...)
+		r.Notify()
+		<-b.entered
+		b.release <- struct{}{}
+		got.waitFor(t, 1, 10*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		if n := outbox.Reads(name) - base; n != 1 {
+			t.Fatalf("%d reads for one row and one Notify, want 1", n)
+		}
+
+		// A row committed (and announced) while the relay publishes the one before it.
+		MustAppend(t, client, w, MustRecords(t, 1)...)
+		r.Notify()
+		<-b.entered
+		MustAppend(t, client, w, MustRecords(t, 1)...)
+		r.Notify()
+		b.release <- struct{}{}
+		<-b.entered
+		b.release <- struct{}{}
+		got.waitFor(t, 3, 10*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		if n := outbox.Reads(name) - base; n != 3 {
+			t.Fatalf("%d reads in all after two more rows, each announced, want 3", n)
+		}
+		if n := unsent(t, db); n != 0 {
+			t.Fatalf("%d rows left unsent", n)
+		}
+	})
+}
+
+// gatedTransport signals each Publish on entered and holds it until release receives.
+type gatedTransport struct {
+	bus.Transport
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedTransport) Publish(ctx context.Context, msgs ...bus.Message) error {
+	g.entered <- struct{}{}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Transport.Publish(ctx, msgs...)
 }
 
 // R-OPS-2: with several relays on one PostgreSQL database only one publishes; when it stops,

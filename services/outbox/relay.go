@@ -80,6 +80,7 @@ type Relay struct {
 	selectQuery string
 	selectArgs  []any
 	published   prometheus.Counter
+	reads       prometheus.Counter
 	errors      prometheus.Counter
 	lag         prometheus.Gauge
 }
@@ -133,6 +134,7 @@ func NewRelay(db *storage.DB, t bus.Transport, opts RelayOptions) (*Relay, error
 		selectQuery: query,
 		selectArgs:  args,
 		published:   publishedTotal.WithLabelValues(opts.Context),
+		reads:       readsTotal.WithLabelValues(opts.Context),
 		errors:      publishErrorsTotal.WithLabelValues(opts.Context),
 		lag:         lagEvents.WithLabelValues(opts.Context),
 	}
@@ -318,10 +320,10 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 		case n == r.opts.BatchSize:
 			failures = 0 // more rows are likely waiting
 		default:
+			// Caught up. A row committed since the read has woken the relay already (Notify
+			// keeps one wake-up for the next idle), so the relay reads again at once only
+			// then, and otherwise at its poll: no read just to find the outbox empty.
 			failures = 0
-			if n > 0 {
-				continue // caught up: one more look finds rows committed meanwhile, then idle
-			}
 			r.idle(ctx)
 		}
 	}
@@ -458,6 +460,7 @@ func (r *Relay) readRange(ctx context.Context, q queryer, after int64) ([]driver
 }
 
 func (r *Relay) scanBatch(ctx context.Context, q queryer, query string, args []any) ([]driver.Value, []bus.Message, error) {
+	r.reads.Inc()
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("outbox: reading unsent events: %w", err)

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -69,6 +70,8 @@ type Writer struct {
 	reg     *event.Registry
 	// now is the clock of created_at.
 	now func() time.Time
+	// taken counts the records Append and Rows were given (see Taken).
+	taken atomic.Uint64
 }
 
 // NewWriter returns a Writer building SQL for the dialect (dialect.SQLite or dialect.Postgres)
@@ -107,6 +110,7 @@ func (w *Writer) Append(ctx context.Context, tx Execer, recs ...Record) error {
 	if tx == nil {
 		return errors.New("outbox: Append needs the caller's transaction")
 	}
+	w.taken.Add(uint64(len(recs)))
 	createdAt := w.now().UTC()
 	if len(recs) <= maxRowsPerInsert {
 		payloads, err := w.encode(recs, 0)
@@ -117,6 +121,12 @@ func (w *Writer) Append(ctx context.Context, tx Execer, recs ...Record) error {
 	}
 	return w.appendPipelined(ctx, tx, recs, createdAt)
 }
+
+// Taken is how many records Append and Rows have been given so far, stored or not. A caller that
+// reads it before and after a transaction knows the transaction stored no event when it is
+// unchanged, and can leave the relay be (other goroutines' records change it too, so a change
+// means "maybe").
+func (w *Writer) Taken() uint64 { return w.taken.Load() }
 
 // Row is an outbox row as Append stores it (its columns are outboxColumns).
 type Row struct {
@@ -129,6 +139,7 @@ type Row struct {
 // for a caller that writes them with a statement of its own — one that must commit or roll back
 // with the caller's state change (R-EVT-2, R-EVT-4).
 func (w *Writer) Rows(recs ...Record) ([]Row, error) {
+	w.taken.Add(uint64(len(recs)))
 	payloads, err := w.encode(recs, 0)
 	if err != nil {
 		return nil, err
