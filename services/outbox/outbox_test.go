@@ -410,29 +410,32 @@ func TestRelayReadsOnceWhenCaughtUp(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // idle now, for an hour unless notified
 		base := outbox.Reads(name)         // 1, or 2 on PostgreSQL: once listening, it looks again
 
+		commit := func() { // a row, announced as services do after their commit
+			MustAppend(t, client, w, MustRecords(t, 1)...)
+			r.Notify()
+		}
+		readsAfter := func(published int) int { // reads since base, once the relay settled
+			got.waitFor(t, published, 10*time.Second)
+			time.Sleep(200 * time.Millisecond)
+			return outbox.Reads(name) - base
+		}
+
 		// One row, one wake-up: one read.
-		MustAppend(t, client, w, MustRecords(t, 1)...)
-		r.Notify()
+		commit()
 		<-b.entered
 		b.release <- struct{}{}
-		got.waitFor(t, 1, 10*time.Second)
-		time.Sleep(200 * time.Millisecond)
-		if n := outbox.Reads(name) - base; n != 1 {
+		if n := readsAfter(1); n != 1 {
 			t.Fatalf("%d reads for one row and one Notify, want 1", n)
 		}
 
 		// A row committed (and announced) while the relay publishes the one before it.
-		MustAppend(t, client, w, MustRecords(t, 1)...)
-		r.Notify()
+		commit()
 		<-b.entered
-		MustAppend(t, client, w, MustRecords(t, 1)...)
-		r.Notify()
+		commit()
 		b.release <- struct{}{}
 		<-b.entered
 		b.release <- struct{}{}
-		got.waitFor(t, 3, 10*time.Second)
-		time.Sleep(200 * time.Millisecond)
-		if n := outbox.Reads(name) - base; n != 3 {
+		if n := readsAfter(3); n != 3 {
 			t.Fatalf("%d reads in all after two more rows, each announced, want 3", n)
 		}
 		if n := unsent(t, db); n != 0 {
