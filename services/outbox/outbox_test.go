@@ -407,8 +407,9 @@ func TestRelayReadsOnceWhenCaughtUp(t *testing.T) {
 		runRelay(t, r)
 		eventually(t, 10*time.Second, "relay active", r.Active)
 		eventually(t, 10*time.Second, "first read", func() bool { return outbox.Reads(name) > 0 })
-		time.Sleep(300 * time.Millisecond) // idle now, for an hour unless notified
-		base := outbox.Reads(name)         // 1, or 2 on PostgreSQL: once listening, it looks again
+		// Idle now, for an hour unless notified, once its first reads are done (1, or 2 on
+		// PostgreSQL: once listening, it looks again).
+		base := settledReads(t, name)
 
 		commit := func() { // a row, announced as services do after their commit
 			MustAppend(t, client, w, MustRecords(t, 1)...)
@@ -416,8 +417,7 @@ func TestRelayReadsOnceWhenCaughtUp(t *testing.T) {
 		}
 		readsAfter := func(published int) int { // reads since base, once the relay settled
 			got.waitFor(t, published, 10*time.Second)
-			time.Sleep(200 * time.Millisecond)
-			return outbox.Reads(name) - base
+			return settledReads(t, name) - base
 		}
 
 		// One row, one wake-up: one read.
@@ -442,6 +442,23 @@ func TestRelayReadsOnceWhenCaughtUp(t *testing.T) {
 			t.Fatalf("%d rows left unsent", n)
 		}
 	})
+}
+
+// settledReads waits until the relays of a context have not read for half a second and
+// returns how many reads they made.
+func settledReads(tb testing.TB, context string) int {
+	tb.Helper()
+	n, since := outbox.Reads(context), time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Since(since) < 500*time.Millisecond; {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the relay of %s kept reading (%d reads)", context, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if m := outbox.Reads(context); m != n {
+			n, since = m, time.Now()
+		}
+	}
+	return n
 }
 
 // gatedTransport signals each Publish on entered and holds it until release receives.
