@@ -250,6 +250,7 @@ func (s *Service) payRange(ctx context.Context, closeID int, day calendar.Date, 
 		if err != nil || n == 0 {
 			return err
 		}
+		s.notify() // the batch's events are committed: the relay need not wait for its poll
 		if s.afterCloseBatch != nil {
 			if err := s.afterCloseBatch(int(committed.Add(1))); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,6 +165,31 @@ func (h *harness) mustCloseNow(tb testing.TB, svc *accounting.Service, a identit
 		tb.Fatalf("CloseNow: %v", err)
 	}
 	return res
+}
+
+// R-EVT-4: a close wakes the relay after each payout batch it commits, so its payments' events
+// go out while it runs rather than at the relay's poll.
+func TestCloseNotifiesPerBatch(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		t.Parallel()
+		var notified atomic.Int64
+		h := MustService(t, db, withRand(lowestPrices{}), withNotify(func() { notified.Add(1) }))
+		for _, name := range []string{"one", "two", "three"} {
+			h.mustEarner(t, name, 1, 1)
+		}
+		accounting.SetCloseBatch(h.svc, 1)
+		var batches atomic.Int64
+		accounting.SetAfterCloseBatch(h.svc, func(int) error { batches.Add(1); return nil })
+		before := notified.Load()
+		h.clock.Set(start.Add(time.Hour))
+		if res := h.mustCloseNow(t, h.svc, actor(identity.Accountant)); res.PaidAccounts != 3 {
+			t.Fatalf("CloseNow paid %d accounts, want 3", res.PaidAccounts)
+		}
+		if b, n := batches.Load(), notified.Load()-before; b != 3 || n < b+1 {
+			t.Fatalf("%d payout batches, %d wake-ups; want 3 batches, each followed by one, and one at the end", b, n)
+		}
+	})
 }
 
 // TestCloseNowAccess: R-ACC-8 — only ADMIN and ACCOUNTANT close the billing day; anyone else is

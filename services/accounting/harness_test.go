@@ -111,17 +111,23 @@ type harness struct {
 	loc    *time.Location
 	// handle is the inbox consumer's bus handler: events go through it, never to Apply directly.
 	handle bus.Handler
+	// notify is the services' Notify (nil: none).
+	notify func()
 }
 
 type options struct {
-	loc  *time.Location
-	rand accounting.Rand
+	loc    *time.Location
+	rand   accounting.Rand
+	notify func()
 }
 
 type option func(*options)
 
 // inLocation sets the business-day timezone (ATES_TIMEZONE, R-ACC-7).
 func inLocation(loc *time.Location) option { return func(o *options) { o.loc = loc } }
+
+// withNotify gives the service the relay's wake-up (accounting.Config.Notify).
+func withNotify(f func()) option { return func(o *options) { o.notify = f } }
 
 // withRand replaces the seeded random source.
 func withRand(r accounting.Rand) option { return func(o *options) { o.rand = r } }
@@ -153,7 +159,7 @@ func MustService(tb testing.TB, db *storage.DB, opts ...option) *harness {
 	if err := db.Migrate(context.Background(), func(ctx context.Context) error { return accounting.Migrate(ctx, db) }); err != nil {
 		tb.Fatalf("creating the accounting schema: %v", err)
 	}
-	h := &harness{db: db, client: client, clock: &fakeClock{now: start}, loc: o.loc}
+	h := &harness{db: db, client: client, clock: &fakeClock{now: start}, loc: o.loc, notify: o.notify}
 	h.svc, h.handle = h.mustReplica(tb, db, o.rand)
 	return h
 }
@@ -197,7 +203,7 @@ func (h *harness) mustConsumer(tb testing.TB, db *storage.DB, r accounting.Rand,
 	}
 	svc, err := accounting.New(accounting.Config{
 		Client: client, DB: db.SQL, Dialect: db.Dialect, Outbox: w, Clock: h.clock.Now, Rand: r,
-		Location: h.loc, Logger: testLogger(tb),
+		Location: h.loc, Logger: testLogger(tb), Notify: h.notify,
 	})
 	if err != nil {
 		tb.Fatalf("accounting.New: %v", err)
