@@ -13,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	atesmail "github.com/uberpopug/ates/services/mail"
+	"github.com/uberpopug/ates/services/storage"
 )
 
 // Config is every setting of aTES, read from ATES_* environment variables (R-OPS-3). Unset
@@ -153,6 +154,11 @@ func (c *Config) validate() error {
 
 // Location is the business-day timezone.
 func (c Config) Location() *time.Location { return c.location }
+
+// storageConfig says where the contexts' databases live.
+func (c Config) storageConfig() storage.Config {
+	return storage.Config{DataDir: c.DataDir, DatabaseURL: c.DatabaseURL, Overrides: c.databaseOverrides()}
+}
 
 // databaseOverrides maps context names to their own database URLs.
 func (c Config) databaseOverrides() map[string]string {

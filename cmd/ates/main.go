@@ -169,6 +169,15 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	// Live balance pushes (R-ACC-10): every gateway has its own private queue of balance
 	// changes, so a subscriber gets its pushes whichever gateway holds its socket.
 	hub := graph.NewHub(a.log.With("component", "hub"))
+	lookup, closeLookup, err := openTaskLookup(ctx, a.cfg.storageConfig())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := closeLookup(); err != nil {
+			a.log.Warn("closing the balance feed's tasks database", "error", err)
+		}
+	}()
 	// The feed takes its queue in batches, acknowledged at once: at high rates the broker's work
 	// per message, not the hub's, bounds how fast pushes go out.
 	balances, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
@@ -184,8 +193,8 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 			}
 			es = append(es, e)
 		}
-		// The batch's tasks are looked up once, not once per push.
-		if err := errors.Join(append(bad, graph.PublishBalanceChanges(ctx, hub, a.tasks, es))...); err != nil {
+		// The batch's tasks are looked up once, not once per push, on the feed's own pool.
+		if err := errors.Join(append(bad, graph.PublishBalanceChanges(ctx, hub, lookup, es))...); err != nil {
 			// Redelivering would not mend it; the contexts' inboxes keep dead letters.
 			a.log.Error("gateway: invalid balance events dropped from the live feed", "error", err)
 		}

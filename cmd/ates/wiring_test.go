@@ -3,10 +3,19 @@ package main
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+
+	"github.com/uberpopug/ates/ent/tasksdb"
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/bus/rabbitmq"
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/storage/storagetest"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // TestNotifyAfter checks that a consumer wakes its relay after a batch it handled that stored
@@ -51,5 +60,70 @@ func TestQueuePrefix(t *testing.T) {
 		if got := queuePrefix(exchange) + queueName("accounting"); got != want {
 			t.Errorf("exchange %q: queue %q, want %q", exchange, got, want)
 		}
+	}
+}
+
+// TestBalanceFeedLooksTasksUpOnItsOwnPool: R-ACC-10 — the balance feed finds its pushes' tasks
+// while requests hold every connection of the task tracker's pool; through that pool the same
+// lookup waits (the control).
+func TestBalanceFeedLooksTasksUpOnItsOwnPool(t *testing.T) {
+	t.Parallel()
+	for _, d := range storagetest.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			var (
+				cfg storage.Config
+				db  *storage.DB
+			)
+			if d == dialect.Postgres {
+				u := storagetest.MustCreatePostgresDatabase(t)
+				cfg, db = storage.Config{Overrides: map[string]string{"tasks": u}}, storagetest.MustOpenPostgres(t, u)
+			} else {
+				dir := t.TempDir()
+				var err error
+				if db, err = storage.OpenSQLite(ctx, filepath.Join(dir, "tasks.db")); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				cfg = storage.Config{DataDir: dir}
+			}
+			if err := migrate(ctx, "tasks", db); err != nil {
+				t.Fatal(err)
+			}
+			client := tasksdb.NewClient(tasksdb.Driver(db.Driver()))
+			id := uuid.New()
+			if _, err := client.Task.Create().SetPublicID(id).SetTitle("Feed the kiwi").SetDescription("Twice a day").
+				SetAssigneeID(uuid.New()).SetCreatedAt(time.Now()).Save(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			// Requests hold every connection of the pool.
+			db.SQL.SetMaxOpenConns(2)
+			for range 2 {
+				c, err := db.SQL.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+			}
+			waiting, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			if _, errs := tasks.NewLookup(client).GetMany(waiting, []uuid.UUID{id}); !errors.Is(errs[0], context.DeadlineExceeded) {
+				t.Fatalf("through the held pool the lookup returned %v, want it to wait (the test would show nothing)", errs[0])
+			}
+
+			lookup, closeLookup, err := openTaskLookup(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeLookup()
+			bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			got, errs := lookup.GetMany(bounded, []uuid.UUID{id})
+			if errs[0] != nil || got[0].Title != "Feed the kiwi" {
+				t.Fatalf("the feed's lookup = %+v, %v; want the task", got[0], errs[0])
+			}
+		})
 	}
 }

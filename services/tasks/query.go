@@ -77,8 +77,23 @@ func (s *Service) Get(ctx context.Context, actor identity.Actor, id uuid.UUID) (
 // GetMany returns the tasks with the ids in the order asked, with a NotFound error at the index
 // of an unknown id; one query however many ids (for dataloaders).
 func (s *Service) GetMany(ctx context.Context, ids []uuid.UUID) ([]Task, []error) {
+	return NewLookup(s.client).GetMany(ctx, ids)
+}
+
+// Lookup reads tasks by id through a client of its own. The gateway's live balance feed looks
+// its pushes' tasks up through one on a small pool of its own (cmd/ates): on the pool requests
+// use, a backlog of requests holds every connection, and the feed's lookups — with every push
+// behind them — waited their turn among the requests.
+type Lookup struct{ client *tasksdb.Client }
+
+// NewLookup returns a Lookup reading through client.
+func NewLookup(client *tasksdb.Client) *Lookup { return &Lookup{client: client} }
+
+// GetMany returns the tasks with the ids in the order asked, with a NotFound error at the index
+// of an unknown id; one query however many ids.
+func (l *Lookup) GetMany(ctx context.Context, ids []uuid.UUID) ([]Task, []error) {
 	out, errList := make([]Task, len(ids)), make([]error, len(ids))
-	rows, err := s.client.Task.Query().Where(task.PublicIDIn(ids...)).All(ctx)
+	rows, err := l.client.Task.Query().Where(task.PublicIDIn(ids...)).All(ctx)
 	if err != nil {
 		for i := range errList {
 			errList[i] = fmt.Errorf("tasks: loading tasks: %w", err)
