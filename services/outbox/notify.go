@@ -11,6 +11,8 @@ import (
 
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/uberpopug/ates/services/storage"
 )
 
 // Waking the active relay of another process (R-EVT-4, R-ACC-10). Notify wakes a relay of the
@@ -40,9 +42,12 @@ const announceTimeout = 5 * time.Second
 
 // announcer sends pg_notify for the commits of this process, one at a time: announcements made
 // while one is in flight are served together by the next, so a burst of commits costs a few
-// round trips, none of them on a producer's time.
+// round trips, none of them on a producer's time. It sends them on a connection of its own
+// (a pool of one, opened from the database's URL): through the pool its producers use, an
+// announcement waited behind every request queued for a connection — under a backlog, the
+// active relay then heard of commits only at its poll.
 type announcer struct {
-	db     *sql.DB
+	db     *storage.DB
 	log    *slog.Logger
 	sent   prometheus.Counter
 	kick   chan struct{}
@@ -52,7 +57,7 @@ type announcer struct {
 	done   chan struct{} // closed once run has returned (or will never run)
 }
 
-func newAnnouncer(db *sql.DB, log *slog.Logger, sent prometheus.Counter) *announcer {
+func newAnnouncer(db *storage.DB, log *slog.Logger, sent prometheus.Counter) *announcer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &announcer{db: db, log: log, sent: sent, kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
@@ -68,6 +73,18 @@ func (a *announcer) announce() {
 
 func (a *announcer) run() {
 	defer close(a.done)
+	conn := a.db.SQL // without a URL (a pool opened some other way): the producers' pool
+	if a.db.URL != "" {
+		own, err := sql.Open("postgres", a.db.URL)
+		if err != nil {
+			a.log.Warn("outbox: opening the announcements' connection; announcing through the pool", "error", err)
+		} else {
+			own.SetMaxOpenConns(1)
+			own.SetMaxIdleConns(1)
+			defer own.Close()
+			conn = own
+		}
+	}
 	failing := false
 	for {
 		select {
@@ -76,7 +93,7 @@ func (a *announcer) run() {
 		case <-a.kick:
 		}
 		ctx, cancel := context.WithTimeout(a.ctx, announceTimeout)
-		_, err := a.db.ExecContext(ctx, "SELECT pg_notify($1, '')", notifyChannel)
+		_, err := conn.ExecContext(ctx, "SELECT pg_notify($1, '')", notifyChannel)
 		cancel()
 		switch {
 		case err != nil && a.ctx.Err() != nil:

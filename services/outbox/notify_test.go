@@ -20,6 +20,7 @@ type crossProcess struct {
 	relay     *outbox.Relay
 	got       *collector
 	producer  *authdb.Client
+	pdb       *storage.DB   // the producer's pool
 	announcer *outbox.Relay // the producer process's relay, never run
 	w         *outbox.Writer
 }
@@ -38,9 +39,9 @@ func mustCrossProcess(t *testing.T, name string) *crossProcess {
 	}
 	runRelay(t, cp.relay)
 
-	pdb := storagetest.MustOpenPostgres(t, url)
-	cp.producer = authdb.NewClient(authdb.Driver(pdb.Driver()))
-	if cp.announcer, err = outbox.NewRelay(pdb, inproc.New(), outbox.RelayOptions{Context: name + "-producer", Logger: testLogger(t)}); err != nil {
+	cp.pdb = storagetest.MustOpenPostgres(t, url)
+	cp.producer = authdb.NewClient(authdb.Driver(cp.pdb.Driver()))
+	if cp.announcer, err = outbox.NewRelay(cp.pdb, inproc.New(), outbox.RelayOptions{Context: name + "-producer", Logger: testLogger(t)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cp.announcer.Close)
@@ -80,6 +81,28 @@ func TestRelayWokenByAnotherProcessOnPostgres(t *testing.T) {
 		cp.got.waitFor(t, i+1, 10*time.Second)
 	}
 	eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, cp.db) == 0 })
+}
+
+// R-EVT-4, R-ACC-10: a commit is announced at once even while the producer's requests hold
+// every connection of its pool (a backlog of requests): the announcements have a connection of
+// their own.
+func TestAnnouncementsDoNotWaitForThePool(t *testing.T) {
+	t.Parallel()
+	cp := mustCrossProcess(t, "announce-busy-pool")
+	cp.commit(t) // the announcer's connection is open from here on
+	cp.got.waitFor(t, 1, 10*time.Second)
+
+	MustAppend(t, cp.producer, cp.w, MustRecords(t, 1)...)
+	cp.pdb.SQL.SetMaxOpenConns(2)
+	for range 2 {
+		c, err := cp.pdb.SQL.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	cp.announcer.Notify()
+	cp.got.waitFor(t, 2, 4*time.Second) // within announceTimeout (5 s): not a retry after one
 }
 
 // R-EVT-4: when the database ends the relay's listening session, the relay listens again on a

@@ -139,7 +139,7 @@ func NewRelay(db *storage.DB, t bus.Transport, opts RelayOptions) (*Relay, error
 		lag:         lagEvents.WithLabelValues(opts.Context),
 	}
 	if db.Dialect == dialect.Postgres {
-		r.announcer = newAnnouncer(db.SQL, r.log, announcedTotal.WithLabelValues(opts.Context))
+		r.announcer = newAnnouncer(db, r.log, announcedTotal.WithLabelValues(opts.Context))
 	}
 	return r, nil
 }
