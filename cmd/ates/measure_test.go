@@ -187,44 +187,67 @@ func mustTapBroker(t *testing.T, exchange string) *brokerTap {
 func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) {
 	bossToken, _ := mustLogin(t, base, "boss", "boss-beak-print")
 	mgr := mustCreatePopug(t, base, bossToken, "max", "MANAGER")
-	kiwi := mustSignUp(t, base, "kiwi") // the only assignable popug: every task is kiwi's
+	// ATES_MEASURE_POPUGS workers (default 1: every task is kiwi's), each following their own
+	// balance on a socket of their own. Each signs up and is synced in turn, so that no push
+	// of the measured tasks is missed.
 	created := 0
-	sub := mustSubscribeBalance(t, "kiwi", mustDialWS(t, base, transportWS, kiwi.Token), "")
-	mustSync(t, func() string { created++; return mustCreateTask(t, base, mgr.Token, created).ID }, sub)
+	trigger := func() string { created++; return mustCreateTask(t, base, mgr.Token, created).ID }
+	tokens := map[string]string{} // by account id
+	var subs []*balanceSub
+	for i := range envInt(t, "ATES_MEASURE_POPUGS", 1) {
+		name := "kiwi"
+		if i > 0 {
+			name = fmt.Sprintf("kiwi%d", i)
+		}
+		p := mustSignUp(t, base, name)
+		tokens[p.ID] = p.Token
+		sub := mustSubscribeBalance(t, name, mustDialWS(t, base, transportWS, p.Token), "")
+		mustSync(t, trigger, sub)
+		subs = append(subs, sub)
+	}
 
-	// The subscriber's reader notes when each push arrives.
+	// Each subscriber's reader notes when each push arrives.
 	var mu sync.Mutex
 	fees, rewards := map[string]time.Time{}, map[string]time.Time{}
 	done := make(chan struct{})
-	readerDone := make(chan error, 1)
-	go func() {
-		for {
-			p, err := sub.next(time.Second)
-			select {
-			case <-done:
-				readerDone <- nil
-				return
-			default:
-			}
-			if err != nil {
-				if err == errTimeout {
-					continue
+	readerDone := make(chan error, len(subs))
+	for _, sub := range subs {
+		go func() {
+			for {
+				p, err := sub.next(time.Second)
+				select {
+				case <-done:
+					readerDone <- nil
+					return
+				default:
 				}
-				readerDone <- err
-				return
+				if err != nil {
+					if err == errTimeout {
+						continue
+					}
+					readerDone <- err
+					return
+				}
+				if p.Entry.Task != nil {
+					mu.Lock()
+					map[string]map[string]time.Time{"FEE": fees, "REWARD": rewards}[p.Entry.Type][p.Entry.Task.ID] = p.received
+					mu.Unlock()
+				}
 			}
-			if p.Entry.Task != nil {
-				mu.Lock()
-				map[string]map[string]time.Time{"FEE": fees, "REWARD": rewards}[p.Entry.Type][p.Entry.Task.ID] = p.received
-				mu.Unlock()
-			}
-		}
-	}()
+		}()
+	}
+	ids, assignees := make([]string, n), make([]string, n)
+	// waitPushes waits for a push of each measured task (the sync tasks' pushes do not count).
 	waitPushes := func(what string, m map[string]time.Time) {
 		deadline := time.Now().Add(5 * time.Minute)
 		for {
+			got := 0
 			mu.Lock()
-			got := len(m)
+			for _, id := range ids {
+				if _, ok := m[id]; ok {
+					got++
+				}
+			}
 			mu.Unlock()
 			if got >= n {
 				return
@@ -242,7 +265,6 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 
 	// The tasks to complete, created by 8 clients at once; the completions start once the
 	// ledger has caught up with them, so they queue behind nothing.
-	ids := make([]string, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -252,7 +274,8 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 				if i >= n {
 					return
 				}
-				ids[i] = mustCreateTask(t, base, mgr.Token, 1000+i).ID
+				task := mustCreateTask(t, base, mgr.Token, 1000+i)
+				ids[i], assignees[i] = task.ID, task.Assignee.ID
 			}
 		})
 	}
@@ -272,7 +295,7 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 		wg.Go(func() {
 			defer func() { <-inFlight }()
 			sent[i] = time.Now()
-			mustComplete(t, base, kiwi.Token, id)
+			mustComplete(t, base, tokens[assignees[i]], id)
 			returned[i] = time.Now()
 		})
 	}
@@ -281,12 +304,14 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 	waitPushes("reward", rewards)
 	draining := time.Since(start)
 	cpu := processCPU(t) - cpu0
-	t.Logf("%d completions offered at %d/s: all returned after %v (%.0f/s), all REWARD pushes after %v (%.0f/s); this process (gateway and worker) used %v of CPU, %v per completion; load average %s → %s",
-		n, rate, completing.Round(time.Millisecond), float64(n)/completing.Seconds(), draining.Round(time.Millisecond), float64(n)/draining.Seconds(),
+	t.Logf("%d popugs, %d completions offered at %d/s: all returned after %v (%.0f/s), all REWARD pushes after %v (%.0f/s); this process (gateway and worker) used %v of CPU, %v per completion; load average %s → %s",
+		len(subs), n, rate, completing.Round(time.Millisecond), float64(n)/completing.Seconds(), draining.Round(time.Millisecond), float64(n)/draining.Seconds(),
 		cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond), load0, loadAverage())
 	close(done)
-	if err := <-readerDone; err != nil {
-		t.Fatal(err)
+	for range subs {
+		if err := <-readerDone; err != nil {
+			t.Fatal(err)
+		}
 	}
 	var fromReturn, fromSend []time.Duration
 	early := 0
