@@ -268,13 +268,13 @@ func (a *app) close() {
 // handles one batch at a time, one lookup each.
 const feedLookupConns = 2
 
-// openTaskLookup opens the gateway's balance feed a pool of its own to the task tracker's
-// database, and a tasks.Lookup on it; close closes the pool. On the pool requests use, a backlog
-// of requests holds every connection and the feed's lookup of a batch's tasks — every push of
-// the batch behind it — waits its turn among them: at 1 000 completions/s offered, more than
-// this machine completes, push p99 was 5.5 – 6.6 s, and 0.63 – 0.73 s with a pool of its own
-// (docs/benchmarks.md).
-func openTaskLookup(ctx context.Context, cfg storage.Config) (_ *tasks.Lookup, close func() error, _ error) {
+// openTaskLookup opens, for the gateway's balance feed, a pool of its own to the task tracker's
+// database and a tasks.Lookup on it; closeDB closes the pool. On the pool requests use, a
+// backlog of requests holds every connection and the feed's lookup of a batch's tasks — every
+// push of the batch behind it — waits its turn among them: at 1 000 completions/s offered, more
+// than this machine completes, push p99 was 5.5 – 6.6 s, and 0.5 – 0.73 s with a pool of its
+// own (docs/benchmarks.md).
+func openTaskLookup(ctx context.Context, cfg storage.Config) (_ *tasks.Lookup, closeDB func() error, _ error) {
 	db, err := storage.Open(ctx, cfg, "tasks")
 	if err != nil {
 		return nil, nil, fmt.Errorf("tasks database of the balance feed: %w", err)
