@@ -98,15 +98,7 @@ func TestBalanceFeedLooksTasksUpOnItsOwnPool(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			// Requests hold every connection of the pool.
-			db.SQL.SetMaxOpenConns(2)
-			for range 2 {
-				c, err := db.SQL.Conn(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
-			}
+			storagetest.HoldPool(t, db) // requests hold every connection of the pool
 			waiting, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			defer cancel()
 			if _, errs := tasks.NewLookup(client).GetMany(waiting, []uuid.UUID{id}); !errors.Is(errs[0], context.DeadlineExceeded) {

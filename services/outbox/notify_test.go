@@ -93,14 +93,7 @@ func TestAnnouncementsDoNotWaitForThePool(t *testing.T) {
 	cp.got.waitFor(t, 1, 10*time.Second)
 
 	MustAppend(t, cp.producer, cp.w, MustRecords(t, 1)...)
-	cp.pdb.SQL.SetMaxOpenConns(2)
-	for range 2 {
-		c, err := cp.pdb.SQL.Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-	}
+	storagetest.HoldPool(t, cp.pdb)
 	cp.announcer.Notify()
 	cp.got.waitFor(t, 2, 4*time.Second) // within announceTimeout (5 s): not a retry after one
 }

@@ -94,3 +94,18 @@ func MustOpenPostgres(tb testing.TB, u string) *storage.DB {
 	tb.Cleanup(func() { db.Close() })
 	return db
 }
+
+// HoldPool makes db's pool busy as a backlog of requests would: it caps the pool at two
+// connections and holds both until the test ends, so anything else asking that pool for a
+// connection waits.
+func HoldPool(tb testing.TB, db *storage.DB) {
+	tb.Helper()
+	db.SQL.SetMaxOpenConns(2)
+	for range 2 {
+		c, err := db.SQL.Conn(context.Background())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { c.Close() })
+	}
+}
