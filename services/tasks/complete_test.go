@@ -2,11 +2,13 @@ package tasks_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/uberpopug/ates/ent/tasksdb"
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
@@ -121,4 +123,94 @@ func TestCompleteAfterShuffle(t *testing.T) {
 			t.Fatalf("the new assignee cannot complete: %v", err)
 		}
 	})
+}
+
+// TestCompleteReachesItsTaskByKey: R-TASK-7 — a completion reads and writes its task through a
+// unique key, not through the popug's other tasks: with 2 000 open tasks of one popug and no
+// statistics yet (a new table; autovacuum has not analysed it), every statement Complete runs
+// on tasks is planned on the primary key or the public id, never on the (assignee_id, status)
+// index, never a scan.
+func TestCompleteReachesItsTaskByKey(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		rec := &statements{}
+		h := MustService(t, db, withStatements(rec))
+		w := h.MustPopug(t, identity.Worker)
+		const open = 2000
+		for range open / 1000 {
+			bulk := make([]*tasksdb.TaskCreate, 1000)
+			for i := range bulk {
+				bulk[i] = h.client.Task.Create().SetPublicID(uuid.New()).SetTitle("Task").SetDescription("d").
+					SetAssigneeID(w.AccountID).SetCreatedAt(start)
+			}
+			if err := h.client.Task.CreateBulk(bulk...).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tk := h.MustCreate(t, w, "The one")
+		rec.Take()
+		h.MustComplete(t, tk)
+		var planned int
+		for _, st := range rec.Take() {
+			q := strings.TrimSpace(st.Query)
+			if !strings.Contains(q, "tasks") || !(strings.HasPrefix(q, "SELECT") || strings.HasPrefix(q, "UPDATE")) {
+				continue
+			}
+			planned++
+			plan := mustExplain(t, db, q, st.Args)
+			for _, bad := range []string{"task_assignee_id_status", "Seq Scan", "SCAN tasks"} {
+				if strings.Contains(plan, bad) {
+					t.Errorf("Complete's statement\n  %s\nis planned with %q:\n%s", q, bad, plan)
+				}
+			}
+		}
+		if planned < 2 {
+			t.Fatalf("Complete ran %d statements that read or write tasks, want its read and its update", planned)
+		}
+	})
+}
+
+// mustExplain is the database's plan for the statement, its lines joined.
+func mustExplain(tb testing.TB, db *storage.DB, query string, args []any) string {
+	tb.Helper()
+	explain := "EXPLAIN "
+	if db.Dialect != "postgres" {
+		explain = "EXPLAIN QUERY PLAN "
+	}
+	rows, err := db.SQL.QueryContext(context.Background(), explain+query, args...)
+	if err != nil {
+		tb.Fatalf("%s%s: %v", explain, query, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			tb.Fatal(err)
+		}
+		for _, v := range vals {
+			switch v := v.(type) {
+			case string:
+				plan.WriteString(v + " ")
+			case []byte:
+				plan.Write(v)
+				plan.WriteString(" ")
+			}
+		}
+		plan.WriteString("\n")
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return plan.String()
 }

@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	stdsql "database/sql"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
 
 	"github.com/uberpopug/ates/ent/tasksdb"
@@ -63,6 +65,7 @@ type serviceOptions struct {
 	batch        int
 	seed1, seed2 uint64
 	unprepared   bool
+	statements   *statements
 }
 
 // option adjusts MustService.
@@ -73,6 +76,9 @@ func withBatch(n int) option { return func(o *serviceOptions) { o.batch = n } }
 
 // withoutPool leaves tasks.Config.DB unset: Create's statement is not prepared.
 func withoutPool() option { return func(o *serviceOptions) { o.unprepared = true } }
+
+// withStatements records every statement the service runs through Ent into rec.
+func withStatements(rec *statements) option { return func(o *serviceOptions) { o.statements = rec } }
 
 // withSeed seeds the PCG of the draws.
 func withSeed(a, b uint64) option { return func(o *serviceOptions) { o.seed1, o.seed2 = a, b } }
@@ -86,7 +92,11 @@ func MustService(tb testing.TB, db *storage.DB, opts ...option) *harness {
 		f(&o)
 	}
 	ctx := context.Background()
-	client := tasksdb.NewClient(tasksdb.Driver(db.Driver()))
+	var drv dialect.Driver = db.Driver()
+	if o.statements != nil {
+		drv = recordingDriver{drv, o.statements}
+	}
+	client := tasksdb.NewClient(tasksdb.Driver(drv))
 	// Ent's migration writes the generated package-level table list: one at a time.
 	schemaMu.Lock()
 	err := client.Schema.Create(ctx)
@@ -113,6 +123,101 @@ func MustService(tb testing.TB, db *storage.DB, opts ...option) *harness {
 		tb.Fatalf("tasks.New: %v", err)
 	}
 	return h
+}
+
+// statements records the statements run through a recordingDriver, with their arguments.
+type statements struct {
+	mu   sync.Mutex
+	list []statement
+}
+
+type statement struct {
+	Query string
+	Args  []any
+}
+
+func (r *statements) add(query string, args any) {
+	a, _ := args.([]any)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, statement{query, a})
+}
+
+// Take returns the statements recorded since the last Take.
+func (r *statements) Take() []statement {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.list
+	r.list = nil
+	return l
+}
+
+// recordingDriver is an Ent driver that records what it runs, in and out of transactions.
+type recordingDriver struct {
+	dialect.Driver
+	rec *statements
+}
+
+func (d recordingDriver) Exec(ctx context.Context, query string, args, v any) error {
+	d.rec.add(query, args)
+	return d.Driver.Exec(ctx, query, args, v)
+}
+
+func (d recordingDriver) Query(ctx context.Context, query string, args, v any) error {
+	d.rec.add(query, args)
+	return d.Driver.Query(ctx, query, args, v)
+}
+
+func (d recordingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	tx, err := d.Driver.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return recordingTx{tx, d.rec}, nil
+}
+
+// ExecContext and QueryContext serve the service's own SQL (Client.ExecContext, Tx.QueryContext…).
+func (d recordingDriver) ExecContext(ctx context.Context, query string, args ...any) (stdsql.Result, error) {
+	d.rec.add(query, args)
+	return d.Driver.(execer).ExecContext(ctx, query, args...)
+}
+
+func (d recordingDriver) QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error) {
+	d.rec.add(query, args)
+	return d.Driver.(querier).QueryContext(ctx, query, args...)
+}
+
+type execer interface {
+	ExecContext(context.Context, string, ...any) (stdsql.Result, error)
+}
+
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*stdsql.Rows, error)
+}
+
+type recordingTx struct {
+	dialect.Tx
+	rec *statements
+}
+
+func (t recordingTx) Exec(ctx context.Context, query string, args, v any) error {
+	t.rec.add(query, args)
+	return t.Tx.Exec(ctx, query, args, v)
+}
+
+func (t recordingTx) Query(ctx context.Context, query string, args, v any) error {
+	t.rec.add(query, args)
+	return t.Tx.Query(ctx, query, args, v)
+}
+
+func (t recordingTx) ExecContext(ctx context.Context, query string, args ...any) (stdsql.Result, error) {
+	t.rec.add(query, args)
+	return t.Tx.(execer).ExecContext(ctx, query, args...)
+}
+
+func (t recordingTx) QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error) {
+	t.rec.add(query, args)
+	return t.Tx.(querier).QueryContext(ctx, query, args...)
 }
 
 // accountEvent builds an account.created or account.updated envelope as auth publishes it.
