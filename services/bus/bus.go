@@ -12,6 +12,9 @@
 //   - A durable queue (Subscription.Queue set) is shared: its consumers compete, each message
 //     goes to one of them. A private subscription (Queue empty) gets its own exclusive queue
 //     that lives as long as the consumer: every private subscriber sees every message.
+//   - A queue with one consumer gets the messages of one Publish call in their order, except
+//     that messages of different Keys may be reordered between each other (RabbitMQ packs the
+//     messages of a topic together); each key's messages keep their order.
 //   - The handler's nil return acknowledges the message; an error, or the consumer stopping
 //     before the handler returned, puts it back for redelivery (Delivery.Redelivered set).
 //     A transport may carry messages published together as one unit (RabbitMQ's packs): a
@@ -32,6 +35,11 @@ type Message struct {
 	Topic string
 	// Body is the event envelope as JSON.
 	Body []byte
+	// Key names the aggregate the message is about (the outbox's aggregate key: an account or
+	// task id). A transport may reorder messages published together only across keys: the
+	// messages of one key, and every message without a key, keep the order they were given in.
+	// It is the transport's to use: consumers must not rely on it (RabbitMQ does not carry it).
+	Key string
 }
 
 // Delivery is a message handed to a consumer.

@@ -227,7 +227,8 @@ func TestAppendIsPartOfTheCallersTransaction(t *testing.T) {
 	})
 }
 
-// R-EVT-4: the relay publishes every committed row, in id order, and marks it sent.
+// R-EVT-4: the relay publishes every committed row, in id order, with its aggregate key (the
+// transport keeps each key's order), and marks it sent.
 func TestRelayPublishesInOrderAndMarksSent(t *testing.T) {
 	t.Parallel()
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
@@ -242,7 +243,8 @@ func TestRelayPublishesInOrderAndMarksSent(t *testing.T) {
 			MustAppend(t, client, w, batch...)
 			recs = append(recs, batch...)
 		}
-		r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: "order-" + db.Dialect, BatchSize: 500, PollInterval: 10 * time.Millisecond, Logger: testLogger(t)})
+		keys := &keyTap{Transport: b, keys: map[string]string{}}
+		r, err := outbox.NewRelay(db, keys, outbox.RelayOptions{Context: "order-" + db.Dialect, BatchSize: 500, PollInterval: 10 * time.Millisecond, Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,6 +260,9 @@ func TestRelayPublishesInOrderAndMarksSent(t *testing.T) {
 			e := recs[i].Envelope
 			if m.ID != e.ID || m.Topic != e.Name {
 				t.Fatalf("message %d = %s %s, want %s %s", i, m.ID, m.Topic, e.ID, e.Name)
+			}
+			if k := keys.key(m.ID); k != recs[i].Key {
+				t.Fatalf("message %d was published with key %q, want %q", i, k, recs[i].Key)
 			}
 			if parsed, err := event.MustDefaultRegistry().Parse(m.Body); err != nil || parsed.ID != e.ID {
 				t.Fatalf("message %d body = %v, %v", i, parsed, err)
@@ -459,6 +464,28 @@ func settledReads(tb testing.TB, context string) int {
 		}
 	}
 	return n
+}
+
+// keyTap notes the key each message was published with.
+type keyTap struct {
+	bus.Transport
+	mu   sync.Mutex
+	keys map[string]string // by message id
+}
+
+func (k *keyTap) Publish(ctx context.Context, msgs ...bus.Message) error {
+	k.mu.Lock()
+	for _, m := range msgs {
+		k.keys[m.ID] = m.Key
+	}
+	k.mu.Unlock()
+	return k.Transport.Publish(ctx, msgs...)
+}
+
+func (k *keyTap) key(id string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys[id]
 }
 
 // gatedTransport signals each Publish on entered and holds it until release receives.

@@ -119,7 +119,7 @@ func NewRelay(db *storage.DB, t bus.Transport, opts RelayOptions) (*Relay, error
 		opts.Logger = slog.Default()
 	}
 	sel := entsql.Dialect(db.Dialect).
-		Select("id", "event_id", "name", "payload").
+		Select("id", "event_id", "name", "aggregate_key", "payload").
 		From(entsql.Table(eventschema.OutboxTable)).
 		Where(entsql.IsNull("sent_at")).
 		OrderBy("id").
@@ -446,7 +446,7 @@ func (r *Relay) readBatch(ctx context.Context, q queryer, pos *position) ([]driv
 // the backlog (PostgreSQL).
 func (r *Relay) readRange(ctx context.Context, q queryer, after int64) ([]driver.Value, []bus.Message, error) {
 	query, args := entsql.Dialect(r.db.Dialect).
-		Select("id", "event_id", "name", "payload").
+		Select("id", "event_id", "name", "aggregate_key", "payload").
 		From(entsql.Table(eventschema.OutboxTable)).
 		Where(entsql.And(
 			entsql.IsNull("sent_at"),
@@ -473,7 +473,7 @@ func (r *Relay) scanBatch(ctx context.Context, q queryer, query string, args []a
 			m       bus.Message
 			payload string
 		)
-		if err := rows.Scan(&id, &m.ID, &m.Topic, &payload); err != nil {
+		if err := rows.Scan(&id, &m.ID, &m.Topic, &m.Key, &payload); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("outbox: reading unsent events: %w", err)
 		}

@@ -35,6 +35,7 @@ func Run(t *testing.T, newTransport func(t *testing.T) bus.Transport) {
 		{"ConsumerDiesBeforeAck", testConsumerDiesBeforeAck},
 		{"StopIsGraceful", testStopIsGraceful},
 		{"OrderWithConcurrencyOne", testOrderWithConcurrencyOne},
+		{"OrderPerKeyAcrossTopics", testOrderPerKeyAcrossTopics},
 		{"ThousandMessages", testThousandMessages},
 		{"PublishTakesResponsibility", testPublishTakesResponsibility},
 		{"ClosedTransportRefuses", testClosedTransportRefuses},

@@ -2,6 +2,8 @@ package bustest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -117,6 +119,48 @@ func testOrderWithConcurrencyOne(t *testing.T, tr bus.Transport) {
 	for i := range min(len(got), len(msgs)) {
 		if got[i].ID != msgs[i].ID {
 			t.Fatalf("delivery %d is %s, want %s: order not preserved", i, got[i].ID, msgs[i].ID)
+		}
+	}
+}
+
+// testOrderPerKeyAcrossTopics: a consumer of one queue with concurrency 1 gets each key's
+// messages in the order published, whatever their topics, while messages of different keys
+// published together may be reordered between each other (RabbitMQ packs each topic's).
+func testOrderPerKeyAcrossTopics(t *testing.T, tr bus.Transport) {
+	ctx := testContext(t)
+	s := newScope(t)
+	r := newRecorder()
+	mustSubscribe(ctx, t, tr, bus.Subscription{Queue: s.queue("keyed"), Topics: []string{s.topic("task", "*")}, Concurrency: 1}, r.handler())
+
+	var msgs []bus.Message
+	keyOf := map[string]string{}
+	for b := range 5 {
+		var batch []bus.Message
+		for i := range 20 {
+			key := fmt.Sprintf("task-%d", (b*20+i)%7) // keys recur across the batch
+			for _, step := range []string{"completed", "updated", "assigned"} {
+				m := message(s.topic("task", step))
+				m.Key = key
+				keyOf[m.ID] = key
+				batch = append(batch, m)
+			}
+		}
+		mustPublish(ctx, t, tr, batch...)
+		msgs = append(msgs, batch...)
+	}
+	got := r.waitIDs(ctx, t, ids(msgs)...)
+	assertExactlyOnce(t, "keyed consumer", got, msgs)
+	want := map[string][]string{} // by key, ids in publish order
+	for _, m := range msgs {
+		want[m.Key] = append(want[m.Key], m.ID)
+	}
+	gotByKey := map[string][]string{}
+	for _, d := range got {
+		gotByKey[keyOf[d.ID]] = append(gotByKey[keyOf[d.ID]], d.ID)
+	}
+	for key, ids := range want {
+		if !slices.Equal(gotByKey[key], ids) {
+			t.Fatalf("key %s: delivered %v, published %v: a key's order not preserved", key, gotByKey[key], ids)
 		}
 	}
 }

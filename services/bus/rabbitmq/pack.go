@@ -27,25 +27,54 @@ const (
 	DefaultPackBytes = 256 << 10
 )
 
-// packRuns cuts msgs into the runs that travel as one AMQP message each: consecutive messages of
-// one topic (the routing key), at most size of them, and no more than maxBytes of ids and
-// bodies unless a single message is larger. Order is kept, so is the order per aggregate.
+// packRuns cuts msgs into the runs that travel as one AMQP message each, in the order
+// returned: messages of one topic (the routing key), at most size of them, and no more than
+// maxBytes of ids and bodies unless a single message is larger.
+//
+// A message joins the newest run of its topic, even past runs of other topics, unless one of
+// its aggregate's messages (same Key) went into a later run: so a relay batch of interleaved
+// task.completed and task.updated events travels as two packs, not as one message per event,
+// while the order of every aggregate's messages is kept. A message without a key keeps its
+// place among all messages: it joins only the last run, and nothing after it moves before it.
 func packRuns(msgs []bus.Message, size, maxBytes int) [][]bus.Message {
-	var runs [][]bus.Message
-	for start := 0; start < len(msgs); {
-		end, bytes := start+1, packedLen(msgs[start])
-		for end < len(msgs) && end-start < size && msgs[end].Topic == msgs[start].Topic {
-			n := packedLen(msgs[end])
-			if bytes+n > maxBytes {
-				break
-			}
-			bytes += n
-			end++
-		}
-		runs = append(runs, msgs[start:end:end])
-		start = end
+	type run struct {
+		msgs  []bus.Message
+		bytes int
 	}
-	return runs
+	var (
+		runs    []*run
+		byTopic = map[string]int{} // topic → index of its newest run
+		byKey   = map[string]int{} // key → index of the newest run holding one of its messages
+		barrier = -1               // index of the newest run holding a message without a key
+	)
+	for _, m := range msgs {
+		n := packedLen(m)
+		// floor is the earliest run m may join without passing a message it must follow.
+		floor := barrier
+		if m.Key == "" {
+			floor = len(runs) - 1
+		} else if k, ok := byKey[m.Key]; ok && k > floor {
+			floor = k
+		}
+		i, ok := byTopic[m.Topic]
+		if !ok || i < floor || len(runs[i].msgs) >= size || (len(runs[i].msgs) > 0 && runs[i].bytes+n > maxBytes) {
+			runs = append(runs, &run{})
+			i = len(runs) - 1
+			byTopic[m.Topic] = i
+		}
+		runs[i].msgs = append(runs[i].msgs, m)
+		runs[i].bytes += n
+		if m.Key == "" {
+			barrier = i
+		} else {
+			byKey[m.Key] = i
+		}
+	}
+	out := make([][]bus.Message, len(runs))
+	for i, r := range runs {
+		out[i] = r.msgs
+	}
+	return out
 }
 
 func packedLen(m bus.Message) int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -337,4 +338,107 @@ func queueDepth(tb testing.TB, url, queue string) int {
 		tb.Fatalf("inspecting queue %s: %v", queue, err)
 	}
 	return q.Messages
+}
+
+// TestPackRunsGroupTopicsPerAggregate: a relay batch of interleaved topics — task.completed and
+// task.updated of each task, one after the other — travels as one pack per topic, and every
+// aggregate's (Key's) messages keep their order; a message without a key keeps its place.
+func TestPackRunsGroupTopicsPerAggregate(t *testing.T) {
+	t.Parallel()
+	keyed := func(topic, key string) bus.Message {
+		m := testMessage(topic)
+		m.Key = key
+		return m
+	}
+	interleaved := func(tasks int) []bus.Message {
+		var msgs []bus.Message
+		for i := range tasks {
+			k := fmt.Sprint("task-", i)
+			msgs = append(msgs, keyed("task.completed", k), keyed("task.updated", k))
+		}
+		return msgs
+	}
+	for _, tc := range []struct {
+		name string
+		msgs []bus.Message
+		want []string // the runs' topics and lengths
+	}{
+		{"interleaved topics of distinct tasks", interleaved(20), []string{"task.completed×20", "task.updated×20"}},
+		{"cut at the pack size", interleaved(22), []string{"task.completed×20", "task.updated×20", "task.completed×2", "task.updated×2"}},
+		{"an aggregate's later message waits for its earlier one",
+			[]bus.Message{keyed("a", "1"), keyed("b", "1"), keyed("a", "1"), keyed("a", "2")}, []string{"a×1", "b×1", "a×2"}},
+		{"a message without a key keeps its place",
+			[]bus.Message{keyed("a", "1"), keyed("b", ""), keyed("a", "2"), keyed("b", "3")}, []string{"a×1", "b×2", "a×1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs := packRuns(tc.msgs, 20, DefaultPackBytes)
+			var got []string
+			for _, r := range runs {
+				got = append(got, fmt.Sprintf("%s×%d", r[0].Topic, len(r)))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("runs %v, want %v", got, tc.want)
+			}
+			assertRunsKeepOrder(t, tc.msgs, runs, 20)
+		})
+	}
+	// Random batches: 3 topics, 6 keys and messages without one, random bounds.
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 500 {
+		msgs := make([]bus.Message, rng.IntN(80))
+		for i := range msgs {
+			key := ""
+			if rng.IntN(8) > 0 {
+				key = fmt.Sprint(rng.IntN(6))
+			}
+			msgs[i] = keyed(fmt.Sprint("t", rng.IntN(3)), key)
+		}
+		size := 1 + rng.IntN(40)
+		assertRunsKeepOrder(t, msgs, packRuns(msgs, size, DefaultPackBytes), size)
+	}
+}
+
+// assertRunsKeepOrder checks packRuns' promises: every message once, runs of one topic and at
+// most size, each key's messages in their order, and every message without a key preceded by
+// exactly the messages that preceded it.
+func assertRunsKeepOrder(tb testing.TB, msgs []bus.Message, runs [][]bus.Message, size int) {
+	tb.Helper()
+	var out []bus.Message
+	for _, r := range runs {
+		if len(r) == 0 || len(r) > size {
+			tb.Fatalf("a run of %d messages, want 1 to %d", len(r), size)
+		}
+		for _, m := range r {
+			if m.Topic != r[0].Topic {
+				tb.Fatalf("a run mixes topics %s and %s", r[0].Topic, m.Topic)
+			}
+		}
+		out = append(out, r...)
+	}
+	if len(out) != len(msgs) {
+		tb.Fatalf("%d messages in the runs, want %d", len(out), len(msgs))
+	}
+	pos := map[string]int{}
+	for i, m := range out {
+		pos[m.ID] = i
+	}
+	last := map[string]int{}
+	for i, m := range msgs {
+		p, ok := pos[m.ID]
+		if !ok {
+			tb.Fatalf("message %d (%s) is in no run", i, m.ID)
+		}
+		if m.Key == "" {
+			for j, before := range msgs {
+				if (j < i) != (pos[before.ID] < p) {
+					tb.Fatalf("message %d has no key, yet message %d moved across it", i, j)
+				}
+			}
+			continue
+		}
+		if q, ok := last[m.Key]; ok && q > p {
+			tb.Fatalf("key %s: message %d went before an earlier one of its key", m.Key, i)
+		}
+		last[m.Key] = p
+	}
 }
