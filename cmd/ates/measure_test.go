@@ -117,6 +117,82 @@ func processCPU(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// hostCPU is the CPU time (user and system) the processes of this machine have used so far, by
+// group: "this process", "rabbitmq" (the broker's Erlang VM), "postgres <context>" (the
+// backends serving a context's database, named by its suffix), "postgres" (PostgreSQL's own
+// processes: WAL writer, checkpointer, …) and "other". Linux only; empty where /proc is missing.
+// A process that ended between two readings takes its time with it, so the connection pools,
+// which keep their backends, are read exactly and the rest nearly.
+func hostCPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	dirs, _ := os.ReadDir("/proc")
+	self := strconv.Itoa(os.Getpid())
+	for _, d := range dirs {
+		pid := d.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces: fields start after ") ".
+		end := strings.LastIndexByte(string(stat), ')')
+		if end < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[end+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		cpu := time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+		comm := string(stat[strings.IndexByte(string(stat), '(')+1 : end])
+		group := "other"
+		switch {
+		case pid == self:
+			group = "this process"
+		case comm == "beam.smp":
+			group = "rabbitmq"
+		case comm == "postgres" || strings.HasPrefix(comm, "postgres"):
+			group = "postgres"
+			// A backend's title: "postgres: 15/main: user database host(port) state".
+			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			if t := strings.Fields(strings.ReplaceAll(string(cmdline), "\x00", " ")); len(t) >= 4 && strings.HasSuffix(t[1], ":") && !strings.HasSuffix(t[2], ":") {
+				if i := strings.LastIndexByte(t[3], '_'); i >= 0 {
+					group = "postgres " + t[3][i+1:]
+				}
+			}
+		}
+		out[group] += cpu
+	}
+	return out
+}
+
+// cpuSplit formats the CPU each group of hostCPU used between two readings, per completion.
+func cpuSplit(before, after map[string]time.Duration, n int) string {
+	type part struct {
+		name string
+		d    time.Duration
+	}
+	var parts []part
+	var total time.Duration
+	for name, d := range after {
+		if d -= before[name]; d > 0 {
+			parts = append(parts, part{name, d})
+			total += d
+		}
+	}
+	slices.SortFunc(parts, func(a, b part) int { return int(b.d - a.d) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v per completion in all", (total / time.Duration(n)).Round(time.Microsecond))
+	for _, p := range parts {
+		fmt.Fprintf(&b, "; %s %v", p.name, (p.d / time.Duration(n)).Round(time.Microsecond))
+	}
+	return b.String()
+}
+
 // loadAverage is the 1-minute load average from /proc/loadavg ("?" where there is none).
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
@@ -287,7 +363,7 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 	returned := make([]time.Time, n)
 	sent := make([]time.Time, n)
 	inFlight := make(chan struct{}, 256)
-	load0, cpu0 := loadAverage(), processCPU(t)
+	load0, cpu0, host0 := loadAverage(), processCPU(t), hostCPU()
 	start := time.Now()
 	for i, id := range ids {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
@@ -303,10 +379,13 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 	completing := time.Since(start)
 	waitPushes("reward", rewards)
 	draining := time.Since(start)
-	cpu := processCPU(t) - cpu0
+	cpu, host := processCPU(t)-cpu0, hostCPU()
 	t.Logf("%d popugs, %d completions offered at %d/s: all returned after %v (%.0f/s), all REWARD pushes after %v (%.0f/s); this process (gateway and worker) used %v of CPU, %v per completion; load average %s → %s",
 		len(subs), n, rate, completing.Round(time.Millisecond), float64(n)/completing.Seconds(), draining.Round(time.Millisecond), float64(n)/draining.Seconds(),
 		cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond), load0, loadAverage())
+	if len(host) > 0 {
+		t.Logf("CPU of this machine from the first completion to the last push: %s", cpuSplit(host0, host, n))
+	}
 	close(done)
 	for range subs {
 		if err := <-readerDone; err != nil {
