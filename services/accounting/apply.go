@@ -184,7 +184,9 @@ func (s *Service) describeTask(ctx context.Context, tx *accountingdb.Tx, id uuid
 	if _, err := s.ensureTask(ctx, tx, id); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, s.sql(`UPDATE tasks SET title = $1, jira_id = $2, description = $3, described = true WHERE public_id = $4`),
+	// A description already stored is not written again (see pgDescribeTasks).
+	_, err := tx.ExecContext(ctx, s.sql(`UPDATE tasks SET title = $1, jira_id = $2, description = $3, described = true
+WHERE public_id = $4 AND (NOT described OR title <> $1 OR jira_id IS DISTINCT FROM $2 OR description <> $3)`),
 		title, jira, description, id.String())
 	if err != nil {
 		return fmt.Errorf("accounting: describing task %s: %w", id, err)

@@ -259,9 +259,14 @@ func errorsOf(rows *sql.Rows) error {
 }
 
 // pgDescribeTasks stores the tasks' latest descriptions of the batch.
+//
+// A task whose stored description is the same (a completion's task.updated repeats it) is left
+// alone: rewriting it would lock its row for the rest of the batch, and another batch pricing
+// the task (INSERT … ON CONFLICT) would wait for this one to commit.
 const pgDescribeTasks = `UPDATE tasks SET title = d.title, jira_id = d.jira, description = d.description, described = true
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS d(id, title, jira, description)
-WHERE tasks.public_id = d.id`
+WHERE tasks.public_id = d.id
+	AND (NOT tasks.described OR (tasks.title, tasks.jira_id, tasks.description) IS DISTINCT FROM (d.title, d.jira, d.description))`
 
 // describeTasks stores, per task, the last description of the batch (as applying them in turn
 // would leave it).

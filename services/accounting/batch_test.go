@@ -255,3 +255,61 @@ func (h *harness) mustAccounts(tb testing.TB) []string {
 	}
 	return out
 }
+
+// R-ACC-3: a task.updated that repeats the task's stored description — every completion sends
+// one — leaves the task's row as it is, one event at a time and in batches: on PostgreSQL the
+// row keeps its version (xmin), so no batch holds its lock for nothing. A new description is
+// stored.
+func TestRepeatedDescriptionIsNotWritten(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		for _, batched := range []bool{false, true} {
+			h := MustService(t, storagetest.MustOpen(t, db.Dialect))
+			deliver := h.deliver
+			if batched {
+				handle := h.mustBatchReplica(t, h.db, constRand(3))
+				deliver = func(tb testing.TB, es ...event.Envelope) { deliverBatch(tb, handle, es) }
+			}
+			task, at := uuid.New(), time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+			jira := strp("UBERPOP-7")
+			deliver(t, taskCreated(t, task, jira, "Fix the beak", at))
+			updated := func(title, description string) event.Envelope {
+				done := at.Add(time.Hour)
+				return mustEvent(t, "tasks", contract.TaskUpdated, 1, done, contract.TaskUpdatedV1{
+					TaskID: task.String(), Title: title, JiraID: jira, Description: description,
+					Status: contract.TaskDone, CreatedAt: at, CompletedAt: &done,
+				})
+			}
+			version := func() string {
+				if db.Dialect != "postgres" {
+					return "" // SQLite has no row versions to compare
+				}
+				var v string
+				if err := h.db.SQL.QueryRow(`SELECT xmin::text FROM tasks WHERE public_id = $1`, task.String()).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			description := func() string {
+				var d string
+				if err := h.db.SQL.QueryRow(h.q(`SELECT description FROM tasks WHERE public_id = $1`), task.String()).Scan(&d); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			before := version()
+			deliver(t, updated("Fix the beak", "Description of Fix the beak"))
+			if after := version(); after != before {
+				t.Errorf("batched %v: a repeated description rewrote the task (xmin %s → %s)", batched, before, after)
+			}
+			deliver(t, updated("Fix the beak", "Now with a new description"))
+			if d := description(); d != "Now with a new description" {
+				t.Errorf("batched %v: description %q after a new one", batched, d)
+			}
+			if db.Dialect == "postgres" && version() == before {
+				t.Errorf("batched %v: a new description left the row's version as it was", batched)
+			}
+			h.mustNoDeadLetters(t)
+		}
+	})
+}
