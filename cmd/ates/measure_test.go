@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -34,7 +35,10 @@ import (
 // ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them;
 // ATES_MEASURE_PROTOCOL picks the subscriber sockets' subprotocol (graphql-transport-ws, the
 // default, or graphql-ws); ATES_MEASURE_HEAP_PROFILE=file writes the gateway process's heap
-// profile with the sockets open.
+// profile with the sockets open. ATES_MEASURE_STAGES=1 splits the push latency into its stages
+// on RabbitMQ: a tap queue bound to every event notes when each passes the broker. The tap is
+// a consumer aTES does not have — as many deliveries again as analytics gets, each decoded in
+// this process — so the headline figures are measured without it.
 
 func requireMeasure(t *testing.T) {
 	t.Helper()
@@ -94,7 +98,7 @@ func TestMeasurePushLatency(t *testing.T) {
 				"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_LOG_LEVEL=warn",
 				"ATES_ADMIN_USERNAME=boss", "ATES_ADMIN_PASSWORD=boss-beak-print",
 			})
-			measurePushLatency(t, base, n, rate, nil)
+			measurePushLatency(t, base, n, rate, nil, nil)
 		})
 	}
 	if mode != "embedded" {
@@ -102,9 +106,86 @@ func TestMeasurePushLatency(t *testing.T) {
 			env := mustProduction(t, "ATES_LOG_LEVEL=warn")
 			_, base := MustStart(t, env.Environ, "gateway")
 			MustStart(t, env.Environ, "worker")
-			measurePushLatency(t, base, n, rate, mustTapBroker(t, env.Name))
+			var tap *brokerTap
+			if os.Getenv("ATES_MEASURE_STAGES") == "1" {
+				tap = mustTapBroker(t, env.Name)
+			}
+			measurePushLatency(t, base, n, rate, tap, statementStatsOf(t, env.Name))
 		})
 	}
+}
+
+// statementStats reads pg_stat_statements for the databases of one run (named prefix_*): with
+// ATES_MEASURE_STATEMENTS=1, on a PostgreSQL server that loads the module
+// (shared_preload_libraries = 'pg_stat_statements'), the push latency measurement logs the
+// statements that took the most time between its first completion and its last push. Nil (and
+// every method a no-op) otherwise.
+type statementStats struct {
+	db     *sql.DB
+	prefix string
+}
+
+func statementStatsOf(t *testing.T, prefix string) *statementStats {
+	t.Helper()
+	if os.Getenv("ATES_MEASURE_STATEMENTS") != "1" {
+		return nil
+	}
+	db, err := sql.Open("postgres", testenv.PostgresURL())
+	if err == nil {
+		_, err = db.Exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	}
+	if err == nil {
+		_, err = db.Exec("SELECT count(*) FROM pg_stat_statements")
+	}
+	if err != nil {
+		t.Logf("no statement statistics: %v", err)
+		return nil
+	}
+	t.Cleanup(func() { db.Close() })
+	return &statementStats{db: db, prefix: prefix}
+}
+
+func (s *statementStats) reset(t *testing.T) {
+	if s == nil {
+		return
+	}
+	if _, err := s.db.Exec("SELECT pg_stat_statements_reset()"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// log logs the 20 statements of the run's databases that took the most time, per completion.
+func (s *statementStats) log(t *testing.T, n int) {
+	if s == nil {
+		return
+	}
+	rows, err := s.db.Query(`SELECT substr(d.datname, length($1) + 2), calls, total_exec_time, rows, wal_records,
+	left(regexp_replace(query, '\s+', ' ', 'g'), 100)
+FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+WHERE d.datname LIKE $1 || '\_%'
+ORDER BY total_exec_time DESC LIMIT 20`, s.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "statements by time spent executing, per completion (%d completions):\n  %-10s %8s %10s %8s %8s  %s", n, "database", "calls", "time", "rows", "WAL rec", "statement")
+	for rows.Next() {
+		var (
+			db, query             string
+			calls, count, walRecs int64
+			ms                    float64
+		)
+		if err := rows.Scan(&db, &calls, &ms, &count, &walRecs, &query); err != nil {
+			t.Fatal(err)
+		}
+		per := float64(n)
+		fmt.Fprintf(&b, "\n  %-10s %8.3f %8.0fµs %8.2f %8.2f  %s", db, float64(calls)/per, ms*1000/per, float64(count)/per, float64(walRecs)/per, query)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(b.String())
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -260,7 +341,7 @@ func mustTapBroker(t *testing.T, exchange string) *brokerTap {
 	return tap
 }
 
-func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) {
+func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, stats *statementStats) {
 	bossToken, _ := mustLogin(t, base, "boss", "boss-beak-print")
 	mgr := mustCreatePopug(t, base, bossToken, "max", "MANAGER")
 	// ATES_MEASURE_POPUGS workers (default 1: every task is kiwi's), each following their own
@@ -363,6 +444,7 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 	returned := make([]time.Time, n)
 	sent := make([]time.Time, n)
 	inFlight := make(chan struct{}, 256)
+	stats.reset(t)
 	load0, cpu0, host0 := loadAverage(), processCPU(t), hostCPU()
 	start := time.Now()
 	for i, id := range ids {
@@ -386,6 +468,7 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap) 
 	if len(host) > 0 {
 		t.Logf("CPU of this machine from the first completion to the last push: %s", cpuSplit(host0, host, n))
 	}
+	stats.log(t, n)
 	close(done)
 	for range subs {
 		if err := <-readerDone; err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -117,5 +118,27 @@ func TestBalanceFeedLooksTasksUpOnItsOwnPool(t *testing.T) {
 				t.Fatalf("the feed's lookup = %+v, %v; want the task", got[0], errs[0])
 			}
 		})
+	}
+}
+
+// TestConsumerSubscriptions: every context's consumer reads its own queue and topics; the
+// ledger's and the task tracker's take what is queued at once with several workers, while
+// analytics' read models gather larger batches on one worker (docs/decisions.md).
+func TestConsumerSubscriptions(t *testing.T) {
+	for _, name := range Contexts {
+		s, q := consumerSubscription(name), topologyQueue(name)
+		if q.Name == "" {
+			continue // a context without a queue (auth)
+		}
+		if s.Queue != q.Name || !slices.Equal(s.Topics, q.Topics) || s.Batch != consumerBatch {
+			t.Errorf("%s: subscription %+v, want queue %s, topics %v, batch %d", name, s, q.Name, q.Topics, consumerBatch)
+		}
+		want := bus.Subscription{Concurrency: consumerWorkers}
+		if name == "analytics" {
+			want = bus.Subscription{Concurrency: 1, Linger: readModelLinger}
+		}
+		if s.Concurrency != want.Concurrency || s.Linger != want.Linger {
+			t.Errorf("%s: %d workers lingering %v, want %d lingering %v", name, s.Concurrency, s.Linger, want.Concurrency, want.Linger)
+		}
 	}
 }

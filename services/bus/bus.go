@@ -25,6 +25,7 @@ package bus
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Message is one event on the wire.
@@ -76,6 +77,11 @@ type Subscription struct {
 	// Batch bounds the deliveries one BatchHandler call gets (SubscribeBatch; default 100). A
 	// batch is what the queue holds when the handler is free, without waiting for more.
 	Batch int
+	// Linger is how long a batch waits for more deliveries after its first (SubscribeBatch on
+	// RabbitMQ; default DefaultLinger). A consumer whose results nobody waits for, such as a
+	// read model, may wait longer: larger batches cost less per event. The in-process bus hands
+	// over what is queued without waiting.
+	Linger time.Duration
 }
 
 // Consumer is a running subscription.
@@ -124,11 +130,20 @@ func (s Subscription) Normalize() Subscription {
 // DefaultBatch is the batch size of SubscribeBatch when the subscription sets none.
 const DefaultBatch = 100
 
-// NormalizeBatch fills the defaults of a batch subscription: Batch (default DefaultBatch), and
-// a prefetch that lets every worker take a whole batch while the next one arrives.
+// DefaultLinger is Subscription.Linger when the subscription sets none: the client library
+// hands deliveries over one by one through a goroutine, so what has already arrived is not all
+// visible at once. A quiet queue pays it once per event; a busy one fills batches well before.
+const DefaultLinger = 2 * time.Millisecond
+
+// NormalizeBatch fills the defaults of a batch subscription: Batch (default DefaultBatch),
+// Linger (DefaultLinger), and a prefetch that lets every worker take a whole batch while the
+// next one arrives.
 func (s Subscription) NormalizeBatch() Subscription {
 	if s.Batch <= 0 {
 		s.Batch = DefaultBatch
+	}
+	if s.Linger <= 0 {
+		s.Linger = DefaultLinger
 	}
 	s = s.Normalize()
 	if want := 2 * s.Batch * s.Concurrency; s.Prefetch < want {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -217,42 +216,6 @@ func (w *Writer) appendPipelined(ctx context.Context, tx Execer, recs []Record, 
 	return nil
 }
 
-// AppendAfter stores recs on PostgreSQL in one statement with change, a data-modifying
-// statement that returns the rows it changed (UPDATE … RETURNING id):
-//
-//	WITH change AS (<change>) INSERT INTO outbox_events … WHERE EXISTS (SELECT 1 FROM change)
-//
-// The events are stored if and only if change changed a row, and so it reports. Through a pool
-// (db outside a transaction) the statement commits by itself: a state change and its events in
-// one round trip instead of a transaction's four or more (R-EVT-4). change's parameters are
-// $1…$len(args); the records' follow. The records are validated first, as Append does, and at
-// most 5 000 are taken. PostgreSQL only.
-func (w *Writer) AppendAfter(ctx context.Context, db Execer, change string, args []any, recs ...Record) (changed bool, err error) {
-	switch {
-	case w.dialect != dialect.Postgres:
-		return false, errors.New("outbox: AppendAfter needs PostgreSQL")
-	case len(recs) == 0 || len(recs) > maxRowsPerInsert:
-		return false, fmt.Errorf("outbox: AppendAfter takes 1 to %d records, not %d", maxRowsPerInsert, len(recs))
-	case db == nil:
-		return false, errors.New("outbox: AppendAfter needs a database")
-	}
-	w.taken.Add(uint64(len(recs)))
-	payloads, err := w.encode(recs, 0)
-	if err != nil {
-		return false, err
-	}
-	insert, insertArgs := pgInsertArgs(len(args)+1, "WHERE EXISTS (SELECT 1 FROM change)\n", recs, payloads, w.now().UTC())
-	res, err := db.ExecContext(ctx, "WITH change AS ("+change+")\n"+insert, append(slices.Clip(args), insertArgs...)...)
-	if err != nil {
-		return false, fmt.Errorf("outbox: changing and inserting %d events: %w", len(recs), err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("outbox: changing and inserting %d events: %w", len(recs), err)
-	}
-	return n > 0, nil
-}
-
 // pgInsert inserts a batch on PostgreSQL with one parameter per column instead of one per
 // value: the statement stays a few hundred bytes however many rows it carries, so it is parsed
 // and planned in constant time. Each text column travels as one text, one value per line,
@@ -261,29 +224,11 @@ func (w *Writer) AppendAfter(ctx context.Context, db Execer, change string, args
 // bind time), and json.Marshal never writes a raw newline (a newline inside a JSON string is
 // escaped). A column holding a newline goes as a text[] instead (pgColumn). WITH ORDINALITY …
 // ORDER BY keeps the rows, and so their ids, in the order they were appended.
-//
-// Its parameters are numbered from a first one (pgInsertArgs), so that AppendAfter can put a
-// change before it; a condition (%[7]s) may keep every row out.
 const pgInsert = "INSERT INTO " + eventschema.OutboxTable + " (event_id, name, version, aggregate_key, payload, created_at)" + `
-SELECT r.event_id, r.name, r.version, r.aggregate_key, r.payload, $%[6]d::timestamptz
-FROM unnest(%[1]s, %[2]s, $%[3]d::bigint[], %[4]s, %[5]s)
+SELECT r.event_id, r.name, r.version, r.aggregate_key, r.payload, $6::timestamptz
+FROM unnest(%s, %s, $3::bigint[], %s, %s)
 	WITH ORDINALITY AS r(event_id, name, version, aggregate_key, payload, n)
-%[7]sORDER BY r.n`
-
-// pgInsertArgs is pgInsert for recs, its parameters numbered from $first, with its arguments;
-// where is "" or a WHERE clause ending in a newline.
-func pgInsertArgs(first int, where string, recs []Record, payloads []string, createdAt time.Time) (string, []any) {
-	ids, names, versions, keys := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs)), make([]string, len(recs))
-	for i, r := range recs {
-		ids[i], names[i], versions[i], keys[i] = r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key
-	}
-	idExpr, idArg := pgColumn(first, ids)
-	nameExpr, nameArg := pgColumn(first+1, names)
-	keyExpr, keyArg := pgColumn(first+3, keys)
-	payloadExpr, payloadArg := pgColumn(first+4, payloads)
-	query := fmt.Sprintf(pgInsert, idExpr, nameExpr, first+2, keyExpr, payloadExpr, first+5, where)
-	return query, []any{idArg, nameArg, pq.Int64Array(versions), keyArg, payloadArg, createdAt}
-}
+ORDER BY r.n`
 
 // pgArraysFrom is the batch size from which PostgreSQL gets pgInsert; a smaller batch (a use
 // case's few events) gets a plain multi-row VALUES, which PostgreSQL parses and plans faster.
@@ -326,8 +271,17 @@ func (w *Writer) insert(ctx context.Context, tx Execer, recs []Record, payloads 
 		})
 	}
 	if w.dialect == dialect.Postgres && len(recs) >= pgArraysFrom {
-		query, args := pgInsertArgs(1, "", recs, payloads, createdAt)
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		ids, names, versions, keys := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs)), make([]string, len(recs))
+		for i, r := range recs {
+			ids[i], names[i], versions[i], keys[i] = r.Envelope.ID, r.Envelope.Name, int64(r.Envelope.Version), r.Key
+		}
+		idExpr, idArg := pgColumn(1, ids)
+		nameExpr, nameArg := pgColumn(2, names)
+		keyExpr, keyArg := pgColumn(4, keys)
+		payloadExpr, payloadArg := pgColumn(5, payloads)
+		query := fmt.Sprintf(pgInsert, idExpr, nameExpr, keyExpr, payloadExpr)
+		_, err := tx.ExecContext(ctx, query, idArg, nameArg, pq.Int64Array(versions), keyArg, payloadArg, createdAt)
+		if err != nil {
 			return fmt.Errorf("outbox: inserting %d events: %w", len(recs), err)
 		}
 		return nil

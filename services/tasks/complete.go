@@ -2,6 +2,8 @@ package tasks
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,21 +38,37 @@ func (s *Service) Complete(ctx context.Context, actor identity.Actor, id uuid.UU
 	return out, nil
 }
 
-// completeChange marks task $2 done at $1 if it is still open and still $3's. The conditions
-// are wrapped in IS TRUE, which no index serves, so the planner reaches the row by its primary
-// key whatever the table's statistics: bare, before the table has any, it may choose the
-// (assignee_id, status) index and read every open task of the popug.
-const completeChange = `UPDATE tasks SET status = 'DONE', completed_at = $1
-WHERE id = $2 AND (status = 'OPEN' AND assignee_id = $3) IS TRUE
-RETURNING id`
+// completeSQL is the statement of completeInOneStatement: task $2 marked done at $1 if it is
+// still open and still $3's, and the outbox rows, inserted only with that change, in the order
+// given. It affects completeEvents rows when it completed the task, none otherwise; it commits
+// by itself. The conditions are wrapped in IS TRUE, which no index serves, so the planner
+// reaches the row by its primary key whatever the table's statistics: bare, before the table
+// has any, it may choose the (assignee_id, status) index and read every open task of the popug.
+var completeSQL = `WITH change AS (
+	UPDATE tasks SET status = 'DONE', completed_at = $1::timestamptz
+	WHERE id = $2::bigint AND (status = 'OPEN' AND assignee_id = $3::uuid) IS TRUE
+	RETURNING id
+)
+` + outboxValues(completeFixedArgs, completeEvents, "change")
 
-// completeInOneStatement completes on PostgreSQL in two round trips, without a transaction:
-// it reads the task, then changes it and stores its events in one statement
-// (outbox.Writer.AppendAfter), which commits by itself. The events are built from the task as
-// read; the change holds only while the task is still open and the actor's, so what they say
-// is what was stored.
+// completeEvents is how many outbox rows a completion has: task.completed and task.updated.
+const completeEvents = 2
+
+// completeFixedArgs is how many of completeSQL's parameters are the change's.
+const completeFixedArgs = 3
+
+// loadSQL reads a task by its public id, its columns in scanTask's order.
+const loadSQL = `SELECT id, public_id, title, jira_id, description, status, assignee_id, created_at, completed_at
+FROM tasks WHERE public_id = $1`
+
+// completeInOneStatement completes on PostgreSQL in two round trips, without a transaction: it
+// reads the task, then changes it and stores its events in one statement (completeSQL). The
+// events are built from the task as read; the change holds only while the task is still open
+// and the actor's, so what they say is what was stored. Both statements run prepared when the
+// service has the pool (Config.DB): parsing and planning them cost PostgreSQL more than
+// running them.
 func (s *Service) completeInOneStatement(ctx context.Context, actor identity.Actor, id uuid.UUID) (Task, error) {
-	row, err := s.loadCompletable(ctx, s.client, id, actor)
+	row, err := s.loadCompletablePrepared(ctx, id, actor)
 	if err != nil {
 		return Task{}, err
 	}
@@ -58,14 +76,48 @@ func (s *Service) completeInOneStatement(ctx context.Context, actor identity.Act
 	if err != nil {
 		return Task{}, err
 	}
-	changed, err := s.outbox.AppendAfter(ctx, s.client, completeChange, []any{*out.CompletedAt, row.ID, actor.AccountID}, recs...)
+	rows, err := s.outbox.Rows(recs...)
+	if err != nil {
+		return Task{}, err
+	}
+	args := append(make([]any, 0, completeFixedArgs+6*len(rows)), *out.CompletedAt, row.ID, actor.AccountID)
+	res, err := s.exec(ctx, completeSQL, appendRowArgs(args, rows)...)
 	if err != nil {
 		return Task{}, fmt.Errorf("tasks: completing task: %w", err)
 	}
-	if !changed {
-		return Task{}, s.lostRace(ctx, s.client, row.ID, actor)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Task{}, fmt.Errorf("tasks: completing task: %w", err)
 	}
-	return out, nil
+	switch n {
+	case completeEvents:
+		return out, nil
+	case 0:
+		return Task{}, s.lostRace(ctx, s.client, row.ID, actor)
+	default:
+		return Task{}, fmt.Errorf("tasks: completing task: %d outbox rows stored, want %d", n, completeEvents)
+	}
+}
+
+// loadCompletablePrepared is loadCompletable through loadSQL.
+func (s *Service) loadCompletablePrepared(ctx context.Context, id uuid.UUID, actor identity.Actor) (*tasksdb.Task, error) {
+	var (
+		row    tasksdb.Task
+		status string
+	)
+	err := s.queryRow(ctx, loadSQL, id).Scan(&row.ID, &row.PublicID, &row.Title, &row.JiraID, &row.Description, &status,
+		&row.AssigneeID, &row.CreatedAt, &row.CompletedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errs.E(errs.NotFound, "no task with id %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tasks: loading task: %w", err)
+	}
+	row.Status = task.Status(status)
+	if err := completable(toTask(&row), actor); err != nil {
+		return nil, err
+	}
+	return &row, nil
 }
 
 // completeInTx completes in one transaction (SQLite, whose write transactions run one at a

@@ -129,14 +129,14 @@ func TestCompleteAfterShuffle(t *testing.T) {
 // unique key, not through the popug's other tasks: with 2 000 open tasks of one popug and no
 // statistics yet (a new table; autovacuum has not analysed it), every statement Complete runs
 // on tasks is planned on the primary key or the public id, never on the (assignee_id, status)
-// index, never a scan.
+// index, never a scan — on PostgreSQL also as a generic plan, as the prepared statements run.
 func TestCompleteReachesItsTaskByKey(t *testing.T) {
 	t.Parallel()
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		t.Parallel()
 		ctx := context.Background()
 		rec := &statements{}
-		h := MustService(t, db, withStatements(rec))
+		h := MustService(t, db, withStatements(rec), withoutPool()) // every statement through Ent's driver
 		w := h.MustPopug(t, identity.Worker)
 		const open = 2000
 		for range open / 1000 {
@@ -159,10 +159,15 @@ func TestCompleteReachesItsTaskByKey(t *testing.T) {
 				continue
 			}
 			planned++
-			plan := mustExplain(t, db, q, st.Args)
-			for _, bad := range []string{"task_assignee_id_status", "Seq Scan", "SCAN tasks"} {
-				if strings.Contains(plan, bad) {
-					t.Errorf("Complete's statement\n  %s\nis planned with %q:\n%s", q, bad, plan)
+			for _, generic := range []bool{false, true} {
+				if generic && db.Dialect != "postgres" {
+					continue
+				}
+				plan := mustExplain(t, db, q, st.Args, generic)
+				for _, bad := range []string{"task_assignee_id_status", "Seq Scan", "SCAN tasks"} {
+					if strings.Contains(plan, bad) {
+						t.Errorf("Complete's statement (generic plan: %v)\n  %s\nis planned with %q:\n%s", generic, q, bad, plan)
+					}
 				}
 			}
 		}
@@ -172,14 +177,26 @@ func TestCompleteReachesItsTaskByKey(t *testing.T) {
 	})
 }
 
-// mustExplain is the database's plan for the statement, its lines joined.
-func mustExplain(tb testing.TB, db *storage.DB, query string, args []any) string {
+// mustExplain is the database's plan for the statement, its lines joined; on PostgreSQL with
+// generic, the plan made without the arguments' values (plan_cache_mode = force_generic_plan).
+func mustExplain(tb testing.TB, db *storage.DB, query string, args []any, generic bool) string {
 	tb.Helper()
+	ctx := context.Background()
 	explain := "EXPLAIN "
 	if db.Dialect != "postgres" {
 		explain = "EXPLAIN QUERY PLAN "
 	}
-	rows, err := db.SQL.QueryContext(context.Background(), explain+query, args...)
+	tx, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	if generic {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, explain+query, args...)
 	if err != nil {
 		tb.Fatalf("%s%s: %v", explain, query, err)
 	}

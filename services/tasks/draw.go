@@ -2,15 +2,12 @@ package tasks
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/google/uuid"
 
-	"github.com/uberpopug/ates/ent/eventschema"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/outbox"
 )
@@ -115,7 +112,7 @@ func (s *Service) createPostgres(ctx context.Context, t Task) (Task, error) {
 		if err != nil {
 			return Task{}, err
 		}
-		res, err := s.execCreate(ctx, createArgs(t, p.state, rows))
+		res, err := s.exec(ctx, createSQL, createArgs(t, p.state, rows)...)
 		if err != nil {
 			return Task{}, fmt.Errorf("tasks: storing task: %w", err)
 		}
@@ -142,9 +139,7 @@ const createEvents = 2
 // the snapshot's state and the assignee is assignable, and the outbox rows, inserted only with
 // the task, in the order given (their ids order them for the relay). It affects createEvents
 // rows when it stored the task, none otherwise. Its parameters are createArgs.
-var createSQL = func() string {
-	var b strings.Builder
-	b.WriteString(`WITH replica AS (
+var createSQL = `WITH replica AS (
 	SELECT count(*) AS accounts, coalesce(sum(version), 0)::bigint AS versions FROM accounts
 ), task AS (
 	INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
@@ -154,20 +149,7 @@ var createSQL = func() string {
 		AND ` + assignableSQLQualified + `
 	RETURNING public_id
 )
-INSERT INTO ` + eventschema.OutboxTable + ` (event_id, name, version, aggregate_key, payload, created_at)
-SELECT e.event_id, e.name, e.version, e.aggregate_key, e.payload, e.created_at
-FROM task, (VALUES `)
-	for i := range createEvents {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		n := createFixedArgs + i*6
-		fmt.Fprintf(&b, "($%d::text, $%d::text, $%d::bigint, $%d::text, $%d::text, $%d::timestamptz, %d)", n+1, n+2, n+3, n+4, n+5, n+6, i)
-	}
-	b.WriteString(`) AS e(event_id, name, version, aggregate_key, payload, created_at, n)
-ORDER BY e.n`)
-	return b.String()
-}()
+` + outboxValues(createFixedArgs, createEvents, "task")
 
 // createFixedArgs is how many of createSQL's parameters are the task's and the snapshot's.
 const createFixedArgs = 8
@@ -176,41 +158,5 @@ const createFixedArgs = 8
 func createArgs(t Task, state replicaState, rows []outbox.Row) []any {
 	args := make([]any, 0, createFixedArgs+6*len(rows))
 	args = append(args, t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, state.accounts, state.versions, t.AssigneeID)
-	for _, r := range rows {
-		args = append(args, r.EventID, r.Name, r.Version, r.Key, r.Payload, r.CreatedAt)
-	}
-	return args
-}
-
-// execCreate runs createSQL: prepared, when the service has the connection pool (Config.DB),
-// so PostgreSQL parses and plans it once per connection instead of once per task (about a
-// third of its CPU time per task); otherwise as is.
-func (s *Service) execCreate(ctx context.Context, args []any) (sql.Result, error) {
-	if s.db == nil {
-		return s.client.ExecContext(ctx, createSQL, args...)
-	}
-	st, err := s.createStmt(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-// createStmt returns createSQL prepared on the pool (database/sql prepares it on each
-// connection when first used there); a failed preparation is tried again on the next call.
-func (s *Service) createStmt(ctx context.Context) (*sql.Stmt, error) {
-	if st := s.stmt.Load(); st != nil {
-		return st, nil
-	}
-	s.pools.mu.Lock()
-	defer s.pools.mu.Unlock()
-	if st := s.stmt.Load(); st != nil {
-		return st, nil
-	}
-	st, err := s.db.PrepareContext(ctx, createSQL)
-	if err != nil {
-		return nil, fmt.Errorf("tasks: preparing the create statement: %w", err)
-	}
-	s.stmt.Store(st)
-	return st, nil
+	return appendRowArgs(args, rows)
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -102,8 +101,9 @@ type Service struct {
 	db      *sql.DB
 	// pools is the snapshot of assignable popugs Create draws from on PostgreSQL.
 	pools pools
-	// stmt is Create's statement prepared on db (PostgreSQL).
-	stmt atomic.Pointer[sql.Stmt]
+	// stmts are the service's own statements prepared on db, by their text (see prepared).
+	stmtsMu sync.Mutex
+	stmts   map[string]*sql.Stmt
 }
 
 // New returns the service; it refuses a missing dependency.

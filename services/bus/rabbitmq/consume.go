@@ -262,14 +262,9 @@ func (c *consumer) work(sess *session) {
 	}
 }
 
-// batchLinger is how long a batch waits for more deliveries after its first: the client library
-// hands deliveries over one by one through a goroutine, so what has already arrived is not all
-// visible at once. A quiet queue pays it once per event; a busy one fills batches well before.
-const batchLinger = 2 * time.Millisecond
-
 // workBatches hands the deliveries over in batches: the first AMQP delivery is waited for, then
-// the batch takes what arrives within batchLinger until it holds Batch bus deliveries (a pack
-// counts its messages).
+// the batch takes what arrives within the subscription's Linger until it holds Batch bus
+// deliveries (a pack counts its messages).
 func (c *consumer) workBatches(sess *session) {
 	var b amqpBatch
 	linger := time.NewTimer(time.Hour)
@@ -287,7 +282,7 @@ func (c *consumer) workBatches(sess *session) {
 			}
 			b.add(d, c.deliveries(d))
 		}
-		linger.Reset(batchLinger)
+		linger.Reset(c.sub.Linger)
 	more:
 		for len(b.flat) < c.sub.Batch {
 			select {

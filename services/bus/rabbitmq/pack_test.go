@@ -442,3 +442,42 @@ func assertRunsKeepOrder(tb testing.TB, msgs []bus.Message, runs [][]bus.Message
 		last[m.Key] = p
 	}
 }
+
+// TestBatchLinger: a batch waits Subscription.Linger after its first delivery for more, so
+// messages published one by one, 20 ms apart, reach a consumer lingering a second as one batch
+// — read models take their events in large batches that way.
+func TestBatchLinger(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	tr := mustNew(t, testConfig(t, url), url)
+	msgs := testMessages("job.run", 5)
+	batches := make(chan []string, len(msgs))
+	c, err := tr.SubscribeBatch(ctx, bus.Subscription{Queue: "lingering", Topics: []string{"job.*"}, Batch: 100, Linger: time.Second},
+		func(_ context.Context, ds []bus.Delivery) error {
+			var ids []string
+			for _, d := range ds {
+				ids = append(ids, d.ID)
+			}
+			batches <- ids
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	for _, m := range msgs {
+		if err := tr.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case got := <-batches:
+		if !slices.Equal(got, msgIDs(msgs)) {
+			t.Errorf("first batch %v, want all %d messages in order", got, len(msgs))
+		}
+	case <-ctx.Done():
+		t.Fatal("no batch")
+	}
+}
