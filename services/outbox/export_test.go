@@ -13,3 +13,15 @@ func Reads(context string) int {
 	}
 	return int(m.GetCounter().GetValue())
 }
+
+// Announced is how many announcements the relays of a context sent (ates_outbox_announcements_total).
+func Announced(context string) int {
+	var m dto.Metric
+	if err := announcedTotal.WithLabelValues(context).Write(&m); err != nil {
+		panic(err)
+	}
+	return int(m.GetCounter().GetValue())
+}
+
+// AnnounceSpacing is announceSpacing.
+const AnnounceSpacing = announceSpacing

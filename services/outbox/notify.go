@@ -40,9 +40,16 @@ const (
 // announceTimeout bounds one pg_notify round trip.
 const announceTimeout = 5 * time.Second
 
-// announcer sends pg_notify for the commits of this process, one at a time: announcements made
-// while one is in flight are served together by the next, so a burst of commits costs a few
-// round trips, none of them on a producer's time. It sends them on a connection of its own
+// announceSpacing is the least time between two announcements. Each is a transaction of its
+// own that commits — a WAL flush — under PostgreSQL's cluster-wide notify lock: back to back,
+// a gateway completing a thousand tasks a second sent six hundred of them a second, most to a
+// relay busy publishing what the previous one announced. Spaced, a burst of commits costs at
+// most one announcement per spacing, and the relay hears of a commit at most this much later.
+const announceSpacing = 2 * time.Millisecond
+
+// announcer sends pg_notify for the commits of this process, one at a time and at least
+// announceSpacing apart: announcements made meanwhile are served together by the next, so a
+// burst of commits costs a few round trips, none of them on a producer's time. It sends them on a connection of its own
 // (a pool of one, opened from the database's URL): through the pool its producers use, an
 // announcement waited behind every request queued for a connection — under a backlog, the
 // active relay then heard of commits only at its poll.
@@ -86,11 +93,18 @@ func (a *announcer) run() {
 		}
 	}
 	failing := false
+	spacing := time.NewTimer(0)
+	defer spacing.Stop()
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
 		case <-a.kick:
+		}
+		select { // the previous announcement's spacing
+		case <-a.ctx.Done():
+			return
+		case <-spacing.C:
 		}
 		ctx, cancel := context.WithTimeout(a.ctx, announceTimeout)
 		_, err := conn.ExecContext(ctx, "SELECT pg_notify($1, '')", notifyChannel)
@@ -110,6 +124,7 @@ func (a *announcer) run() {
 			failing = false
 			a.sent.Inc()
 		}
+		spacing.Reset(announceSpacing)
 	}
 }
 

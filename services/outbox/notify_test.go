@@ -123,3 +123,30 @@ func TestRelayListensAgainAfterLosingTheSession(t *testing.T) {
 		t.Error("the relay gave up its lock over the lost listening session")
 	}
 }
+
+// R-EVT-4: announcements are spaced: a producer calling Notify every 50 µs for 200 ms sends at
+// most one announcement per AnnounceSpacing (each is a commit, a WAL flush, under PostgreSQL's
+// cluster-wide notify lock), and the commit made last is still announced and published.
+func TestAnnouncementsAreSpaced(t *testing.T) {
+	t.Parallel()
+	cp := mustCrossProcess(t, "announce-spaced")
+	cp.commit(t)
+	cp.got.waitFor(t, 1, 10*time.Second)
+	before := outbox.Announced("announce-spaced-producer")
+	start := time.Now()
+	for time.Since(start) < 200*time.Millisecond {
+		cp.announcer.Notify()
+		time.Sleep(50 * time.Microsecond)
+	}
+	cp.commit(t)
+	elapsed := time.Since(start)
+	cp.got.waitFor(t, 2, 10*time.Second)
+	time.Sleep(2 * outbox.AnnounceSpacing) // the last one has gone out
+	sent := outbox.Announced("announce-spaced-producer") - before
+	if most := int(elapsed/outbox.AnnounceSpacing) + 2; sent > most {
+		t.Errorf("%d announcements in %v, want at most %d (one per %v)", sent, elapsed.Round(time.Millisecond), most, outbox.AnnounceSpacing)
+	}
+	if sent < 2 {
+		t.Errorf("%d announcements in %v, want several", sent, elapsed.Round(time.Millisecond))
+	}
+}
