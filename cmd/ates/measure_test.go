@@ -35,7 +35,9 @@ import (
 // ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them;
 // ATES_MEASURE_PROTOCOL picks the subscriber sockets' subprotocol (graphql-transport-ws, the
 // default, or graphql-ws); ATES_MEASURE_HEAP_PROFILE=file writes the gateway process's heap
-// profile with the sockets open. ATES_MEASURE_STAGES=1 splits the push latency into its stages
+// profile with the sockets open, ATES_MEASURE_CPU_PROFILE=file the push latency measurement's
+// CPU profile from its first completion to its last push, ATES_MEASURE_SERIES=file each
+// completion's send time, response time and push latency. ATES_MEASURE_STAGES=1 splits the push latency into its stages
 // on RabbitMQ: a tap queue bound to every event notes when each passes the broker. The tap is
 // a consumer aTES does not have — as many deliveries again as analytics gets, each decoded in
 // this process — so the headline figures are measured without it.
@@ -186,6 +188,28 @@ ORDER BY total_exec_time DESC LIMIT 20`, s.prefix)
 		t.Fatal(err)
 	}
 	t.Log(b.String())
+}
+
+// startCPUProfile writes this process's CPU profile to the file ATES_MEASURE_CPU_PROFILE names,
+// if any, until the function it returns is called.
+func startCPUProfile(t *testing.T) (stop func()) {
+	path := os.Getenv("ATES_MEASURE_CPU_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -445,6 +469,7 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 	sent := make([]time.Time, n)
 	inFlight := make(chan struct{}, 256)
 	stats.reset(t)
+	stopProfile := startCPUProfile(t)
 	load0, cpu0, host0 := loadAverage(), processCPU(t), hostCPU()
 	start := time.Now()
 	for i, id := range ids {
@@ -462,6 +487,7 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 	waitPushes("reward", rewards)
 	draining := time.Since(start)
 	cpu, host := processCPU(t)-cpu0, hostCPU()
+	stopProfile()
 	t.Logf("%d popugs, %d completions offered at %d/s: all returned after %v (%.0f/s), all REWARD pushes after %v (%.0f/s); this process (gateway and worker) used %v of CPU, %v per completion; load average %s → %s",
 		len(subs), n, rate, completing.Round(time.Millisecond), float64(n)/completing.Seconds(), draining.Round(time.Millisecond), float64(n)/draining.Seconds(),
 		cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond), load0, loadAverage())
@@ -486,6 +512,17 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 		}
 		fromReturn = append(fromReturn, d)
 		fromSend = append(fromSend, at.Sub(sent[i]))
+	}
+	if path := os.Getenv("ATES_MEASURE_SERIES"); path != "" {
+		// One line per completion: when it was sent (ms since the first), how long completeTask
+		// took and how long its push took after it returned (ms).
+		var b strings.Builder
+		for i := range ids {
+			fmt.Fprintf(&b, "%.3f %.3f %.3f\n", sent[i].Sub(start).Seconds()*1000, returned[i].Sub(sent[i]).Seconds()*1000, fromReturn[i].Seconds()*1000)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	slices.Sort(fromReturn)
 	slices.Sort(fromSend)
