@@ -25,3 +25,12 @@ func Announced(context string) int {
 
 // AnnounceSpacing is announceSpacing.
 const AnnounceSpacing = announceSpacing
+
+// Mark is the id the running relay's reads start from (0 before it marked anything sent).
+func (r *Relay) Mark() int64 { return r.mark.Load() }
+
+// FromQuery is the relay's read of the oldest unsent rows from id mark on, for plan tests.
+func (r *Relay) FromQuery(mark int64) (string, []any) { return r.fromQuery(mark) }
+
+// FullReadEvery is fullReadEvery.
+const FullReadEvery = fullReadEvery

@@ -34,6 +34,21 @@ const (
 // lagRefresh is how often a running relay refreshes the lag gauge.
 const lagRefresh = time.Second
 
+// Reads from a mark (PostgreSQL). A row marked sent keeps its entry in the partial index of
+// unsent rows until VACUUM removes it, and autovacuum comes seldom to a large outbox (by
+// default once a fifth of its rows are dead): a read of the oldest unsent rows from the start
+// of the index walks past every row sent since. So a relay reads from a mark instead: the
+// rows from markMargin ids below the last one it marked sent, far enough behind for the rows
+// of producers' transactions still in flight then (an id is drawn at insert, its row shows at
+// commit). A row further behind — a long transaction's, such as a shuffle's thousands of
+// events — is found by the read from the start that the relay makes every fullReadEvery.
+const fullReadEvery = time.Second
+
+// markMargin is how far below the last id marked sent a relay's reads start: a batch's worth
+// of ids. A read from the mark visits the heap rows of the ids sent within it, so the margin
+// is also its cost (up to a few dozen pages).
+func (r *Relay) markMargin() int64 { return int64(r.opts.BatchSize) }
+
 // advisoryLockKey is the PostgreSQL session advisory lock one context database's active relay
 // holds. Advisory locks are per database, and every context has its own database.
 var advisoryLockKey = func() int64 {
@@ -76,6 +91,8 @@ type Relay struct {
 
 	running atomic.Bool
 	active  atomic.Bool
+	// mark is the running relay's mark (see fullReadEvery), for tests.
+	mark atomic.Int64
 
 	selectQuery string
 	selectArgs  []any
@@ -346,6 +363,10 @@ type position struct {
 	// unmarked are rows the bus confirmed whose mark-sent waits for the next publication, so
 	// that the two overlap.
 	unmarked []driver.Value
+	// mark is the id reads start from (PostgreSQL; see fullReadEvery), fullAt when the relay
+	// last read from the start.
+	mark   int64
+	fullAt time.Time
 }
 
 // batch is rows read from the outbox and their messages.
@@ -424,6 +445,12 @@ func (r *Relay) markSent(ctx context.Context, q queryer, pos *position) error {
 	if _, err := q.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("outbox: marking %d published events sent (they will be published again): %w", len(pos.unmarked), err)
 	}
+	// The rows were read in id order from the mark (or from a cursor past it), so every row
+	// visible then up to the last one is sent now.
+	if m := pos.unmarked[len(pos.unmarked)-1].(int64) + 1 - r.markMargin(); m > pos.mark {
+		pos.mark = m
+		r.mark.Store(m)
+	}
 	pos.unmarked = nil
 	return nil
 }
@@ -431,15 +458,36 @@ func (r *Relay) markSent(ctx context.Context, q queryer, pos *position) error {
 // readBatch reads the oldest unsent rows. While draining a backlog on PostgreSQL it first reads
 // just past the previous batch, an id range whose cost does not grow with the backlog; when that
 // range does not fill a batch (the end of the backlog, a gap of rolled-back ids) it reads the
-// oldest unsent rows overall, which also finds rows committed out of id order.
+// oldest unsent rows from the relay's mark, which also finds rows committed out of id order,
+// and every fullReadEvery from the start (see fullReadEvery). SQLite removes a row's index
+// entry when the row leaves the index: there every read is from the start.
 func (r *Relay) readBatch(ctx context.Context, q queryer, pos *position) ([]driver.Value, []bus.Message, error) {
-	if r.db.Dialect == dialect.Postgres && pos.draining {
+	if r.db.Dialect != dialect.Postgres {
+		return r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
+	}
+	if pos.draining {
 		ids, msgs, err := r.readRange(ctx, q, pos.cursor)
 		if err != nil || len(msgs) == r.opts.BatchSize {
 			return ids, msgs, err
 		}
 	}
-	return r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
+	if pos.mark <= 0 || time.Since(pos.fullAt) >= fullReadEvery {
+		pos.fullAt = time.Now()
+		return r.scanBatch(ctx, q, r.selectQuery, r.selectArgs)
+	}
+	query, args := r.fromQuery(pos.mark)
+	return r.scanBatch(ctx, q, query, args)
+}
+
+// fromQuery reads the oldest unsent rows from id mark on.
+func (r *Relay) fromQuery(mark int64) (string, []any) {
+	return entsql.Dialect(r.db.Dialect).
+		Select("id", "event_id", "name", "aggregate_key", "payload").
+		From(entsql.Table(eventschema.OutboxTable)).
+		Where(entsql.And(entsql.IsNull("sent_at"), entsql.GTE("id", mark))).
+		OrderBy("id").
+		Limit(r.opts.BatchSize).
+		Query()
 }
 
 // readRange reads unsent rows just past id after, in an id range whose cost does not grow with

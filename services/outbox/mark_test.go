@@ -1,0 +1,144 @@
+package outbox_test
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/uberpopug/ates/services/bus/inproc"
+	"github.com/uberpopug/ates/services/outbox"
+	"github.com/uberpopug/ates/services/storage"
+	"github.com/uberpopug/ates/services/storage/storagetest"
+)
+
+// mustPostgresOutbox is a fresh PostgreSQL context database with the outbox's tables.
+func mustPostgresOutbox(t *testing.T) *storage.DB {
+	t.Helper()
+	db := storagetest.MustOpenPostgres(t, storagetest.MustCreatePostgresDatabase(t))
+	MustContextDB(t, db)
+	return db
+}
+
+// R-EVT-4: a relay reads from its mark, yet a row committed late far below it — a long
+// transaction's, holding an id drawn before hundreds of rows that were published meanwhile —
+// is still published, by the read from the start the relay makes every FullReadEvery.
+func TestRelayFindsLateCommitsBelowItsMark(t *testing.T) {
+	t.Parallel()
+	db := mustPostgresOutbox(t)
+	client, w, b := MustContextDB(t, db), MustWriter(t, db), inproc.New()
+	ctx := context.Background()
+	got := MustCollect(t, ctx, b, "#")
+
+	late, err := client.Tx(ctx) // draws its row's id first, commits last
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback()
+	lateRec := MustRecords(t, 1)
+	if err := w.Append(ctx, late, lateRec...); err != nil {
+		t.Fatal(err)
+	}
+	var lateID int64
+	rows, err := late.QueryContext(ctx, `SELECT id FROM outbox_events WHERE event_id = $1`, lateRec[0].Envelope.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		if err := rows.Scan(&lateID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Close(); err != nil || lateID == 0 {
+		t.Fatalf("the late row's id: %d, %v", lateID, err)
+	}
+	for range 10 {
+		MustAppend(t, client, w, MustRecords(t, 30)...)
+	}
+	r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: "mark-late", BatchSize: 10, PollInterval: 10 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, r)
+	got.waitFor(t, 300, 30*time.Second)
+	eventually(t, 10*time.Second, "the relay's mark past the late row", func() bool { return r.Mark() > lateID })
+
+	if err := late.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r.Notify()
+	start := time.Now()
+	msgs := got.waitFor(t, 301, 10*outbox.FullReadEvery)
+	if last := msgs[len(msgs)-1]; last.ID != lateRec[0].Envelope.ID {
+		t.Fatalf("last message %s, want the late row's %s", last.ID, lateRec[0].Envelope.ID)
+	}
+	t.Logf("the late row was published %v after its commit", time.Since(start).Round(time.Millisecond))
+	eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+}
+
+// R-EVT-4: the sent history costs a relay's reads nothing even before VACUUM has removed its
+// entries from the index of unsent rows: after 20 000 rows published and marked sent, the
+// read from the relay's mark (a batch of ids below the last one sent) touches a few dozen
+// pages, while a read from the start of the index walks past every sent row (the control:
+// those entries are there).
+func TestRelayReadsFromItsMark(t *testing.T) {
+	t.Parallel()
+	db := mustPostgresOutbox(t)
+	client, w, b := MustContextDB(t, db), MustWriter(t, db), inproc.New()
+	ctx := context.Background()
+	got := MustCollect(t, ctx, b, "#")
+	MustAppend(t, client, w, MustRecords(t, 20_000)...)
+	r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: "mark-cost", PollInterval: 10 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, r)
+	got.waitFor(t, 20_000, 60*time.Second)
+	eventually(t, 10*time.Second, "rows marked sent", func() bool { return unsent(t, db) == 0 })
+	MustAppend(t, client, w, MustRecords(t, 3)...)
+	got.waitFor(t, 20_003, 10*time.Second)
+
+	var last int64
+	if err := db.SQL.QueryRow(`SELECT max(id) FROM outbox_events`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	want := last + 1 - outbox.DefaultBatchSize // a batch of ids below the last one sent
+	eventually(t, 10*time.Second, "the relay's mark a batch below the last row", func() bool { return r.Mark() == want })
+	markQuery, markArgs := r.FromQuery(r.Mark())
+	startQuery, startArgs := r.SelectQuery()
+	fromMark := mustSharedHits(t, db, markQuery, markArgs)
+	fromStart := mustSharedHits(t, db, startQuery, startArgs)
+	t.Logf("pages touched: from the mark %d, from the start %d", fromMark, fromStart)
+	if fromMark > 64 {
+		t.Errorf("the read from the mark touched %d pages, want a few dozen at most", fromMark)
+	}
+	if fromStart < 4*fromMark {
+		t.Errorf("control: the read from the start touched %d pages, want far more than from the mark (%d)", fromStart, fromMark)
+	}
+}
+
+var sharedHit = regexp.MustCompile(`shared hit=(\d+)`)
+
+// mustSharedHits runs the query under EXPLAIN (ANALYZE, BUFFERS) and returns the pages its plan
+// touched (shared buffer hits and reads of its top node).
+func mustSharedHits(t *testing.T, db *storage.DB, query string, args []any) int {
+	t.Helper()
+	rows, err := db.SQL.Query("EXPLAIN (ANALYZE, BUFFERS) "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		if m := sharedHit.FindStringSubmatch(line); m != nil { // the first Buffers line is the top node's
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+	}
+	t.Fatalf("no buffer counts in the plan of %s", query)
+	return 0
+}
