@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,15 +33,18 @@ import (
 //
 //	ATES_MEASURE=1 go test -run 'TestMeasure' -v -count=1 -timeout 30m ./cmd/ates/
 //
-// ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them;
+// ATES_MEASURE_COMPLETIONS (default 500) and ATES_MEASURE_SOCKETS (default 2000) size them,
+// ATES_MEASURE_WARMUP the unmeasured completions run at the same rate before the measured ones
+// (default two seconds' worth; 0 measures from the process's first completion);
 // ATES_MEASURE_PROTOCOL picks the subscriber sockets' subprotocol (graphql-transport-ws, the
 // default, or graphql-ws); ATES_MEASURE_HEAP_PROFILE=file writes the gateway process's heap
 // profile with the sockets open, ATES_MEASURE_CPU_PROFILE=file the push latency measurement's
-// CPU profile from its first completion to its last push, ATES_MEASURE_SERIES=file each
-// completion's send time, response time and push latency. ATES_MEASURE_STAGES=1 splits the push latency into its stages
-// on RabbitMQ: a tap queue bound to every event notes when each passes the broker. The tap is
-// a consumer aTES does not have — as many deliveries again as analytics gets, each decoded in
-// this process — so the headline figures are measured without it.
+// CPU profile from its first measured completion to its last push, ATES_MEASURE_SERIES=file
+// each measured completion's send time, response time and push latency.
+// ATES_MEASURE_STAGES=1 splits the push latency into its stages on RabbitMQ: a tap queue bound
+// to every event notes when each passes the broker. The tap is a consumer aTES does not have —
+// as many deliveries again as analytics gets, each decoded in this process — so the headline
+// figures are measured without it.
 
 func requireMeasure(t *testing.T) {
 	t.Helper()
@@ -369,11 +373,9 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 	bossToken, _ := mustLogin(t, base, "boss", "boss-beak-print")
 	mgr := mustCreatePopug(t, base, bossToken, "max", "MANAGER")
 	// ATES_MEASURE_POPUGS workers (default 1: every task is kiwi's), each following their own
-	// balance on a socket of their own. Each signs up and is synced in turn, so that no push
-	// of the measured tasks is missed.
-	created := 0
-	trigger := func() string { created++; return mustCreateTask(t, base, mgr.Token, created).ID }
-	tokens := map[string]string{} // by account id
+	// balance on a socket of their own.
+	tokens := map[string]string{}       // by account id
+	pending := map[string]*balanceSub{} // by account id: no push seen yet
 	var subs []*balanceSub
 	for i := range envInt(t, "ATES_MEASURE_POPUGS", 1) {
 		name := "kiwi"
@@ -383,8 +385,40 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 		p := mustSignUp(t, base, name)
 		tokens[p.ID] = p.Token
 		sub := mustSubscribeBalance(t, name, mustDialWS(t, base, transportWS, p.Token), "")
-		mustSync(t, trigger, sub)
+		pending[p.ID] = sub
 		subs = append(subs, sub)
+	}
+	// Each subscription is live once it has had a push: tasks are created until each popug has
+	// been assigned one and seen its FEE, so that no push of the measured tasks is missed.
+	for created := 1; len(pending) > 0; created++ {
+		if created > 50+20*len(subs) {
+			t.Fatalf("%d of %d subscriptions never got a push", len(pending), len(subs))
+		}
+		task := mustCreateTask(t, base, mgr.Token, created)
+		for _, sub := range subs {
+			sub.mu.Lock()
+			sub.skip[task.ID] = true
+			sub.mu.Unlock()
+		}
+		sub, ok := pending[task.Assignee.ID]
+		if !ok {
+			continue
+		}
+		for wait := time.Now().Add(5 * time.Second); ; {
+			if _, err := sub.next(20 * time.Millisecond); !errors.Is(err, errTimeout) {
+				t.Fatalf("%s: %v", sub.name, err)
+			}
+			sub.mu.Lock()
+			live := len(sub.all) > 0
+			sub.mu.Unlock()
+			if live {
+				break
+			}
+			if time.Now().After(wait) {
+				t.Fatalf("%s got no push of task %s", sub.name, task.ID)
+			}
+		}
+		delete(pending, task.Assignee.ID)
 	}
 
 	// Each subscriber's reader notes when each push arrives.
@@ -417,28 +451,33 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 			}
 		}()
 	}
-	ids, assignees := make([]string, n), make([]string, n)
-	// waitPushes waits for a push of each measured task (the sync tasks' pushes do not count).
+	// The first warm completions run at the same rate right before the measured n, unmeasured:
+	// the measurement is of a running system, its connection pools open and its statements
+	// prepared, not of a process's first second.
+	warm := envInt(t, "ATES_MEASURE_WARMUP", 2*rate)
+	allIDs, allAssignees := make([]string, warm+n), make([]string, warm+n)
+	ids := allIDs[warm:]
+	// waitPushes waits for a push of each task (the sync tasks' pushes do not count).
 	waitPushes := func(what string, m map[string]time.Time) {
 		deadline := time.Now().Add(5 * time.Minute)
 		for {
 			got := 0
 			mu.Lock()
-			for _, id := range ids {
+			for _, id := range allIDs {
 				if _, ok := m[id]; ok {
 					got++
 				}
 			}
 			mu.Unlock()
-			if got >= n {
+			if got >= len(allIDs) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d %s pushes arrived", got, n, what)
+				t.Fatalf("%d of %d %s pushes arrived", got, len(allIDs), what)
 			}
 			select {
 			case err := <-readerDone:
-				t.Fatalf("%d of %d %s pushes arrived, then the subscription failed: %v", got, n, what, err)
+				t.Fatalf("%d of %d %s pushes arrived, then the subscription failed: %v", got, len(allIDs), what, err)
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
@@ -452,11 +491,11 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= n {
+				if i >= len(allIDs) {
 					return
 				}
 				task := mustCreateTask(t, base, mgr.Token, 1000+i)
-				ids[i], assignees[i] = task.ID, task.Assignee.ID
+				allIDs[i], allAssignees[i] = task.ID, task.Assignee.ID
 			}
 		})
 	}
@@ -464,22 +503,34 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 	waitPushes("fee", fees)
 	time.Sleep(time.Second)
 
-	// Completion i starts at start + i/rate (later when 256 are in flight already).
-	returned := make([]time.Time, n)
-	sent := make([]time.Time, n)
+	// Completion i starts at begin + i/rate (later when 256 are in flight already); the
+	// measurement starts with the first measured one.
+	allReturned, allSent := make([]time.Time, len(allIDs)), make([]time.Time, len(allIDs))
+	returned, sent := allReturned[warm:], allSent[warm:]
 	inFlight := make(chan struct{}, 256)
-	stats.reset(t)
-	stopProfile := startCPUProfile(t)
-	load0, cpu0, host0 := loadAverage(), processCPU(t), hostCPU()
-	start := time.Now()
-	for i, id := range ids {
-		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+	var (
+		stopProfile func()
+		load0       string
+		cpu0        time.Duration
+		host0       map[string]time.Duration
+		start       time.Time
+	)
+	begin := time.Now()
+	for i, id := range allIDs {
+		at := begin.Add(time.Duration(i) * time.Second / time.Duration(rate))
+		time.Sleep(time.Until(at))
+		if i == warm {
+			stats.reset(t)
+			stopProfile = startCPUProfile(t)
+			load0, cpu0, host0 = loadAverage(), processCPU(t), hostCPU()
+			start = time.Now()
+		}
 		inFlight <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-inFlight }()
-			sent[i] = time.Now()
-			mustComplete(t, base, tokens[assignees[i]], id)
-			returned[i] = time.Now()
+			allSent[i] = time.Now()
+			mustComplete(t, base, tokens[allAssignees[i]], id)
+			allReturned[i] = time.Now()
 		})
 	}
 	wg.Wait()
@@ -488,8 +539,8 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 	draining := time.Since(start)
 	cpu, host := processCPU(t)-cpu0, hostCPU()
 	stopProfile()
-	t.Logf("%d popugs, %d completions offered at %d/s: all returned after %v (%.0f/s), all REWARD pushes after %v (%.0f/s); this process (gateway and worker) used %v of CPU, %v per completion; load average %s → %s",
-		len(subs), n, rate, completing.Round(time.Millisecond), float64(n)/completing.Seconds(), draining.Round(time.Millisecond), float64(n)/draining.Seconds(),
+	t.Logf("%d popugs, %d completions offered at %d/s after %d unmeasured: all returned after %v (%.0f/s), all REWARD pushes after %v (%.0f/s); this process (gateway and worker) used %v of CPU, %v per completion; load average %s → %s",
+		len(subs), n, rate, warm, completing.Round(time.Millisecond), float64(n)/completing.Seconds(), draining.Round(time.Millisecond), float64(n)/draining.Seconds(),
 		cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond), load0, loadAverage())
 	if len(host) > 0 {
 		t.Logf("CPU of this machine from the first completion to the last push: %s", cpuSplit(host0, host, n))
