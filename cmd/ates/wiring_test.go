@@ -13,6 +13,7 @@ import (
 
 	"github.com/uberpopug/ates/ent/tasksdb"
 	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/bus/rabbitmq"
 	"github.com/uberpopug/ates/services/storage"
 	"github.com/uberpopug/ates/services/storage/storagetest"
@@ -123,8 +124,15 @@ func TestBalanceFeedLooksTasksUpOnItsOwnPool(t *testing.T) {
 
 // TestConsumerSubscriptions: every context's consumer reads its own queue and topics; the
 // ledger's and the task tracker's take what is queued at once with several workers, while
-// analytics' read models gather larger batches on one worker (docs/decisions.md).
+// analytics' read models gather larger batches on one worker; task.updated goes to analytics,
+// not to accounting, which learns a task's description from task.created (docs/decisions.md).
 func TestConsumerSubscriptions(t *testing.T) {
+	if q := topologyQueue("accounting"); slices.Contains(q.Topics, contract.TaskUpdated) {
+		t.Errorf("accounting's queue is bound to %s: %v", contract.TaskUpdated, q.Topics)
+	}
+	if q := topologyQueue("analytics"); !slices.Contains(q.Topics, contract.TaskUpdated) {
+		t.Errorf("analytics' queue is not bound to %s: %v", contract.TaskUpdated, q.Topics)
+	}
 	for _, name := range Contexts {
 		s, q := consumerSubscription(name), topologyQueue(name)
 		if q.Name == "" {

@@ -23,10 +23,14 @@ import (
 // ConsumerName is accounting's name in its inbox and dead-letter store.
 const ConsumerName = "accounting"
 
-// Topics are the events accounting consumes.
+// Topics are the events accounting consumes. Not task.updated: a task's title, Jira id and
+// description never change after task.created, which carries them, so for accounting a
+// task.updated (sent with every completion) only repeats them — half of what its queue got
+// at completion time. Apply still applies one that comes (a broker that kept an older binding,
+// a re-driven dead letter), as before.
 var Topics = []string{
 	contract.AccountCreated, contract.AccountUpdated,
-	contract.TaskCreated, contract.TaskUpdated, contract.TaskAssigned, contract.TaskCompleted,
+	contract.TaskCreated, contract.TaskAssigned, contract.TaskCompleted,
 }
 
 // Apply applies a consumed event in the consumer's transaction (R-ACC-2, R-ACC-4). The inbox
