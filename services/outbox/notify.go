@@ -40,11 +40,12 @@ const (
 // announceTimeout bounds one pg_notify round trip.
 const announceTimeout = 5 * time.Second
 
-// announceSpacing is the least time between two announcements. Each is a transaction of its
-// own that commits — a WAL flush — under PostgreSQL's cluster-wide notify lock: back to back,
-// a gateway completing a thousand tasks a second sent six hundred of them a second, most to a
-// relay busy publishing what the previous one announced. Spaced, a burst of commits costs at
-// most one announcement per spacing, and the relay hears of a commit at most this much later.
+// announceSpacing is the least time between two announcements. Each is a round trip and a
+// transaction of its own, committed under PostgreSQL's cluster-wide notify lock, and wakes the
+// listening session: back to back, a gateway completing a thousand tasks a second sent six
+// hundred of them a second, most to a relay busy publishing what the previous one announced.
+// Spaced, a burst of commits costs at most one announcement per spacing, and the relay hears of
+// a commit at most this much later.
 const announceSpacing = 2 * time.Millisecond
 
 // announcer sends pg_notify for the commits of this process, one at a time and at least

@@ -125,7 +125,7 @@ func TestRelayListensAgainAfterLosingTheSession(t *testing.T) {
 }
 
 // R-EVT-4: announcements are spaced: a producer calling Notify every 50 µs for 200 ms sends at
-// most one announcement per AnnounceSpacing (each is a commit, a WAL flush, under PostgreSQL's
+// most one announcement per AnnounceSpacing (each a round trip and a commit under PostgreSQL's
 // cluster-wide notify lock), and the commit made last is still announced and published.
 func TestAnnouncementsAreSpaced(t *testing.T) {
 	t.Parallel()
