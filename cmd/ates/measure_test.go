@@ -66,6 +66,15 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// envCount is envInt for a count that may be zero.
+func envCount(t *testing.T, name string, def int) int {
+	t.Helper()
+	if os.Getenv(name) == "0" {
+		return 0
+	}
+	return envInt(t, name, def)
+}
+
 // measureProto is the subprotocol ATES_MEASURE_PROTOCOL names.
 func measureProto(t *testing.T) wsProto {
 	t.Helper()
@@ -454,7 +463,7 @@ func measurePushLatency(t *testing.T, base string, n, rate int, tap *brokerTap, 
 	// The first warm completions run at the same rate right before the measured n, unmeasured:
 	// the measurement is of a running system, its connection pools open and its statements
 	// prepared, not of a process's first second.
-	warm := envInt(t, "ATES_MEASURE_WARMUP", 2*rate)
+	warm := envCount(t, "ATES_MEASURE_WARMUP", 2*rate)
 	allIDs, allAssignees := make([]string, warm+n), make([]string, warm+n)
 	ids := allIDs[warm:]
 	// waitPushes waits for a push of each task (the sync tasks' pushes do not count).
