@@ -338,13 +338,15 @@ type postedEntry struct {
 }
 
 // pgLockAccounts opens the billing accounts not heard of yet, brings the replicas of the
-// batch's account events up to date (by version, as applyAccount does), and locks every
-// account of the batch, in id order, returning its balance. Every row conflicts into the DO
-// UPDATE, which locks it: one pass, one order.
+// batch's account events up to date (by version, as applyAccount does), moves every balance by
+// the batch's postings to it ($9, 0 for an account only described), and locks every account
+// of the batch, in id order, returning its balance after the batch. Every row conflicts into
+// the DO UPDATE, which locks it: one pass, one order, and no second statement for the
+// balances while the locks are held.
 const pgLockAccounts = `INSERT INTO accounts AS a (public_id, username, email, full_name, role, active, version, balance, created_at)
-SELECT u.id, u.username, u.email, u.full_name, u.role, u.active, u.version, 0, $8
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bigint[])
-	AS u(id, username, email, full_name, role, active, version)
+SELECT u.id, u.username, u.email, u.full_name, u.role, u.active, u.version, u.delta, $8
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bigint[], $9::bigint[])
+	AS u(id, username, email, full_name, role, active, version, delta)
 ORDER BY u.id
 ON CONFLICT (public_id) DO UPDATE SET
 	username = CASE WHEN a.version < excluded.version THEN excluded.username ELSE a.username END,
@@ -352,12 +354,9 @@ ON CONFLICT (public_id) DO UPDATE SET
 	full_name = CASE WHEN a.version < excluded.version THEN excluded.full_name ELSE a.full_name END,
 	role = CASE WHEN a.version < excluded.version THEN excluded.role ELSE a.role END,
 	active = CASE WHEN a.version < excluded.version THEN excluded.active ELSE a.active END,
-	version = GREATEST(a.version, excluded.version)
+	version = GREATEST(a.version, excluded.version),
+	balance = a.balance + excluded.balance
 RETURNING public_id, balance`
-
-// pgSetBalances stores the accounts' balances after the batch.
-const pgSetBalances = `UPDATE accounts SET balance = b.balance
-FROM unnest($1::uuid[], $2::bigint[]) AS b(id, balance) WHERE accounts.public_id = b.id`
 
 // pgInsertEntries stores the batch's entries in their order, so that one account's entries get
 // growing ids (the ledger sequence).
@@ -384,10 +383,14 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 	}
 	slices.SortFunc(accountIDs, compareUUIDs)
 	accountIDs = slices.Compact(accountIDs)
+	deltas := make(map[uuid.UUID]int64, len(accountIDs))
+	for _, p := range ps {
+		deltas[p.Account] += int64(p.Amount)
+	}
 	var c struct {
 		id, username, email, fullName, role []string
 		active                              []bool
-		version                             []int64
+		version, delta                      []int64
 	}
 	for _, id := range accountIDs {
 		d, ok := replicas[id]
@@ -396,14 +399,15 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 		}
 		c.id = append(c.id, id.String())
 		c.username, c.email, c.fullName, c.role = append(c.username, d.Username), append(c.email, d.Email), append(c.fullName, d.FullName), append(c.role, d.Role)
-		c.active, c.version = append(c.active, d.Active), append(c.version, d.Version)
+		c.active, c.version, c.delta = append(c.active, d.Active), append(c.version, d.Version), append(c.delta, deltas[id])
 	}
 	rows, err := tx.QueryContext(ctx, pgLockAccounts, pq.Array(c.id), pq.Array(c.username), pq.Array(c.email),
-		pq.Array(c.fullName), pq.Array(c.role), pq.Array(c.active), pq.Array(c.version), s.now().UTC())
+		pq.Array(c.fullName), pq.Array(c.role), pq.Array(c.active), pq.Array(c.version), s.now().UTC(), pq.Array(c.delta))
 	if err != nil {
 		return nil, fmt.Errorf("accounting: locking %d accounts: %w", len(accountIDs), err)
 	}
-	balances := make(map[uuid.UUID]int64, len(accountIDs))
+	balances := make(map[uuid.UUID]int64, len(accountIDs)) // before the batch
+	final := make(map[uuid.UUID]int64, len(accountIDs))
 	for rows.Next() {
 		var (
 			id uuid.UUID
@@ -413,7 +417,7 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 			rows.Close()
 			return nil, fmt.Errorf("accounting: locking accounts: %w", err)
 		}
-		balances[id] = b
+		final[id], balances[id] = b, b-deltas[id]
 	}
 	if err := errorsOf(rows); err != nil {
 		return nil, fmt.Errorf("accounting: locking accounts: %w", err)
@@ -452,19 +456,10 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 		cols.day = append(cols.day, e.Day.String())
 		cols.source = append(cols.source, p.SourceEventID)
 	}
-	posted := make(map[uuid.UUID]bool, len(accountIDs))
-	for _, p := range ps {
-		posted[p.Account] = true
-	}
-	var moved []string // in id order, as locked
-	var final []int64
-	for _, id := range accountIDs {
-		if posted[id] {
-			moved, final = append(moved, id.String()), append(final, balances[id])
+	for id, b := range final { // the entries lead where the database moved the balances
+		if balances[id] != b {
+			return nil, fmt.Errorf("accounting: account %s: entries lead to balance %d, stored %d", id, balances[id], b)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, pgSetBalances, pq.Array(moved), pq.Array(final)); err != nil {
-		return nil, fmt.Errorf("accounting: updating %d balances: %w", len(moved), err)
 	}
 	rows, err = tx.QueryContext(ctx, pgInsertEntries, pq.Array(cols.id), pq.Array(cols.account), pq.Array(cols.typ),
 		pq.Array(cols.amount), pq.Array(cols.after), pq.Array(cols.task), pq.Array(cols.at), pq.Array(cols.day), pq.Array(cols.source))
