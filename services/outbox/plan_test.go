@@ -49,7 +49,7 @@ func TestRelayReadsThroughTheUnsentIndex(t *testing.T) {
 		reads[0].query, reads[0].args = r.SelectQuery()
 		reads[1].query, reads[1].args = r.FromQuery(10_000)
 		for _, rd := range reads {
-			p := mustPlan(t, db, rd.query, rd.args)
+			p := storagetest.Plan(t, db, rd.query, rd.args, false)
 			if !strings.Contains(p, eventschema.UnsentIndex) {
 				t.Errorf("the relay's read %s does not use %s:\n%s", rd.name, eventschema.UnsentIndex, p)
 			}
@@ -60,47 +60,4 @@ func TestRelayReadsThroughTheUnsentIndex(t *testing.T) {
 			}
 		}
 	})
-}
-
-// mustPlan is the database's plan for the query, its lines joined.
-func mustPlan(t *testing.T, db *storage.DB, query string, args []any) string {
-	t.Helper()
-	ctx := context.Background()
-	explain := "EXPLAIN "
-	if db.Dialect != "postgres" {
-		explain = "EXPLAIN QUERY PLAN "
-	}
-	rows, err := db.SQL.QueryContext(ctx, explain+query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan strings.Builder
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vals {
-			if s, ok := v.(string); ok {
-				plan.WriteString(s + " ")
-			} else if b, ok := v.([]byte); ok {
-				plan.Write(b)
-				plan.WriteString(" ")
-			}
-		}
-		plan.WriteString("\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return plan.String()
 }

@@ -163,7 +163,7 @@ func TestCompleteReachesItsTaskByKey(t *testing.T) {
 				if generic && db.Dialect != "postgres" {
 					continue
 				}
-				plan := mustExplain(t, db, q, st.Args, generic)
+				plan := storagetest.Plan(t, db, q, st.Args, generic)
 				for _, bad := range []string{"task_assignee_id_status", "Seq Scan", "SCAN tasks"} {
 					if strings.Contains(plan, bad) {
 						t.Errorf("Complete's statement (generic plan: %v)\n  %s\nis planned with %q:\n%s", generic, q, bad, plan)
@@ -175,59 +175,4 @@ func TestCompleteReachesItsTaskByKey(t *testing.T) {
 			t.Fatalf("Complete ran %d statements that read or write tasks, want its read and its update", planned)
 		}
 	})
-}
-
-// mustExplain is the database's plan for the statement, its lines joined; on PostgreSQL with
-// generic, the plan made without the arguments' values (plan_cache_mode = force_generic_plan).
-func mustExplain(tb testing.TB, db *storage.DB, query string, args []any, generic bool) string {
-	tb.Helper()
-	ctx := context.Background()
-	explain := "EXPLAIN "
-	if db.Dialect != "postgres" {
-		explain = "EXPLAIN QUERY PLAN "
-	}
-	tx, err := db.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer tx.Rollback()
-	if generic {
-		if _, err := tx.ExecContext(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	rows, err := tx.QueryContext(ctx, explain+query, args...)
-	if err != nil {
-		tb.Fatalf("%s%s: %v", explain, query, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var plan strings.Builder
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			tb.Fatal(err)
-		}
-		for _, v := range vals {
-			switch v := v.(type) {
-			case string:
-				plan.WriteString(v + " ")
-			case []byte:
-				plan.Write(v)
-				plan.WriteString(" ")
-			}
-		}
-		plan.WriteString("\n")
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return plan.String()
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +109,60 @@ func HoldPool(tb testing.TB, db *storage.DB) {
 		}
 		tb.Cleanup(func() { c.Close() })
 	}
+}
+
+// Plan is the database's plan for the statement, its lines joined: EXPLAIN on PostgreSQL — with
+// generic, the plan made without the arguments' values (plan_cache_mode = force_generic_plan),
+// as a prepared statement may run — and EXPLAIN QUERY PLAN on SQLite.
+func Plan(tb testing.TB, db *storage.DB, query string, args []any, generic bool) string {
+	tb.Helper()
+	ctx := context.Background()
+	explain := "EXPLAIN "
+	if db.Dialect != dialect.Postgres {
+		explain = "EXPLAIN QUERY PLAN "
+	}
+	tx, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	if generic && db.Dialect == dialect.Postgres {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, explain+query, args...)
+	if err != nil {
+		tb.Fatalf("%s%s: %v", explain, query, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			tb.Fatal(err)
+		}
+		for _, v := range vals {
+			switch v := v.(type) {
+			case string:
+				plan.WriteString(v + " ")
+			case []byte:
+				plan.Write(v)
+				plan.WriteString(" ")
+			}
+		}
+		plan.WriteString("\n")
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return plan.String()
 }
