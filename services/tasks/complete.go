@@ -57,7 +57,7 @@ const completeEvents = 2
 // completeFixedArgs is how many of completeSQL's parameters are the change's.
 const completeFixedArgs = 3
 
-// loadSQL reads a task by its public id, its columns in scanTask's order.
+// loadSQL reads a task by its public id, its columns in the order loadCompletablePrepared scans.
 const loadSQL = `SELECT id, public_id, title, jira_id, description, status, assignee_id, created_at, completed_at
 FROM tasks WHERE public_id = $1`
 
