@@ -13,8 +13,8 @@ import (
 
 	"github.com/uberpopug/ates/ent/tasksdb"
 	"github.com/uberpopug/ates/services/bus"
-	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/bus/rabbitmq"
+	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/storage"
 	"github.com/uberpopug/ates/services/storage/storagetest"
 	"github.com/uberpopug/ates/services/tasks"
