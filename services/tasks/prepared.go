@@ -93,20 +93,21 @@ func (r firstRow) Scan(dest ...any) error {
 }
 
 // prepared returns query prepared on the pool (database/sql prepares it on each connection when
-// first used there); a failed preparation is tried again on the next call.
+// first used there); a failed preparation is tried again on the next call. Once prepared, a
+// statement is found without a lock: every completion and creation asks.
 func (s *Service) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
 	s.stmtsMu.Lock()
 	defer s.stmtsMu.Unlock()
-	if st, ok := s.stmts[query]; ok {
-		return st, nil
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
 	}
 	st, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: preparing a statement: %w", err)
 	}
-	if s.stmts == nil {
-		s.stmts = map[string]*sql.Stmt{}
-	}
-	s.stmts[query] = st
+	s.stmts.Store(query, st)
 	return st, nil
 }

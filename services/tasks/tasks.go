@@ -101,9 +101,10 @@ type Service struct {
 	db      *sql.DB
 	// pools is the snapshot of assignable popugs Create draws from on PostgreSQL.
 	pools pools
-	// stmts are the service's own statements prepared on db, by their text (see prepared).
+	// stmts are the service's own statements prepared on db (*sql.Stmt by their text; see
+	// prepared); stmtsMu serializes their preparation.
 	stmtsMu sync.Mutex
-	stmts   map[string]*sql.Stmt
+	stmts   sync.Map
 }
 
 // New returns the service; it refuses a missing dependency.
