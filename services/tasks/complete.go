@@ -57,7 +57,7 @@ const completeEvents = 2
 // completeFixedArgs is how many of completeSQL's parameters are the change's.
 const completeFixedArgs = 3
 
-// loadSQL reads a task by its public id, its columns in the order loadCompletablePrepared scans.
+// loadSQL reads a task by its public id, its columns in the order loadCompletable scans.
 const loadSQL = `SELECT id, public_id, title, jira_id, description, status, assignee_id, created_at, completed_at
 FROM tasks WHERE public_id = $1`
 
@@ -68,7 +68,7 @@ FROM tasks WHERE public_id = $1`
 // service has the pool (Config.DB): parsing and planning them cost PostgreSQL more than
 // running them.
 func (s *Service) completeInOneStatement(ctx context.Context, actor identity.Actor, id uuid.UUID) (Task, error) {
-	row, err := s.loadCompletablePrepared(ctx, id, actor)
+	row, err := loadCompletable(s.queryRow(ctx, loadSQL, id), id, actor)
 	if err != nil {
 		return Task{}, err
 	}
@@ -99,33 +99,13 @@ func (s *Service) completeInOneStatement(ctx context.Context, actor identity.Act
 	}
 }
 
-// loadCompletablePrepared is loadCompletable through loadSQL.
-func (s *Service) loadCompletablePrepared(ctx context.Context, id uuid.UUID, actor identity.Actor) (*tasksdb.Task, error) {
-	var (
-		row    tasksdb.Task
-		status string
-	)
-	err := s.queryRow(ctx, loadSQL, id).Scan(&row.ID, &row.PublicID, &row.Title, &row.JiraID, &row.Description, &status,
-		&row.AssigneeID, &row.CreatedAt, &row.CompletedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.E(errs.NotFound, "no task with id %s", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("tasks: loading task: %w", err)
-	}
-	row.Status = task.Status(status)
-	if err := completable(toTask(&row), actor); err != nil {
-		return nil, err
-	}
-	return &row, nil
-}
-
 // completeInTx completes in one transaction (SQLite, whose write transactions run one at a
 // time, so the task cannot change between its read and its update).
 func (s *Service) completeInTx(ctx context.Context, actor identity.Actor, id uuid.UUID) (Task, error) {
 	var out Task
 	err := s.inTx(ctx, func(tx *tasksdb.Tx) error {
-		row, err := s.loadCompletable(ctx, tx.Client(), id, actor)
+		rows, err := tx.QueryContext(ctx, s.sql(loadSQL), id)
+		row, err := loadCompletable(firstRow{rows, err}, id, actor)
 		if err != nil {
 			return err
 		}
@@ -146,19 +126,25 @@ func (s *Service) completeInTx(ctx context.Context, actor identity.Actor, id uui
 	return out, err
 }
 
-// loadCompletable reads the task and refuses it if the actor may not complete it.
-func (s *Service) loadCompletable(ctx context.Context, c *tasksdb.Client, id uuid.UUID, actor identity.Actor) (*tasksdb.Task, error) {
-	row, err := c.Task.Query().Where(task.PublicID(id)).Only(ctx)
-	if tasksdb.IsNotFound(err) {
+// loadCompletable scans the task loadSQL read and refuses it if the actor may not complete it.
+func loadCompletable(r rowScanner, id uuid.UUID, actor identity.Actor) (*tasksdb.Task, error) {
+	var (
+		row    tasksdb.Task
+		status string
+	)
+	err := r.Scan(&row.ID, &row.PublicID, &row.Title, &row.JiraID, &row.Description, &status,
+		&row.AssigneeID, &row.CreatedAt, &row.CompletedAt)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errs.E(errs.NotFound, "no task with id %s", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tasks: loading task: %w", err)
 	}
-	if err := completable(toTask(row), actor); err != nil {
+	row.Status = task.Status(status)
+	if err := completable(toTask(&row), actor); err != nil {
 		return nil, err
 	}
-	return row, nil
+	return &row, nil
 }
 
 // lostRace is the error of a completion whose task changed after it was read: by a shuffle
