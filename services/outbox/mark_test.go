@@ -7,18 +7,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uberpopug/ates/ent/authdb"
 	"github.com/uberpopug/ates/services/bus/inproc"
 	"github.com/uberpopug/ates/services/outbox"
 	"github.com/uberpopug/ates/services/storage"
 	"github.com/uberpopug/ates/services/storage/storagetest"
 )
 
-// mustPostgresOutbox is a fresh PostgreSQL context database with the outbox's tables.
-func mustPostgresOutbox(t *testing.T) *storage.DB {
+// markRig is a fresh PostgreSQL context database with the outbox's tables, a writer, and an
+// in-process bus whose every message is collected.
+type markRig struct {
+	db     *storage.DB
+	client *authdb.Client
+	w      *outbox.Writer
+	b      *inproc.Bus
+	got    *collector
+}
+
+func mustMarkRig(t *testing.T) markRig {
 	t.Helper()
 	db := storagetest.MustOpenPostgres(t, storagetest.MustCreatePostgresDatabase(t))
-	MustContextDB(t, db)
-	return db
+	b := inproc.New()
+	return markRig{db: db, client: MustContextDB(t, db), w: MustWriter(t, db), b: b, got: MustCollect(t, context.Background(), b, "#")}
 }
 
 // R-EVT-4: a relay reads from its mark, yet a row committed late far below it — a long
@@ -26,10 +36,9 @@ func mustPostgresOutbox(t *testing.T) *storage.DB {
 // is still published, by the read from the start the relay makes every FullReadEvery.
 func TestRelayFindsLateCommitsBelowItsMark(t *testing.T) {
 	t.Parallel()
-	db := mustPostgresOutbox(t)
-	client, w, b := MustContextDB(t, db), MustWriter(t, db), inproc.New()
+	rig := mustMarkRig(t)
+	db, client, w, b, got := rig.db, rig.client, rig.w, rig.b, rig.got
 	ctx := context.Background()
-	got := MustCollect(t, ctx, b, "#")
 
 	late, err := client.Tx(ctx) // draws its row's id first, commits last
 	if err != nil {
@@ -84,10 +93,8 @@ func TestRelayFindsLateCommitsBelowItsMark(t *testing.T) {
 // those entries are there).
 func TestRelayReadsFromItsMark(t *testing.T) {
 	t.Parallel()
-	db := mustPostgresOutbox(t)
-	client, w, b := MustContextDB(t, db), MustWriter(t, db), inproc.New()
-	ctx := context.Background()
-	got := MustCollect(t, ctx, b, "#")
+	rig := mustMarkRig(t)
+	db, client, w, b, got := rig.db, rig.client, rig.w, rig.b, rig.got
 	MustAppend(t, client, w, MustRecords(t, 20_000)...)
 	r, err := outbox.NewRelay(db, b, outbox.RelayOptions{Context: "mark-cost", PollInterval: 10 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {

@@ -52,10 +52,10 @@ const announceSpacing = 5 * time.Millisecond
 
 // announcer sends pg_notify for the commits of this process, one at a time and at least
 // announceSpacing apart: announcements made meanwhile are served together by the next, so a
-// burst of commits costs a few round trips, none of them on a producer's time. It sends them on a connection of its own
-// (a pool of one, opened from the database's URL): through the pool its producers use, an
-// announcement waited behind every request queued for a connection — under a backlog, the
-// active relay then heard of commits only at its poll.
+// burst of commits costs a few round trips, none of them on a producer's time. It sends them
+// on a connection of its own (a pool of one, opened from the database's URL): through the
+// pool its producers use, an announcement waited behind every request queued for a
+// connection — under a backlog, the active relay then heard of commits only at its poll.
 type announcer struct {
 	db     *storage.DB
 	log    *slog.Logger
