@@ -60,7 +60,7 @@ func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 
 func knownCode(c string) bool {
 	switch errs.Code(c) {
-	case errs.Invalid, errs.NotFound, errs.Conflict, errs.Forbidden, errs.Unauthenticated, errs.Internal:
+	case errs.Invalid, errs.NotFound, errs.Conflict, errs.Forbidden, errs.Unauthenticated, errs.Internal, errs.Unavailable, errs.Resync:
 		return true
 	}
 	return false

@@ -19,6 +19,13 @@ const (
 	Forbidden       Code = "FORBIDDEN"
 	Unauthenticated Code = "UNAUTHENTICATED"
 	Internal        Code = "INTERNAL"
+	// Unavailable is a temporary failure the client should retry (contract version 2): a
+	// database or broker outage, an overloaded password hasher. Meta["retryAfter"] says when,
+	// in seconds (R-API-4, R-REL-4).
+	Unavailable Code = "UNAVAILABLE"
+	// Resync ends a live subscription whose follower fell too far behind: the client refetches
+	// and subscribes again (R-LIVE-1, R-REL-1).
+	Resync Code = "RESYNC"
 )
 
 // Error is an application error with a code and a person-readable message.
@@ -42,6 +49,13 @@ func E(code Code, format string, args ...any) *Error {
 // InvalidField returns a BAD_USER_INPUT error naming the offending field.
 func InvalidField(field, format string, args ...any) *Error {
 	return &Error{Code: Invalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Retryable returns an UNAVAILABLE error telling the client to retry after retryAfter seconds
+// (at least 1).
+func Retryable(retryAfter int, format string, args ...any) *Error {
+	retryAfter = max(retryAfter, 1)
+	return &Error{Code: Unavailable, Message: fmt.Sprintf(format, args...), Meta: map[string]any{"retryAfter": retryAfter}}
 }
 
 // As returns the *Error in err's chain, if any.
