@@ -101,7 +101,9 @@ func TestSearchTasksThroughTheGateway(t *testing.T) {
 func TestServerInfo(t *testing.T) {
 	t.Parallel()
 	g := MustGateway(t)
-	var out struct{ ServerInfo struct{ Timezone, Today string } }
+	var out struct {
+		ServerInfo struct{ Timezone, Today string }
+	}
 	g.Query(t, "", `{ serverInfo { timezone today } }`, nil).MustOK(t, &out)
 	if out.ServerInfo.Timezone != "UTC" || out.ServerInfo.Today != g.Clock.Now().Format(time.DateOnly) {
 		t.Fatalf("serverInfo = %+v", out.ServerInfo)

@@ -44,7 +44,7 @@ type Hub struct {
 	tasks    *feed[*model.TaskChange]
 
 	seenMu sync.Mutex
-	seen   map[uuid.UUID]int64 // per account, the ledger sequence of the last entry pushed
+	seen   map[uuid.UUID]int64              // per account, the ledger sequence of the last entry pushed
 	recent *simplelru.LRU[string, struct{}] // task events pushed lately, by event id
 }
 
