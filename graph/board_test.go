@@ -4,14 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket/wsjson"
 	"github.com/google/uuid"
 
 	"github.com/uberpopug/ates/graph"
+	"github.com/uberpopug/ates/services/contract"
+	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/tasks"
 )
 
 // TestTaskPriceIsBatched: R-LIVE-2 — a page of tasks shows every task's price as accounting drew
@@ -278,4 +287,131 @@ func TestLaggingFollowerIsResynced(t *testing.T) {
 	if !strings.Contains(logs.String(), "ending a subscriber that cannot keep up") {
 		t.Fatalf("not logged:\n%s", logs.String())
 	}
+}
+
+// fixedTasks answers every lookup with a task of the given title: the feed's lookup, without a
+// database, for measuring the hub and the sockets alone.
+type fixedTasks struct{}
+
+func (fixedTasks) GetMany(_ context.Context, ids []uuid.UUID) ([]tasks.Task, []error) {
+	out := make([]tasks.Task, len(ids))
+	for i, id := range ids {
+		out[i] = tasks.Task{ID: id, Title: "Shuffled task", Description: strings.Repeat("d", 200), Status: tasks.Open, AssigneeID: id, CreatedAt: time.Now()}
+	}
+	return out, make([]error, len(ids))
+}
+
+// BenchmarkShuffleFollowers is a 100 000-task shuffle reaching 1 000 followers of every task,
+// each on a WebSocket of its own that reads as fast as it can (R-LIVE-1): the gateway's peak
+// heap over its heap before the shuffle, the pushes sent and the followers ended with RESYNC
+// (docs/benchmarks.md). Followers = ATES_BENCH_FOLLOWERS, tasks = ATES_BENCH_TASKS.
+func BenchmarkShuffleFollowers(b *testing.B) {
+	followers, shuffled := envInt("ATES_BENCH_FOLLOWERS", 1000), envInt("ATES_BENCH_TASKS", 100_000)
+	g := MustGateway(b)
+	w := g.MustUser(b, "kiwi", identity.Worker)
+	for b.Loop() {
+		var pushes, resyncs atomic.Int64
+		var wg sync.WaitGroup
+		for range followers {
+			c := MustDialWS(b, g, wsProtocols[0])
+			c.init(b, w.Token)
+			c.send(b, map[string]any{"id": "board", "type": "subscribe", "payload": map[string]any{
+				"query": `subscription { taskChanged { kind task { title } } }`,
+			}})
+			wg.Go(func() {
+				for {
+					var m wsMessage
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					err := wsjson.Read(ctx, c.conn, &m)
+					cancel()
+					if err != nil {
+						return
+					}
+					switch m.Type {
+					case "next":
+						pushes.Add(1)
+					case "error":
+						resyncs.Add(1)
+						return
+					case "complete":
+						return
+					}
+				}
+			})
+		}
+		for g.Hub.TaskSubscribers() != followers {
+			time.Sleep(10 * time.Millisecond)
+		}
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		peak := sampleHeap()
+		batch := make([]event.Envelope, 0, 200)
+		start := time.Now()
+		for i := range shuffled {
+			batch = append(batch, shuffleEvent(b, w.ID))
+			if len(batch) == cap(batch) || i == shuffled-1 {
+				if err := graph.PublishTaskChanges(context.Background(), g.Hub, fixedTasks{}, batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+		published := time.Since(start)
+		for g.Hub.TaskSubscribers() > 0 && pushes.Load()+resyncs.Load()*int64(graph.MaxTaskLag) < int64(followers*shuffled) {
+			time.Sleep(10 * time.Millisecond)
+			if time.Since(start) > 5*time.Minute {
+				break
+			}
+		}
+		g.Hub.ResyncTasks("the measurement is over")
+		wg.Wait()
+		max := peak()
+		b.ReportMetric(float64(max-before.HeapInuse)/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(pushes.Load()), "pushes")
+		b.ReportMetric(float64(resyncs.Load()), "resynced")
+		b.ReportMetric(published.Seconds(), "publish-s")
+	}
+}
+
+// sampleHeap samples the heap in use every 5 ms until the returned function is called, which
+// returns the largest sample.
+func sampleHeap() func() uint64 {
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		var m runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(stop); return <-done }
+}
+
+func shuffleEvent(tb testing.TB, assignee string) event.Envelope {
+	tb.Helper()
+	e, err := event.New(context.Background(), "tasks", contract.TaskAssigned, 1, time.Now(), contract.TaskAssignedV1{
+		TaskID: uuid.NewString(), AssigneeID: assignee, PreviousAssigneeID: &assignee,
+		Reason: contract.AssignedOnShuffle, AssignedAt: time.Now().UTC(),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

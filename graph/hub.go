@@ -27,7 +27,7 @@ import (
 // all subscribers, so a lagging one costs 8 bytes per push.
 const (
 	maxBalanceLag = 4096
-	maxTaskLag    = 1024
+	maxTaskLag    = 256
 )
 
 // Hub fans events out to the gateway's subscribers: balance changes (R-ACC-10) and task board
