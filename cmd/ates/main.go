@@ -68,6 +68,23 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("unknown command %q (want all, gateway, worker, deadletters or analytics)", cmd)
 	}
 
+	// The listen address is taken before anything is created: a busy port must not cost the
+	// one-time admin password printed below.
+	var ln net.Listener
+	if cmd != "worker" {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listening on %s (ATES_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+		}
+		defer ln.Close()
+	}
+	if cfg.usesDataDir() {
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -104,7 +121,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		if err := a.bootstrapAdmin(ctx, stdout); err != nil {
 			return err
 		}
-		wg.Go(func() { errc <- a.runGateway(runCtx, stdout) })
+		wg.Go(func() { errc <- a.runGateway(runCtx, stdout, ln) })
 	}
 	err = <-errc
 	cancel()
@@ -130,8 +147,14 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 // credentials once (R-AUTH-3).
 func (a *app) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
 	created, password, err := a.auth.Bootstrap(ctx, a.cfg.AdminUsername, a.cfg.AdminPassword)
-	if err != nil || !created {
+	if err != nil {
 		return err
+	}
+	if !created {
+		if a.cfg.AdminPassword != "" {
+			a.log.Warn("ATES_ADMIN_PASSWORD is set but ignored: the auth database has accounts already (to set an account's password, run: ates admin reset-password USERNAME)")
+		}
+		return nil
 	}
 	username := a.cfg.AdminUsername
 	if username == "" {
@@ -147,7 +170,7 @@ func (a *app) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
 }
 
 // runGateway serves GraphQL until ctx is done, then shuts down gracefully (R-OPS-5).
-func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
+func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener) error {
 	keys, err := a.auth.PublicKeys(ctx)
 	if err != nil {
 		return err
@@ -274,10 +297,6 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", a.cfg.HTTPAddr, err)
 	}
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
