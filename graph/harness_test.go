@@ -205,7 +205,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if _, _, err := svc.Bootstrap(ctx, "root", "root-beak-print"); err != nil {
 		tb.Fatal(err)
 	}
-	admin, err := svc.Login(ctx, "root", "root-beak-print")
+	admin, err := svc.Login(ctx, "root", "root-beak-print", "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if err := svc.SeedRevocations(ctx, revocations); err != nil {
 		tb.Fatal(err)
 	}
-	verifier, err := auth.NewVerifier(keys, revocations, clock.Now)
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Revocations: revocations, Clock: clock.Now, Lookup: svc.LookupAccount})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -398,7 +398,8 @@ func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) U
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := g.Auth.Login(ctx, username, pw)
+	g.Revocations.Observe(a.ID, a.Version, a.Active) // as the gateway's account feed would
+	s, err := g.Auth.Login(ctx, username, pw, "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -407,7 +408,7 @@ func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) U
 
 func (g *Gateway) adminActor(tb testing.TB) identity.Actor {
 	tb.Helper()
-	s, err := g.Auth.Login(context.Background(), "root", "root-beak-print")
+	s, err := g.Auth.Login(context.Background(), "root", "root-beak-print", "")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -141,6 +141,9 @@ func (p Problem) Message(label string, r Rule) string {
 	case Bidi:
 		return fmt.Sprintf("%s must not contain bidirectional override or isolate characters", label)
 	case Blank:
+		if r.Min > 0 {
+			return fmt.Sprintf("%s must be %d to %d characters, not only spaces", label, r.Min, r.Max)
+		}
 		return fmt.Sprintf("%s must not be blank", label)
 	}
 	return ""

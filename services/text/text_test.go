@@ -97,7 +97,7 @@ func TestField(t *testing.T) {
 		{strings.Repeat("n", 201), "full name must be 1 to 200 characters"},
 		{"a\x00b", "full name must be one line without control characters"},
 		{"a\u202eb", "full name must not contain bidirectional override or isolate characters"},
-		{"\u200b", "full name must not be blank"},
+		{"\u200b", "full name must be 1 to 200 characters, not only spaces"},
 		{"\xff", "full name is not valid UTF-8 text"},
 	}
 	for _, tt := range tests {
@@ -108,6 +108,9 @@ func TestField(t *testing.T) {
 	}
 	if e := Field("jiraId", "jiraId", strings.Repeat("A", 33), Rule{Max: 32}); e == nil || e.Message != "jiraId must be at most 32 characters" {
 		t.Errorf("optional field too long: %#v", e)
+	}
+	if e := Field("note", "note", " ", Rule{Max: 32}); e == nil || e.Message != "note must not be blank" {
+		t.Errorf("optional field blank: %#v", e)
 	}
 	if e := Field("description", "description", "a\x01", Rule{Min: 1, Max: 9, Multiline: true}); e == nil ||
 		e.Message != "description must not contain control characters other than line breaks and tabs" {
