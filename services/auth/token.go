@@ -167,11 +167,17 @@ func RefusalReason(err error) string {
 
 // The refusals, one message per reason (R-SEC-1, R-SEC-4, R-AUTH-5).
 var (
-	errTokenInvalid    = func() error { return refuse(RefusedInvalid, "the access token is invalid") }
-	errTokenExpired    = func() error { return refuse(RefusedExpired, "the access token has expired; log in again") }
-	errTokenLifetime   = func() error { return refuse(RefusedLifetime, "the access token lives longer than this server allows; log in again") }
-	errTokenUnknown    = func() error { return refuse(RefusedUnknownAccount, "the access token's account is unknown; log in again") }
-	errTokenInactive   = func() error { return refuse(RefusedDeactivated, "the account is deactivated") }
-	errTokenOutdated   = func() error { return refuse(RefusedOutdated, "the account changed since this token was issued; log in again") }
+	errTokenInvalid  = func() error { return refuse(RefusedInvalid, "the access token is invalid") }
+	errTokenExpired  = func() error { return refuse(RefusedExpired, "the access token has expired; log in again") }
+	errTokenLifetime = func() error {
+		return refuse(RefusedLifetime, "the access token lives longer than this server allows; log in again")
+	}
+	errTokenUnknown = func() error {
+		return refuse(RefusedUnknownAccount, "the access token's account is unknown; log in again")
+	}
+	errTokenInactive = func() error { return refuse(RefusedDeactivated, "the account is deactivated") }
+	errTokenOutdated = func() error {
+		return refuse(RefusedOutdated, "the account changed since this token was issued; log in again")
+	}
 	errTokenSessionEnd = func() error { return refuse(RefusedSessionEnded, "the session of this token has ended; log in again") }
 )
