@@ -57,22 +57,47 @@ type harness struct {
 	svc      *auth.Service
 	clock    *fakeClock
 	notified atomic.Int64
+	opts     []func(*auth.Config)
+	// logs holds the service's log lines.
+	logs *syncBuffer
 }
 
-// MustService returns an auth service over db, with its schema created, a fake clock and light
-// Argon2 parameters.
-func MustService(tb testing.TB, db *storage.DB) *harness {
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// MustService returns an auth service over db, migrated by auth.Migrate, with a fake clock,
+// light Argon2 parameters and the config edits opts. A PostgreSQL pool is capped at 8
+// connections: the server's are shared by every test running on it.
+func MustService(tb testing.TB, db *storage.DB, opts ...func(*auth.Config)) *harness {
 	tb.Helper()
-	ctx := context.Background()
+	if db.Dialect == dialect.Postgres {
+		db.SQL.SetMaxOpenConns(8)
+		db.SQL.SetMaxIdleConns(8)
+	}
 	client := authdb.NewClient(authdb.Driver(db.Driver()))
 	// Ent's migration writes the generated package-level table list: one at a time.
 	schemaMu.Lock()
-	err := client.Schema.Create(ctx)
+	err := db.Migrate(context.Background(), func(ctx context.Context) error { return auth.Migrate(ctx, db) })
 	schemaMu.Unlock()
 	if err != nil {
 		tb.Fatalf("creating the auth schema: %v", err)
 	}
-	h := &harness{db: db, client: client, clock: &fakeClock{now: start}}
+	h := &harness{db: db, client: client, clock: &fakeClock{now: start}, opts: opts, logs: &syncBuffer{}}
 	h.svc = h.mustNew(tb)
 	return h
 }
@@ -84,10 +109,14 @@ func (h *harness) mustNew(tb testing.TB) *auth.Service {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc, err := auth.New(context.Background(), auth.Config{
-		Client: h.client, Outbox: w, Clock: h.clock.Now, Logger: slog.New(slog.DiscardHandler),
+	cfg := auth.Config{
+		Client: h.client, Outbox: w, Clock: h.clock.Now, Logger: slog.New(slog.NewTextHandler(h.logs, nil)),
 		Notify: func() { h.notified.Add(1) }, Argon2: lightArgon2,
-	})
+	}
+	for _, o := range h.opts {
+		o(&cfg)
+	}
+	svc, err := auth.New(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("auth.New: %v", err)
 	}
