@@ -114,7 +114,8 @@ func (s *Service) checkBeakPrint(ctx context.Context, op, username, password, cl
 
 // giveBack returns an attempt that was counted but not checked, then err.
 func (s *Service) giveBack(ctx context.Context, keys limitKeys, err error) error {
-	gerr := s.inTx(context.WithoutCancel(ctx), func(tx *authdb.Tx) error {
+	ctx = context.WithoutCancel(ctx) // a caller that gave up still gives its attempt back
+	gerr := s.inTx(ctx, func(tx *authdb.Tx) error {
 		return s.settleAttempt(ctx, tx, keys, s.throttle.givenBack)
 	})
 	if gerr != nil {
