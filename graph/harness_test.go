@@ -213,7 +213,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	revocations := auth.NewRevocations()
+	revocations := auth.NewRevocationsWithClock(clock.Now)
 	if err := svc.SeedRevocations(ctx, revocations); err != nil {
 		tb.Fatal(err)
 	}

@@ -47,9 +47,13 @@ type endedSession struct {
 	until time.Time
 }
 
-// NewRevocations returns an empty set.
-func NewRevocations() *Revocations {
-	return &Revocations{accounts: map[uuid.UUID]AccountState{}, ended: map[uuid.UUID]time.Time{}, now: time.Now, hooks: map[int]func(uuid.UUID){}}
+// NewRevocations returns an empty set on the wall clock.
+func NewRevocations() *Revocations { return NewRevocationsWithClock(time.Now) }
+
+// NewRevocationsWithClock returns an empty set that forgets an ended session once now is past
+// the expiry of its last access token; give it the verifier's clock.
+func NewRevocationsWithClock(now func() time.Time) *Revocations {
+	return &Revocations{accounts: map[uuid.UUID]AccountState{}, ended: map[uuid.UUID]time.Time{}, now: now, hooks: map[int]func(uuid.UUID){}}
 }
 
 // OnChange registers fn to be called with an account's id whenever its state changed or one

@@ -130,7 +130,7 @@ func (h *harness) mustVerifier(tb testing.TB, svc *auth.Service) (*auth.Verifier
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := auth.NewRevocations()
+	r := auth.NewRevocationsWithClock(h.clock.Now)
 	v, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Revocations: r, Clock: h.clock.Now, Lookup: svc.LookupAccount})
 	if err != nil {
 		tb.Fatal(err)

@@ -56,7 +56,7 @@ func everyAccountAtVersion1(context.Context, uuid.UUID) (AccountState, bool, err
 // the revocations do not know are looked up as active at version 1.
 func mustVerifier(tb testing.TB, c *clock, keys ...PublicKey) (*Verifier, *Revocations) {
 	tb.Helper()
-	r := NewRevocations()
+	r := NewRevocationsWithClock(c.Now)
 	v, err := NewVerifier(VerifierConfig{Keys: keys, Revocations: r, Clock: c.Now, Lookup: everyAccountAtVersion1})
 	if err != nil {
 		tb.Fatal(err)
