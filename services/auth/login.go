@@ -80,7 +80,7 @@ func (s *Service) checkBeakPrint(ctx context.Context, op, username, password, cl
 		return nil, keys, err
 	}
 	if wait > 0 {
-		secs := int(math.Ceil(wait.Seconds()))
+		secs := retryAfter(wait)
 		security.Record(ctx, s.log, security.LoginThrottled, "beak print check throttled",
 			"operation", op, "username", username, "client", client, "retryAfter", secs)
 		e := errs.E(errs.Unauthenticated, "too many failed logins; try again in %d seconds", secs)

@@ -865,3 +865,20 @@ func TestGet(t *testing.T) {
 	_, err = h.svc.Get(ctx, uuid.New())
 	mustErr(t, err, errs.NotFound, "")
 }
+
+// TestServiceHashesWithOWASPDefaults: R-SEC-5 — a service configured without Argon2
+// parameters stores argon2id hashes with OWASP's parameters.
+func TestServiceHashesWithOWASPDefaults(t *testing.T) {
+	t.Parallel()
+	h := MustService(t, storagetest.MustOpen(t, dialect.SQLite), func(c *auth.Config) { c.Argon2 = auth.Argon2Params{} })
+	if _, err := h.svc.SignUp(context.Background(), newAccount("popug", "")); err != nil {
+		t.Fatal(err)
+	}
+	var hash string
+	if err := h.db.SQL.QueryRow(`SELECT password_hash FROM accounts`).Scan(&hash); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("stored hash %q, want argon2id with m=19456,t=2,p=1", hash)
+	}
+}

@@ -88,18 +88,18 @@ func (s *Service) issue(a Account, sid uuid.UUID, refresh string, refreshExp, no
 }
 
 // The refusals of Refresh: the gateway clears the refresh cookie on any of them.
-var (
-	errSessionUnknown = func() error {
-		return errs.E(errs.Unauthenticated, "the session has ended or is unknown; log in again")
-	}
-	errSessionExpired = func() error { return errs.E(errs.Unauthenticated, "the session has expired; log in again") }
-	errSessionReused  = func() error {
-		return errs.E(errs.Unauthenticated, "this refresh token was already used, so the session was ended to be safe; log in again")
-	}
-	errSessionRaced = func() error {
-		return errs.E(errs.Unauthenticated, "this refresh token was just used by another request; use the newest one")
-	}
-)
+func errSessionUnknown() error {
+	return errs.E(errs.Unauthenticated, "the session has ended or is unknown; log in again")
+}
+func errSessionExpired() error {
+	return errs.E(errs.Unauthenticated, "the session has expired; log in again")
+}
+func errSessionReused() error {
+	return errs.E(errs.Unauthenticated, "this refresh token was already used, so the session was ended to be safe; log in again")
+}
+func errSessionRaced() error {
+	return errs.E(errs.Unauthenticated, "this refresh token was just used by another request; use the newest one")
+}
 
 // Refresh rotates a refresh token (R-SESS-1): a valid, unused token is marked used and a new
 // one of the same session is issued with an access token for the account's current role and

@@ -166,18 +166,20 @@ func RefusalReason(err error) string {
 }
 
 // The refusals, one message per reason (R-SEC-1, R-SEC-4, R-AUTH-5).
-var (
-	errTokenInvalid  = func() error { return refuse(RefusedInvalid, "the access token is invalid") }
-	errTokenExpired  = func() error { return refuse(RefusedExpired, "the access token has expired; log in again") }
-	errTokenLifetime = func() error {
-		return refuse(RefusedLifetime, "the access token lives longer than this server allows; log in again")
-	}
-	errTokenUnknown = func() error {
-		return refuse(RefusedUnknownAccount, "the access token's account is unknown; log in again")
-	}
-	errTokenInactive = func() error { return refuse(RefusedDeactivated, "the account is deactivated") }
-	errTokenOutdated = func() error {
-		return refuse(RefusedOutdated, "the account changed since this token was issued; log in again")
-	}
-	errTokenSessionEnd = func() error { return refuse(RefusedSessionEnded, "the session of this token has ended; log in again") }
-)
+func errTokenInvalid() error { return refuse(RefusedInvalid, "the access token is invalid") }
+func errTokenExpired() error {
+	return refuse(RefusedExpired, "the access token has expired; log in again")
+}
+func errTokenLifetime() error {
+	return refuse(RefusedLifetime, "the access token lives longer than this server allows; log in again")
+}
+func errTokenUnknown() error {
+	return refuse(RefusedUnknownAccount, "the access token's account is unknown; log in again")
+}
+func errTokenInactive() error { return refuse(RefusedDeactivated, "the account is deactivated") }
+func errTokenOutdated() error {
+	return refuse(RefusedOutdated, "the account changed since this token was issued; log in again")
+}
+func errTokenSessionEnd() error {
+	return refuse(RefusedSessionEnded, "the session of this token has ended; log in again")
+}
