@@ -27,7 +27,7 @@ func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) 
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.AuthPayload, error) {
-	s, err := r.Auth.Login(ctx, username, password)
+	s, err := r.Auth.Login(ctx, username, password, "")
 	if err != nil {
 		return nil, err
 	}

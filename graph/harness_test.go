@@ -225,7 +225,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if _, _, err := svc.Bootstrap(ctx, "root", "root-beak-print"); err != nil {
 		tb.Fatal(err)
 	}
-	admin, err := svc.Login(ctx, "root", "root-beak-print")
+	admin, err := svc.Login(ctx, "root", "root-beak-print", "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -233,11 +233,11 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	revocations := auth.NewRevocations()
+	revocations := auth.NewRevocationsWithClock(clock.Now)
 	if err := svc.SeedRevocations(ctx, revocations); err != nil {
 		tb.Fatal(err)
 	}
-	verifier, err := auth.NewVerifier(keys, revocations, clock.Now)
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Revocations: revocations, Clock: clock.Now, Lookup: svc.LookupAccount})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -439,7 +439,8 @@ func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) U
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := g.Auth.Login(ctx, username, pw)
+	g.Revocations.Observe(a.ID, a.Version, a.Active) // as the gateway's account feed would
+	s, err := g.Auth.Login(ctx, username, pw, "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -448,7 +449,7 @@ func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) U
 
 func (g *Gateway) adminActor(tb testing.TB) identity.Actor {
 	tb.Helper()
-	s, err := g.Auth.Login(context.Background(), "root", "root-beak-print")
+	s, err := g.Auth.Login(context.Background(), "root", "root-beak-print", "")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func migrate(ctx context.Context, name string, db *storage.DB) error {
 		var err error
 		switch name {
 		case "auth":
-			err = authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
+			err = auth.Migrate(ctx, db)
 		case "tasks":
 			err = tasks.Migrate(ctx, db)
 		case "accounting":

@@ -178,7 +178,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 	revocations := auth.NewRevocations()
 	// Subscribe before seeding, so no change between the two is missed.
 	feed, err := a.transport.Subscribe(ctx, bus.Subscription{
-		Topics: []string{auth.EventAccountCreated, auth.EventAccountUpdated}, Concurrency: 1,
+		Topics: auth.RevocationTopics, Concurrency: 1,
 	}, func(_ context.Context, d bus.Delivery) error {
 		e, err := a.registry.Parse(d.Body)
 		if err != nil {
@@ -255,7 +255,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 	if err := a.auth.SeedRevocations(ctx, revocations); err != nil {
 		return err
 	}
-	verifier, err := auth.NewVerifier(keys, revocations, time.Now)
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Revocations: revocations, Clock: time.Now, MaxLifetime: a.auth.TokenTTL(), Lookup: a.auth.LookupAccount})
 	if err != nil {
 		return err
 	}

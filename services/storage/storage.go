@@ -65,6 +65,10 @@ func Open(ctx context.Context, cfg Config, contextName string) (*DB, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("storage: neither a data directory nor a database URL is configured")
 	}
+	// The data directory holds the databases and the signing key: its owner's only (R-SEC-5).
+	if err := PrivateDirectory(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	return OpenSQLite(ctx, filepath.Join(cfg.DataDir, contextName+".db"))
 }
 
@@ -101,10 +105,21 @@ func OpenURL(ctx context.Context, raw string) (*DB, error) {
 	}
 }
 
+// sqliteFiles are the files SQLite keeps beside a database in WAL mode.
+var sqliteFiles = []string{"-wal", "-shm", "-journal"}
+
 // OpenSQLite opens (creating) a SQLite database file with foreign keys, WAL and a busy timeout.
+// The file and its -wal and -shm are its owner's only (0600), also when they existed with a
+// wider mode; a missing directory is created 0700 (R-SEC-5).
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("storage: creating data directory: %w", err)
+	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
+		if err := PrivateDirectory(filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+	}
+	// SQLite creates -wal and -shm with the database file's mode.
+	if err := PrivateFiles(path, sqliteFiles...); err != nil {
+		return nil, err
 	}
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
@@ -117,6 +132,11 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
+	}
+	// The first connection made -wal and -shm: make sure of their mode too.
+	if err := PrivateFiles(path, sqliteFiles...); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return &DB{SQL: db, Dialect: dialect.SQLite, Name: path}, nil
 }
