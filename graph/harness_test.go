@@ -97,6 +97,39 @@ type Gateway struct {
 	// AdminToken and AdminID belong to the bootstrap admin "root".
 	AdminToken string
 	AdminID    string
+
+	// What a second gateway over the same contexts needs.
+	resolver *graph.Resolver
+	keys     []auth.PublicKey
+	jwks     []byte
+	log      *slog.Logger
+}
+
+// SecondGateway serves another gateway over the same contexts and databases, with a
+// revocation set of its own (fed by its own FeedEvents), as a second `ates gateway` would.
+func (g *Gateway) SecondGateway(tb testing.TB) *Gateway {
+	tb.Helper()
+	ctx := context.Background()
+	revocations := auth.NewRevocationsWithClock(g.Clock.Now)
+	if err := g.Auth.SeedRevocations(ctx, revocations); err != nil {
+		tb.Fatal(err)
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: g.keys, Revocations: revocations, Clock: g.Clock.Now, Lookup: g.Auth.LookupAccount})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := graph.NewHandler(graph.Config{
+		Resolver: g.resolver, Verifier: verifier, Logger: g.log,
+		JWKS: func(context.Context) ([]byte, error) { return g.jwks, nil },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	second := *g
+	second.URL, second.Handler, second.Revocations = srv.URL, h, revocations
+	return &second
 }
 
 type gatewayConfig struct {
@@ -280,8 +313,9 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	}
 
 	hub := graph.NewHub(log)
+	resolver := &graph.Resolver{Auth: svc, TaskTracker: tracker, Accounting: acc, Hub: hub, Log: log, Clock: clock.Now, Location: time.UTC}
 	h, err := graph.NewHandler(graph.Config{
-		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Accounting: acc, Hub: hub, Log: log, Clock: clock.Now, Location: time.UTC},
+		Resolver: resolver,
 		Verifier: verifier,
 		JWKS:     func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:    cfg.ready(db),
@@ -303,6 +337,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 		AuthQueries: authQueries, Hub: hub, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
 		AccountingDB: accDB, AccountingClient: accClient, Accounting: acc, AccountingQueries: accQueries,
 		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
+		resolver: resolver, keys: keys, jwks: jwks, log: log,
 	}
 	g.SyncReplica(tb)
 	return g
