@@ -17,6 +17,10 @@
 //     messages of a topic together); each key's messages keep their order.
 //   - The handler's nil return acknowledges the message; an error, or the consumer stopping
 //     before the handler returned, puts it back for redelivery (Delivery.Redelivered set).
+//   - Stop lets running handlers finish, and tells them it is waiting: Stopping(ctx) of a
+//     handler's context closes. A handler that is only waiting (for a database to come back)
+//     gives up then and returns an error, so its delivery is redelivered later and Stop is not
+//     held up by an outage (R-OPS-5, R-REL-2).
 //     A transport may carry messages published together as one unit (RabbitMQ's packs): a
 //     redelivery then brings back the unit's other messages too. Consumers are idempotent
 //     (inboxes), so at-least-once is the contract; exactly-once effect is theirs.
@@ -48,6 +52,23 @@ type Delivery struct {
 	Message
 	// Redelivered is set when the message was handed out before and not acknowledged.
 	Redelivered bool
+}
+
+// stoppingKey is the context key of the channel Stopping returns.
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying stopping, the channel a transport closes when the consumer
+// whose handlers get ctx is asked to stop. Transports call it; handlers read it with Stopping.
+func WithStopping(ctx context.Context, stopping <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping)
+}
+
+// Stopping returns the channel that closes when the consumer running the handler that got ctx
+// is stopping (Consumer.Stop): a handler waiting out a temporary failure gives up then and
+// returns an error (R-OPS-5). Outside a handler it returns nil, which never closes.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	return ch
 }
 
 // Handler processes one delivery; nil acknowledges it, an error requeues it.

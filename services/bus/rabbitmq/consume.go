@@ -94,7 +94,7 @@ func (t *Transport) subscribe(ctx context.Context, s bus.Subscription, h bus.Han
 		c.queue = t.cfg.QueuePrefix + s.Queue
 	}
 	c.log = t.log.With("queue", c.queue, "topics", s.Topics)
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx, c.cancel = context.WithCancel(bus.WithStopping(ctx, c.stopping))
 	c.quit, c.stopQuit = context.WithCancel(c.ctx)
 
 	conn, err := t.waitConn(ctx)
