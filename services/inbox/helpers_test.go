@@ -166,7 +166,7 @@ func MustConsumer(tb testing.TB, db *storage.DB, client *authdb.Client, name str
 			}
 			return nil
 		},
-		MaxAttempts: maxAttempts,
+		MaxAttempts:   maxAttempts,
 		Backoff:       func(int) time.Duration { return time.Millisecond },
 		OutageBackoff: quickOutageBackoff,
 		Logger:        testLogger(tb),
