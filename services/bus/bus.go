@@ -131,6 +131,22 @@ type Transport interface {
 	Close() error
 }
 
+// Link is implemented by a transport that depends on a connection to a broker (RabbitMQ).
+type Link interface {
+	// Connected reports whether the transport holds a live connection now, and returns a
+	// channel that is closed at its next change (lost, or replaced by a new one).
+	Connected() (up bool, changed <-chan struct{})
+}
+
+// Connected reports t's connection (Link); a transport without a broker (in-process) is always
+// connected and its channel is nil, which never closes (R-REL-3).
+func Connected(t Transport) (up bool, changed <-chan struct{}) {
+	if l, ok := t.(Link); ok {
+		return l.Connected()
+	}
+	return true, nil
+}
+
 // Normalize fills the subscription's defaults.
 func (s Subscription) Normalize() Subscription {
 	if s.Prefetch <= 0 {

@@ -10,6 +10,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/bus"
 )
 
@@ -175,7 +176,7 @@ func (c *consumer) consume(ch *amqp.Channel) (*session, error) {
 func (c *consumer) run(sess *session) {
 	defer close(c.done)
 	defer c.t.unregister(c)
-	flaps := newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+	flaps := backoff.New(c.t.cfg.reconnectPolicy())
 	for {
 		started := time.Now()
 		c.serve(sess)
@@ -188,11 +189,11 @@ func (c *consumer) run(sess *session) {
 		if time.Since(started) < time.Second {
 			// A channel that keeps closing at once (say, the server cancels the consumer
 			// again and again) must not make a busy loop.
-			if !sleep(c.quit, flaps.next()) {
+			if !backoff.Sleep(c.quit, flaps.Next()) {
 				return
 			}
 		} else {
-			flaps = newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+			flaps.Reset()
 		}
 		if sess = c.reopen(); sess == nil {
 			return
@@ -224,7 +225,7 @@ func (c *consumer) serve(sess *session) {
 
 // reopen waits for a connection and consumes again; nil means the consumer stopped meanwhile.
 func (c *consumer) reopen() *session {
-	b := newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+	b := backoff.New(c.t.cfg.reconnectPolicy())
 	for {
 		conn, err := c.t.waitConn(c.quit)
 		if err != nil {
@@ -234,9 +235,9 @@ func (c *consumer) reopen() *session {
 		if err == nil {
 			return sess
 		}
-		delay := b.next()
+		delay := b.Next()
 		c.log.Warn("cannot resume consumer; retrying", "retry_in", delay, "err", err)
-		if !sleep(c.quit, delay) {
+		if !backoff.Sleep(c.quit, delay) {
 			return nil
 		}
 	}
