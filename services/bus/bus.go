@@ -12,6 +12,11 @@
 //   - A durable queue (Subscription.Queue set) is shared: its consumers compete, each message
 //     goes to one of them. A private subscription (Queue empty) gets its own exclusive queue
 //     that lives as long as the consumer: every private subscriber sees every message.
+//   - A feed (Subscription.Feed set) is a private subscription whose queue outlives its
+//     consumer's connection: named by the feed, durable, expiring only when unused for long, so
+//     a consumer that reconnects gets what was published meanwhile. Whenever a subscription's
+//     queue may have lost messages — the transport had to create it when the consumer
+//     (re)attached — OnGap is called before the next delivery (R-REL-1).
 //   - A queue with one consumer gets the messages of one Publish call in their order, except
 //     that messages of different Keys may be reordered between each other (RabbitMQ packs the
 //     messages of a topic together); each key's messages keep their order.
@@ -98,6 +103,23 @@ type Subscription struct {
 	// Batch bounds the deliveries one BatchHandler call gets (SubscribeBatch; default 100). A
 	// batch is what the queue holds when the handler is free, without waiting for more.
 	Batch int
+	// Feed, on a private subscription (Queue empty), names a feed of this process that survives
+	// reconnects (R-REL-1): its purpose and the process instance, e.g. "gateway.<instance>.balances",
+	// unique to the process. The transport keeps its queue across lost connections and broker
+	// restarts (RabbitMQ: a durable queue named after the feed, neither exclusive nor auto-deleted,
+	// expiring when unused for rabbitmq.Config.FeedExpiry), so what is published while the
+	// consumer is away waits for it; Stop deletes the queue. The in-process bus has no broker to
+	// lose: a feed is a private subscription there.
+	Feed string
+	// OnGap, when set, is called whenever the subscription's queue may have lost messages: the
+	// transport had to create it when the consumer attached or re-attached (it expired, the
+	// broker lost it, a private queue is new after every reconnect). It is called from the
+	// consumer, before the next delivery is handed over, and must not block for long. The first
+	// attachment counts too: a brand-new process's feed reports one gap before anything is
+	// delivered, since a transport cannot tell it from a queue lost while it kept no memory of
+	// it — with nobody subscribed yet, harmless. The in-process bus never loses messages and
+	// never calls it.
+	OnGap func()
 	// Linger is how long a batch waits for more deliveries after its first (SubscribeBatch on
 	// RabbitMQ; default DefaultLinger). A consumer whose results nobody waits for, such as a
 	// read model, may wait longer: larger batches cost less per event. The in-process bus hands

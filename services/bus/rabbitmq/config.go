@@ -42,7 +42,14 @@ type Config struct {
 	// PackBytes bounds a pack's ids and bodies (default DefaultPackBytes); a larger message
 	// travels alone.
 	PackBytes int
+	// FeedExpiry is how long a feed's queue (bus.Subscription.Feed) outlives its last
+	// consumer: long enough for reconnects and broker restarts, short enough that a process
+	// gone for good leaves no queue filling up for long (default DefaultFeedExpiry).
+	FeedExpiry time.Duration
 }
+
+// DefaultFeedExpiry is Config.FeedExpiry when unset (R-REL-1).
+const DefaultFeedExpiry = 5 * time.Minute
 
 // Reconnect backoff defaults (R-REL-3): a broker that comes back is found within
 // DefaultMaxReconnectDelay, however long it was away, and processes retry out of step.
@@ -92,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PackBytes <= 0 {
 		c.PackBytes = DefaultPackBytes
+	}
+	if c.FeedExpiry <= 0 {
+		c.FeedExpiry = DefaultFeedExpiry
 	}
 	return c
 }

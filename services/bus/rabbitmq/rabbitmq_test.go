@@ -22,6 +22,30 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// TestFeedContract runs the feed cases with the subscriber reaching the broker through a proxy
+// the cases can cut (R-REL-1).
+func TestFeedContract(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	bustest.RunFeeds(t, func(t *testing.T) bustest.FeedRig {
+		p := amqptest.StartProxy(t, url)
+		cfg := testConfig(t, url)
+		proxied := cfg
+		proxied.URL = p.URL(url)
+		return bustest.FeedRig{
+			Publisher:  mustNew(t, cfg, url),
+			Subscriber: mustNew(t, proxied, url),
+			Cut: func(t *testing.T) func() {
+				p.Drop(time.Hour)
+				return p.Allow
+			},
+			DeleteFeedQueue: func(t *testing.T, feed string) {
+				deleteTopology(t, url, "", []string{cfg.QueuePrefix + "feed." + feed})
+			},
+		}
+	})
+}
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	for _, raw := range []string{"", "http://localhost:5672/", "amqp://host:notaport/"} {

@@ -80,6 +80,13 @@ func (p *Proxy) Drop(refuseFor time.Duration) time.Time {
 	return p.refuseUntil
 }
 
+// Allow ends a refusal begun by Drop now: the broker is back for the proxy's clients.
+func (p *Proxy) Allow() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuseUntil = time.Time{}
+}
+
 // Accepted is how many connections the proxy forwarded to the broker so far.
 func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
 
