@@ -151,9 +151,14 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	revocations := auth.NewRevocations()
+	// The gateway's feeds keep their queues across broker outages, named for this process
+	// (R-REL-1); the hooks run when a feed may have lost events anyway.
+	instance := newInstanceID()
+	onAccountFeedGap, onBalanceFeedGap := noFeedGapHook, noFeedGapHook
 	// Subscribe before seeding, so no change between the two is missed.
 	feed, err := a.transport.Subscribe(ctx, bus.Subscription{
 		Topics: []string{auth.EventAccountCreated, auth.EventAccountUpdated}, Concurrency: 1,
+		Feed: gatewayFeed(instance, "accounts"), OnGap: onAccountFeedGap,
 	}, func(_ context.Context, d bus.Delivery) error {
 		e, err := a.registry.Parse(d.Body)
 		if err != nil {
@@ -182,6 +187,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	// per message, not the hub's, bounds how fast pushes go out.
 	balances, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
 		Topics: []string{contract.BalanceChanged}, Batch: 200,
+		Feed: gatewayFeed(instance, "balances"), OnGap: onBalanceFeedGap,
 	}, func(ctx context.Context, ds []bus.Delivery) error {
 		es := make([]event.Envelope, 0, len(ds))
 		var bad []error
