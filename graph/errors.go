@@ -11,11 +11,14 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/fault"
 )
 
 // presentError turns any error into a GraphQL error with extensions.code (R-API-4): coded
 // errors keep their message; errors of the request itself (parse, validation, limits, input
-// coercion) are BAD_USER_INPUT; anything else is logged in full and shown as "internal error".
+// coercion) are BAD_USER_INPUT; a temporary failure (fault.IsTransient: a database or the broker
+// away) is UNAVAILABLE with retryAfter (R-REL-4); anything else is logged in full and shown as
+// "internal error".
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
@@ -43,12 +46,22 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions = map[string]any{"code": code}
 			return out
 		}
+		if fault.IsTransient(ctx, err) {
+			// A database or the broker is away for a moment: the client retries (R-REL-4).
+			log.WarnContext(ctx, "temporary failure", "error", err, "path", out.Path.String())
+			out.Message = unavailableMessage
+			out.Extensions = map[string]any{"code": string(errs.Unavailable), "retryAfter": fault.RetryAfter(ctx, err)}
+			return out
+		}
 		log.ErrorContext(ctx, "internal error", "error", err, "path", out.Path.String())
 		out.Message = "internal error"
 		out.Extensions = map[string]any{"code": string(errs.Internal)}
 		return out
 	}
 }
+
+// unavailableMessage is what a client is told of a temporary failure (R-API-4).
+const unavailableMessage = "aTES is briefly unavailable; please try again in a few seconds"
 
 // recoverPanic logs a resolver panic with its stack and answers "internal error".
 func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
