@@ -18,6 +18,7 @@ import (
 	"github.com/uberpopug/ates/ent/eventschema"
 	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/fault"
 	"github.com/uberpopug/ates/services/storage"
 )
 
@@ -227,7 +228,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.log.Warn("outbox relay: the event transport is down; waiting for it")
 			case err != nil && ctx.Err() == nil:
 				wait := dbFailures.Next()
-				r.log.Error("outbox relay: database error; retrying", "error", err, "failures", dbFailures.Failures(), "retry_in", wait)
+				r.logDatabaseError(ctx, "outbox relay: database error; retrying", err, dbFailures, wait)
 				r.sleep(ctx, wait)
 			}
 		}
@@ -248,7 +249,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				return nil
 			}
 			wait := dbFailures.Next()
-			r.log.Error("outbox relay: taking the relay lock failed; retrying", "error", err, "failures", dbFailures.Failures(), "retry_in", wait)
+			r.logDatabaseError(ctx, "outbox relay: taking the relay lock failed; retrying", err, dbFailures, wait)
 			r.sleep(ctx, wait)
 		case !locked:
 			dbFailures.Reset()
@@ -272,12 +273,22 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.log.Warn("outbox relay: the event transport is down; gave the relay lock up so that a connected replica takes over")
 			case err != nil && ctx.Err() == nil:
 				wait := dbFailures.Next()
-				r.log.Error("outbox relay: database error; giving up the relay lock and retrying", "error", err, "retry_in", wait)
+				r.logDatabaseError(ctx, "outbox relay: database error; giving up the relay lock and retrying", err, dbFailures, wait)
 				r.sleep(ctx, wait)
 			}
 		}
 	}
 	return nil
+}
+
+// logDatabaseError logs a failed database step: a temporary failure (the database restarting,
+// fault.IsTransient) as a warning, anything else as an error.
+func (r *Relay) logDatabaseError(ctx context.Context, msg string, err error, failures *backoff.Retry, wait time.Duration) {
+	level := slog.LevelError
+	if fault.IsTransient(ctx, err) {
+		level = slog.LevelWarn
+	}
+	r.log.Log(ctx, level, msg, "error", err, "failures", failures.Failures(), "retry_in", wait)
 }
 
 // errLinkDown ends an active relay's publishing when its transport lost the broker (R-REL-3).
@@ -379,9 +390,11 @@ func (r *Relay) discard(conn *sql.Conn) {
 func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 	failures := backoff.New(r.backoffPolicy())
 	var (
-		lagAt time.Time
-		pos   position
+		lagAt    time.Time
+		pos      position
+		linkLost bool
 	)
+loop:
 	for ctx.Err() == nil {
 		if time.Since(lagAt) >= lagRefresh {
 			lagAt = time.Now()
@@ -396,6 +409,12 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 				break // stopping, or the link watcher ended the loop
 			}
 			r.errors.Inc()
+			if up, _ := bus.Connected(r.t); !up && fault.IsTransient(ctx, err) {
+				// The broker went away under this publication: give the lock up now, not
+				// after a backoff (R-REL-3).
+				linkLost = true
+				break loop
+			}
 			wait := failures.Next()
 			r.log.Warn("outbox relay: publishing failed; the events stay unsent and are retried",
 				"error", err, "events", n, "failures", failures.Failures(), "retry_in", wait)
@@ -417,6 +436,9 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 	defer cancel()
 	if err := r.markSent(mctx, q, &pos); err != nil {
 		r.log.Warn("outbox relay: marking the last published events sent", "error", err)
+	}
+	if linkLost {
+		return errLinkDown
 	}
 	return nil
 }
