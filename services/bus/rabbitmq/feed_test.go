@@ -8,6 +8,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/bus/rabbitmq/amqptest"
 	"github.com/uberpopug/ates/services/testenv"
 )
 
@@ -90,5 +91,44 @@ func TestFeedAfterTransportRestart(t *testing.T) {
 	got.wait(ctx, t, []string{first.ID})
 	if n := gaps.Load(); n != 1 {
 		t.Errorf("a feed whose queue was gone reported %d gaps before its first delivery, want 1", n)
+	}
+}
+
+// TestFeedSurvivesBrokerRestart: a feed's queue is durable, so a broker restart (a throwaway
+// node of the test's own) loses neither the queue nor what is published before the consumer
+// is back, and reports no gap (R-REL-1).
+func TestFeedSurvivesBrokerRestart(t *testing.T) {
+	t.Parallel()
+	node := amqptest.StartNode(t)
+	ctx := testContext(t, 3*time.Minute)
+	cfg := testConfig(t, node.URL())
+	publisher := mustNew(t, cfg, node.URL())
+	slow := cfg // the subscriber reconnects on the production schedule, after the publisher
+	slow.ReconnectDelay, slow.MaxReconnectDelay = 0, 0
+	subscriber := mustNew(t, slow, node.URL())
+
+	var gaps atomic.Int32
+	got := newSeen()
+	c, err := subscriber.Subscribe(ctx, bus.Subscription{Feed: "gateway.restart.balances", Topics: []string{"balance.*"},
+		OnGap: func() { gaps.Add(1) }}, got.handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	before := testMessages("balance.changed", 5)
+	if err := publisher.Publish(ctx, before...); err != nil {
+		t.Fatal(err)
+	}
+	got.wait(ctx, t, msgIDs(before))
+	startGaps := gaps.Load()
+
+	node.Restart(t)
+	after := testMessages("balance.changed", 5)
+	if err := publisher.Publish(ctx, after...); err != nil { // waits for its reconnect
+		t.Fatal(err)
+	}
+	got.wait(ctx, t, msgIDs(after))
+	if n := gaps.Load() - startGaps; n != 0 {
+		t.Errorf("%d gaps reported across a broker restart that kept the feed's queue", n)
 	}
 }
