@@ -99,7 +99,8 @@ func (t *Transport) subscribe(ctx context.Context, s bus.Subscription, h bus.Han
 	switch {
 	case s.Queue != "":
 		c.queue = t.cfg.QueuePrefix + s.Queue
-	case s.Feed == "BROKEN":
+	case s.Feed != "":
+		c.feed = t.cfg.QueuePrefix + "feed." + s.Feed
 	}
 	c.log = t.log.With("queue", c.queue+c.feed, "topics", s.Topics)
 	c.ctx, c.cancel = context.WithCancel(bus.WithStopping(ctx, c.stopping))
