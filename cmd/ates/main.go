@@ -176,9 +176,27 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 		return err
 	}
 	revocations := auth.NewRevocations()
+	hub := graph.NewHub(a.log.With("component", "hub"))
+	// The gateway's feeds keep their queues across broker outages, named for this process
+	// (R-REL-1). When a feed's queue had to be created anew, what was published meanwhile may be
+	// lost: the revocation set is read again from the auth database, and every live
+	// subscription of the feed ends with RESYNC so its client refetches. Neither waits for the
+	// other feeds' consumers.
+	instance := newInstanceID()
+	a.log.Info("gateway feeds", "instance", instance)
+	onAccountFeedGap := func() {
+		go func() {
+			if err := a.auth.SeedRevocations(context.WithoutCancel(ctx), revocations); err != nil {
+				a.log.Error("gateway: reading revocations again after a gap in the account feed", "error", err)
+			}
+		}()
+	}
+	onBalanceFeedGap := func() { hub.ResyncBalances("the balance feed's queue was created anew") }
+	onBoardFeedGap := func() { hub.ResyncTasks("the task feed's queue was created anew") }
 	// Subscribe before seeding, so no change between the two is missed.
 	feed, err := a.transport.Subscribe(ctx, bus.Subscription{
 		Topics: auth.RevocationTopics, Concurrency: 1,
+		Feed: gatewayFeed(instance, "accounts"), OnGap: onAccountFeedGap,
 	}, func(_ context.Context, d bus.Delivery) error {
 		e, err := a.registry.Parse(d.Body)
 		if err != nil {
@@ -191,9 +209,8 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 		return fmt.Errorf("subscribing to account events: %w", err)
 	}
 	defer feed.Stop()
-	// Live balance pushes (R-ACC-10): every gateway has its own private queue of balance
-	// changes, so a subscriber gets its pushes whichever gateway holds its socket.
-	hub := graph.NewHub(a.log.With("component", "hub"))
+	// Live balance pushes (R-ACC-10): every gateway has its own feed of balance changes, so a
+	// subscriber gets its pushes whichever gateway holds its socket.
 	lookup, closeLookup, err := openTaskLookup(ctx, a.cfg.storageConfig())
 	if err != nil {
 		return err
@@ -207,6 +224,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 	// per message, not the hub's, bounds how fast pushes go out.
 	balances, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
 		Topics: []string{contract.BalanceChanged}, Batch: 200,
+		Feed: gatewayFeed(instance, "balances"), OnGap: onBalanceFeedGap,
 	}, func(ctx context.Context, ds []bus.Delivery) error {
 		es := make([]event.Envelope, 0, len(ds))
 		var bad []error
@@ -232,6 +250,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 	// The live task board (R-LIVE-1), fed the same way from the task tracker's events.
 	boardChanges, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
 		Topics: []string{contract.TaskAssigned, contract.TaskCompleted}, Batch: 200,
+		Feed: gatewayFeed(instance, "tasks"), OnGap: onBoardFeedGap,
 	}, func(ctx context.Context, ds []bus.Delivery) error {
 		es := make([]event.Envelope, 0, len(ds))
 		var bad []error
