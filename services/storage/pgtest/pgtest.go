@@ -31,23 +31,37 @@ import (
 
 // Server is a throwaway PostgreSQL server.
 type Server struct {
-	bin     string
-	dir     string // owned by the server's user: data/, the socket and the log
-	port    int
-	runAs   string // system user to run the binaries as; empty: the current one
-	mu      sync.Mutex
-	running bool
+	bin      string
+	dir      string // owned by the server's user: data/, the socket and the log
+	port     int
+	runAs    string // system user to run the binaries as; empty: the current one
+	maxConns int
+	// syncCommit: a commit returns once its WAL is written, so it survives a crash of the
+	// server (but not of the machine: fsync stays off).
+	syncCommit bool
+	mu         sync.Mutex
+	running    bool
 }
+
+// Option adjusts a server before it starts.
+type Option func(*Server)
+
+// MaxConnections sets the server's max_connections (default 60): a test running many processes
+// against one server needs more.
+func MaxConnections(n int) Option { return func(s *Server) { s.maxConns = n } }
 
 // Start creates a cluster in a temporary directory and starts it on a free port; the server is
 // stopped and its files removed when the test ends.
-func Start(tb testing.TB) *Server {
+func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	bin, err := binDir()
 	if err != nil {
 		unavailable(tb, err)
 	}
-	s := &Server{bin: bin}
+	s := &Server{bin: bin, maxConns: 60}
+	for _, o := range opts {
+		o(s)
+	}
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
 			unavailable(tb, fmt.Errorf("running as root and there is no postgres system user to run the server as: %w", err))
@@ -101,8 +115,12 @@ func (s *Server) Start(tb testing.TB) {
 	if s.running {
 		return
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60",
-		s.port, s.dir)
+	syncCommit := "off"
+	if s.syncCommit {
+		syncCommit = "on"
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=%s -c full_page_writes=off -c max_connections=%d",
+		s.port, s.dir, syncCommit, s.maxConns)
 	if out, err := s.command("pg_ctl", "-D", s.dataDir(), "-o", opts, "-l", filepath.Join(s.dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
 		tb.Fatalf("pgtest: starting the server: %v: %s\n%s", err, out, log)
@@ -123,6 +141,21 @@ func (s *Server) Stop(tb testing.TB) {
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
 	s.Stop(tb)
+	s.Start(tb)
+}
+
+// CrashSafe makes commits survive a crash of the server (RestartImmediate): a commit returns
+// once its WAL is written (synchronous_commit on). By default commits return before that, which
+// is faster and loses the last commits at a crash; fsync stays off either way, so the machine's
+// crash is not survived.
+func CrashSafe() Option { return func(s *Server) { s.syncCommit = true } }
+
+// RestartImmediate stops the server the way a crash does (pg_ctl's immediate mode: every
+// process quits at once, nothing is checkpointed) and starts it again, which replays the WAL.
+// Without CrashSafe the last commits may be lost.
+func (s *Server) RestartImmediate(tb testing.TB) {
+	tb.Helper()
+	s.stop(tb, "immediate")
 	s.Start(tb)
 }
 

@@ -163,6 +163,25 @@ func (n *Node) Stop(tb testing.TB) {
 	n.cmd = nil
 }
 
+// Kill ends the node as a crash or kill -9 does: its processes get SIGKILL, nothing is shut
+// down in order, connections break without a close. Start brings it back with what it had
+// written to disk (durable queues, confirmed persistent messages).
+func (n *Node) Kill(tb testing.TB) {
+	tb.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-n.exited:
+	case <-time.After(time.Minute):
+		tb.Errorf("amqptest: the killed node did not exit within a minute")
+	}
+	n.cmd = nil
+}
+
 // Restart stops the node and starts it again: its durable queues and persistent messages stay.
 func (n *Node) Restart(tb testing.TB) {
 	tb.Helper()

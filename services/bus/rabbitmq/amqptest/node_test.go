@@ -10,8 +10,8 @@ import (
 )
 
 // TestNodeStopStart: a throwaway node accepts connections, refuses them while stopped, and
-// after Start (and Restart) still holds a durable queue's persistent message, as a restarted
-// broker does (R-REL-1).
+// after Start (and Restart, and a Kill followed by Start) still holds a durable queue's
+// persistent message, as a restarted broker does (R-REL-1).
 func TestNodeStopStart(t *testing.T) {
 	t.Parallel()
 	n := amqptest.StartNode(t)
@@ -50,6 +50,21 @@ func TestNodeStopStart(t *testing.T) {
 
 	n.Start(t)
 	n.Restart(t)
+	conn, err = amqp.Dial(n.URL())
+	if err != nil {
+		t.Fatalf("dialling the node after Restart: %v", err)
+	}
+	closed = conn.NotifyClose(make(chan *amqp.Error, 1))
+	n.Kill(t)
+	if n.Running() {
+		t.Error("Running after Kill")
+	}
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Error("a connection to the killed node stayed open")
+	}
+	n.Start(t)
 	conn, err = amqp.Dial(n.URL())
 	if err != nil {
 		t.Fatalf("dialling the node after Start: %v", err)
