@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: run test test-short generate check-generated bench build vet
+.PHONY: run test test-short generate check-generated bench build vet chaos
 
 ## run: start all of aTES on the embedded default (SQLite, in-process bus) on :8080
 run:
@@ -19,6 +19,12 @@ test:
 		sort $$skips | sed 's/^/  /'; \
 	else echo "no test skipped for an unreachable server"; fi; \
 	rm -f $$skips; exit $$status
+
+## chaos: the fault suite (docs/reliability.md): the production topology as separate processes on
+## a PostgreSQL cluster and a RabbitMQ node of its own, under load, through process kills and
+## broker and database outages, then every money and delivery invariant checked (~6 minutes)
+chaos:
+	ATES_CHAOS=1 $(GO) test -count=1 -timeout 10m -v -run '^TestChaos$$' ./chaos/
 
 ## generate: regenerate the Ent and gqlgen code from pinned versions
 # GOMAXPROCS=1 for entc: it runs goimports on its files in parallel, and goimports resolves an
