@@ -641,11 +641,11 @@ func checkBoardPushes(c *checks, r *run) {
 	}
 }
 
-// checkRefetches: every subscription a RESYNC ended was followed, on its socket, by a new one
-// whose client read the state again (R-REL-1).
+// checkRefetches: every subscription a RESYNC (or a push that came as an error) ended was
+// followed, on its socket, by a new one whose client read the state again (R-REL-1).
 func checkRefetches(c *checks, r *run) {
 	for i, s := range r.sessions {
-		if s.EndReason != "RESYNC" {
+		if s.EndReason != "RESYNC" && !strings.HasPrefix(s.EndReason, "push error") {
 			continue
 		}
 		ok := false
@@ -656,7 +656,7 @@ func checkRefetches(c *checks, r *run) {
 			}
 		}
 		if !ok {
-			c.add(invRefetch, s.End, "session %d (%s) ended with RESYNC and no refetch followed", s.ID, s.Socket)
+			c.add(invRefetch, s.End, "session %d (%s) ended with %s and no refetch followed", s.ID, s.Socket, s.EndReason)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func (s *stack) faults(p *population, closes *[]*mutation) []fault {
 	analyticsKill := s.killRestart("SIGKILL worker analytics", -1, 3*time.Second, workerAn)
 	analyticsKill.probe = s.consumedAfter("analytics")
 	authKill := s.killRestart("SIGKILL worker auth", -1, 3*time.Second, workerAuth)
-	authKill.probe = s.accountChangeArrives(p.popugs[0])
+	authKill.probe = s.accountArrives(p.admin)
 	return []fault{
 		s.killRestart("SIGKILL worker tasks", -1, 3*time.Second, workerTasks),
 		accKill("SIGKILL worker accounting (replica 1)", workerAcc1),
@@ -199,23 +199,27 @@ func (s *stack) consumedAfter(consumer string) func(ctx context.Context, healed 
 	}
 }
 
-// accountChangeArrives is a probe: the popug renames themselves (account.updated, from auth's
-// outbox) and the probe tells when accounting's replica has the new name.
-func (s *stack) accountChangeArrives(c *actor) func(ctx context.Context, healed time.Time) (time.Time, error) {
+// accountArrives is a probe: the admin creates a manager (account.created, from auth's
+// outbox; a manager is never assigned tasks, so the load is unchanged) and the probe tells
+// when accounting has opened the new account's billing account (R-ACC-5).
+func (s *stack) accountArrives(admin *actor) func(ctx context.Context, healed time.Time) (time.Time, error) {
 	return func(ctx context.Context, healed time.Time) (time.Time, error) {
-		name := fmt.Sprintf("Popug %s (renamed %s)", c.name, healed.Format("15:04:05.000"))
-		_, data := c.mutate(ctx, "updateProfile", `mutation($n: String) { updateProfile(fullName: $n) { id } }`, map[string]any{"n": name}, nil)
-		if data == nil {
-			return time.Time{}, fmt.Errorf("%s could not rename themselves", c.name)
+		name := fmt.Sprintf("probe%d", healed.UnixMilli()%1_000_000)
+		_, data := admin.mutate(ctx, "createAccount", `mutation($in: CreateAccountInput!) { createAccount(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"username": name, "password": name + "-beak-print", "fullName": "Probe " + name,
+				"email": name + "@uberpopug.local", "role": "MANAGER"}}, nil)
+		var a struct{ ID string }
+		if data == nil || decode(data, "createAccount", &a) != nil {
+			return time.Time{}, fmt.Errorf("the admin could not create %s", name)
 		}
 		for {
-			var got string
-			err := s.dbs["accounting"].QueryRowContext(ctx, `SELECT full_name FROM accounts WHERE public_id = $1`, c.id).Scan(&got)
-			if err == nil && got == name {
+			var n int
+			err := s.dbs["accounting"].QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE public_id = $1`, a.ID).Scan(&n)
+			if err == nil && n == 1 {
 				return time.Now(), nil
 			}
 			if !sleep(ctx, 20*time.Millisecond) {
-				return time.Time{}, fmt.Errorf("accounting did not hear of %s's new name", c.name)
+				return time.Time{}, fmt.Errorf("accounting did not hear of the new account %s", name)
 			}
 		}
 	}

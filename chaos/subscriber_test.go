@@ -263,8 +263,20 @@ func (s *socket) serve(ctx context.Context, conn *websocket.Conn, rec *recorder)
 			case "ping":
 				write(map[string]any{"type": "pong"})
 			case "next":
-				if o := ops[m.ID]; o != nil {
-					s.push(rec, o.sess, m.Payload)
+				o := ops[m.ID]
+				if o == nil {
+					continue
+				}
+				if code := s.push(rec, o.sess, m.Payload); code != "" {
+					// A push that came as an error (its task could not be read): the client
+					// knows it missed a change, so it does what RESYNC asks — stops the
+					// subscription, subscribes again and refetches.
+					delete(ops, m.ID)
+					rec.endSession(o.sess, "push error "+code)
+					if !write(map[string]any{"id": m.ID, "type": "complete"}) || !subscribe(o.f) {
+						endAll("closed")
+						return
+					}
 				}
 			case "error", "complete":
 				o := ops[m.ID]
@@ -296,8 +308,9 @@ func (s *socket) serve(ctx context.Context, conn *websocket.Conn, rec *recorder)
 	}
 }
 
-// push records one next message.
-func (s *socket) push(rec *recorder, sess *session, payload json.RawMessage) {
+// push records one next message; for one that carries errors instead of a push it returns the
+// error's code.
+func (s *socket) push(rec *recorder, sess *session, payload json.RawMessage) string {
 	now := time.Now()
 	var r struct {
 		Data struct {
@@ -318,9 +331,17 @@ func (s *socket) push(rec *recorder, sess *session, payload json.RawMessage) {
 		}
 		Errors []gqlError
 	}
-	if err := json.Unmarshal(payload, &r); err != nil || len(r.Errors) > 0 {
-		rec.note("%s: a push with errors: %s", s.name, payload)
-		return
+	if err := json.Unmarshal(payload, &r); err != nil {
+		rec.note("%s: an unreadable push: %s", s.name, payload)
+		return "UNREADABLE"
+	}
+	if len(r.Errors) > 0 {
+		e := r.Errors[0]
+		rec.addAnswer(answer{At: now, Client: s.name + " (push)", Code: e.Extensions.Code, RetryAfter: e.Extensions.RetryAfter, Message: e.Message})
+		if e.Extensions.Code == "" {
+			return "NO CODE"
+		}
+		return e.Extensions.Code
 	}
 	if b := r.Data.BalanceChanged; b != nil {
 		amount, _ := money.Parse(b.Entry.Amount)
@@ -336,6 +357,7 @@ func (s *socket) push(rec *recorder, sess *session, payload json.RawMessage) {
 		}
 		rec.boardPush(sess, p)
 	}
+	return ""
 }
 
 // refetch reads what the subscription follows, as a client does after (re)subscribing.
