@@ -117,6 +117,7 @@ func TestChaos(t *testing.T) {
 
 	r := settle(t, ctx, s, rec, pop)
 	c := check(r)
+	checkRecoveries(c, runs)
 	stopSubs()
 	subs.Wait()
 	var extra []string

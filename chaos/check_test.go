@@ -39,10 +39,20 @@ const (
 	invRefetch   = "a RESYNC is followed by a refetch"
 	invErrors    = "errors: UNAVAILABLE with retryAfter, no other failure (R-REL-4)"
 	invStop      = "processes stop cleanly at the end (R-OPS-5)"
+	invRecovery  = "events flow again within 5 s of the broker's return (R-REL-3)"
 )
 
 var invariants = []string{invBalance, invChain, invFee, invReward, invPayout, invEmail, invAcked, invRefused,
-	invTasks, invAnalytics, invDead, invOutbox, invConsumed, invBalPush, invBoardPush, invTruePush, invRefetch, invErrors, invStop}
+	invTasks, invAnalytics, invDead, invOutbox, invConsumed, invBalPush, invBoardPush, invTruePush, invRefetch, invErrors, invRecovery, invStop}
+
+// checkRecoveries holds the faults to the recovery times the specification states.
+func checkRecoveries(c *checks, runs []*faultRun) {
+	for _, r := range runs {
+		if r.Bound > 0 && (r.Recovered.IsZero() || r.Recovered.Sub(r.End) > r.Bound) {
+			c.add(invRecovery, r.End, "%s: flowing again after %s, want within %v", r.Name, since(r.End, r.Recovered), r.Bound)
+		}
+	}
+}
 
 // registration bounds how long after its subscribe message a subscription starts receiving:
 // a change committed later than that must be pushed to it.

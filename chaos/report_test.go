@@ -35,7 +35,10 @@ func report(w io.Writer, rec *recorder, c *checks, loadStart, loadEnd time.Time,
 			to = runs[i+1].Start
 		}
 		windows = append(windows, window{name: r.Name, from: r.Start, to: to, held: r.End.Sub(r.Start),
-			flow: since(r.End, r.Recovered), api: since(r.End, r.APIRecovered), run: r})
+			flow: since(r.End, r.Recovered), run: r})
+		if at, ok := rec.firstAck(r.End); ok {
+			windows[len(windows)-1].api = since(r.End, at)
+		}
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -70,8 +73,11 @@ func report(w io.Writer, rec *recorder, c *checks, loadStart, loadEnd time.Time,
 			}
 		}
 		held, flow, api, gap, name := "—", "—", "—", "—", win.name
+		if win.api != "" {
+			api = win.api
+		}
 		if r := win.run; r != nil {
-			held, flow, api = fmt.Sprintf("%.1fs", win.held.Seconds()), win.flow, win.api
+			held, flow = fmt.Sprintf("%.1fs", win.held.Seconds()), win.flow
 			gap = fmt.Sprintf("%.1fs", longestGap(rec.pushes, r.Start, r.Recovered, r.Gateway).Seconds())
 			if r.Err != "" {
 				name += " (" + r.Err + ")"
