@@ -69,6 +69,7 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		"ATES_TRUSTED_PROXIES=proxy":       "ATES_TRUSTED_PROXIES",
 		"ATES_TOKEN_TTL=soon":              "ATES_TOKEN_TTL",
 		"ATES_SESSION_TTL=30m":             "ATES_SESSION_TTL",
+		"ATES_PASSWORD_HASHES=-1":          "ATES_PASSWORD_HASHES",
 		"ATES_SESSION_TTL=9000h":           "ATES_SESSION_TTL",
 		"ATES_LOG_LEVEL=loud":              "ATES_LOG_LEVEL",
 		"ATES_DEV=maybe":                   "ATES_DEV",
