@@ -6,6 +6,8 @@
 //	ates deadletters list     dead letters of every context
 //	ates deadletters redrive  re-process dead letters of a context
 //	ates analytics rebuild    rebuild analytics' read models from the producers' event history
+//	ates admin reset-password USERNAME
+//	                          set a new generated password for an account (a lost admin password)
 //
 // Configuration comes from ATES_* environment variables (see README.md).
 package main
@@ -61,11 +63,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runDeadLetters(ctx, cfg, log, args, stdout)
 	case "analytics":
 		return runAnalytics(ctx, cfg, log, args, stdout)
+	case "admin":
+		return runAdmin(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive … | analytics rebuild]")
+		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive … | analytics rebuild | admin reset-password USERNAME]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want all, gateway, worker, deadletters or analytics)", cmd)
+		return fmt.Errorf("unknown command %q (want all, gateway, worker, deadletters, analytics or admin)", cmd)
 	}
 
 	// The listen address is taken before anything is created: a busy port must not cost the

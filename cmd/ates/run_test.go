@@ -385,3 +385,28 @@ func TestRunOneProcessPerDataDir(t *testing.T) {
 		t.Fatalf("no word of the ignored password:\n%s", second.stderr.String())
 	}
 }
+
+// TestRunAdminResetPassword: a lost admin password is replaced from the command line; the new
+// one logs in, the old one no longer does, and the running gateway's sessions of the account
+// end (R-SESS-3).
+func TestRunAdminResetPassword(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + dir, "ATES_ADMIN_PASSWORD=the-first-beak"}
+	_, base := MustStart(t, env)
+	mustLogin(t, base, "admin", "the-first-beak")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"admin", "reset-password", "admin"}, env, &stdout, &stderr); err != nil {
+		t.Fatalf("reset-password: %v\n%s", err, stderr.String())
+	}
+	m := regexp.MustCompile(`New password of admin: (\S+)`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no password printed:\n%s", stdout.String())
+	}
+	mustLogin(t, base, "admin", m[1])
+	if r := mustGraphQL(t, base, "", `mutation { login(username: "admin", password: "the-first-beak") { token } }`, nil); len(r.Errors) == 0 {
+		t.Fatal("the old password still logs in")
+	}
+	if err := run(context.Background(), []string{"admin", "reset-password", "nobody"}, env, &stdout, &stderr); err == nil {
+		t.Fatal("reset-password of an unknown account succeeded")
+	}
+}
