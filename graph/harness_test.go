@@ -474,7 +474,7 @@ func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) U
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g.Revocations.Observe(a.ID, a.Version, a.Active) // as the gateway's account feed would
+	g.Revocations.Observe(a.ID, auth.AccountState{Version: a.Version, Active: a.Active}) // as the gateway's account feed would
 	s, err := g.Auth.Login(ctx, username, pw, "")
 	if err != nil {
 		tb.Fatal(err)

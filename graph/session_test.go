@@ -269,6 +269,10 @@ func TestProfileAndAccountAdministration(t *testing.T) {
 		t.Fatalf("updateProfile = %+v", upd)
 	}
 	g.Query(t, kiwi.Token, `mutation { updateProfile(email: "not an email") { id } }`, nil).MustFieldError(t, "email")
+	// A new name is no reason to sign anyone out: the token still works once every gateway
+	// heard of the change (R-SESS-3 names the changes that end sessions; this is not one).
+	g.FeedEvents(t)
+	g.Query(t, kiwi.Token, meQuery, nil).MustOK(t, nil)
 
 	const search = `query($s: String!) { searchAccounts(search: $s) { totalCount edges { node { username } } } }`
 	var found struct {

@@ -34,6 +34,8 @@ type Account struct {
 	PasswordHash string `json:"-"`
 	// Version holds the value of the "version" field.
 	Version int64 `json:"version,omitempty"`
+	// TokensFrom holds the value of the "tokens_from" field.
+	TokensFrom int64 `json:"tokens_from,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -50,7 +52,7 @@ func (*Account) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case account.FieldActive:
 			values[i] = new(sql.NullBool)
-		case account.FieldID, account.FieldVersion:
+		case account.FieldID, account.FieldVersion, account.FieldTokensFrom:
 			values[i] = new(sql.NullInt64)
 		case account.FieldUsername, account.FieldEmail, account.FieldFullName, account.FieldRole, account.FieldPasswordHash, account.FieldSearchText:
 			values[i] = new(sql.NullString)
@@ -126,6 +128,12 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field version", values[i])
 			} else if value.Valid {
 				_m.Version = value.Int64
+			}
+		case account.FieldTokensFrom:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field tokens_from", values[i])
+			} else if value.Valid {
+				_m.TokensFrom = value.Int64
 			}
 		case account.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -203,6 +211,9 @@ func (_m *Account) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Version))
+	builder.WriteString(", ")
+	builder.WriteString("tokens_from=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TokensFrom))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

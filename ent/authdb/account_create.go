@@ -95,6 +95,20 @@ func (_c *AccountCreate) SetNillableVersion(v *int64) *AccountCreate {
 	return _c
 }
 
+// SetTokensFrom sets the "tokens_from" field.
+func (_c *AccountCreate) SetTokensFrom(v int64) *AccountCreate {
+	_c.mutation.SetTokensFrom(v)
+	return _c
+}
+
+// SetNillableTokensFrom sets the "tokens_from" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableTokensFrom(v *int64) *AccountCreate {
+	if v != nil {
+		_c.SetTokensFrom(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *AccountCreate) SetCreatedAt(v time.Time) *AccountCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -184,6 +198,10 @@ func (_c *AccountCreate) defaults() {
 		v := account.DefaultVersion
 		_c.mutation.SetVersion(v)
 	}
+	if _, ok := _c.mutation.TokensFrom(); !ok {
+		v := account.DefaultTokensFrom
+		_c.mutation.SetTokensFrom(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := account.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -228,6 +246,9 @@ func (_c *AccountCreate) check() error {
 	}
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`authdb: missing required field "Account.version"`)}
+	}
+	if _, ok := _c.mutation.TokensFrom(); !ok {
+		return &ValidationError{Name: "tokens_from", err: errors.New(`authdb: missing required field "Account.tokens_from"`)}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`authdb: missing required field "Account.created_at"`)}
@@ -296,6 +317,10 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Version(); ok {
 		_spec.SetField(account.FieldVersion, field.TypeInt64, value)
 		_node.Version = value
+	}
+	if value, ok := _c.mutation.TokensFrom(); ok {
+		_spec.SetField(account.FieldTokensFrom, field.TypeInt64, value)
+		_node.TokensFrom = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(account.FieldCreatedAt, field.TypeTime, value)
@@ -436,6 +461,24 @@ func (u *AccountUpsert) UpdateVersion() *AccountUpsert {
 // AddVersion adds v to the "version" field.
 func (u *AccountUpsert) AddVersion(v int64) *AccountUpsert {
 	u.Add(account.FieldVersion, v)
+	return u
+}
+
+// SetTokensFrom sets the "tokens_from" field.
+func (u *AccountUpsert) SetTokensFrom(v int64) *AccountUpsert {
+	u.Set(account.FieldTokensFrom, v)
+	return u
+}
+
+// UpdateTokensFrom sets the "tokens_from" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateTokensFrom() *AccountUpsert {
+	u.SetExcluded(account.FieldTokensFrom)
+	return u
+}
+
+// AddTokensFrom adds v to the "tokens_from" field.
+func (u *AccountUpsert) AddTokensFrom(v int64) *AccountUpsert {
+	u.Add(account.FieldTokensFrom, v)
 	return u
 }
 
@@ -602,6 +645,27 @@ func (u *AccountUpsertOne) AddVersion(v int64) *AccountUpsertOne {
 func (u *AccountUpsertOne) UpdateVersion() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetTokensFrom sets the "tokens_from" field.
+func (u *AccountUpsertOne) SetTokensFrom(v int64) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetTokensFrom(v)
+	})
+}
+
+// AddTokensFrom adds v to the "tokens_from" field.
+func (u *AccountUpsertOne) AddTokensFrom(v int64) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddTokensFrom(v)
+	})
+}
+
+// UpdateTokensFrom sets the "tokens_from" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateTokensFrom() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateTokensFrom()
 	})
 }
 
@@ -938,6 +1002,27 @@ func (u *AccountUpsertBulk) AddVersion(v int64) *AccountUpsertBulk {
 func (u *AccountUpsertBulk) UpdateVersion() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetTokensFrom sets the "tokens_from" field.
+func (u *AccountUpsertBulk) SetTokensFrom(v int64) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetTokensFrom(v)
+	})
+}
+
+// AddTokensFrom adds v to the "tokens_from" field.
+func (u *AccountUpsertBulk) AddTokensFrom(v int64) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddTokensFrom(v)
+	})
+}
+
+// UpdateTokensFrom sets the "tokens_from" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateTokensFrom() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateTokensFrom()
 	})
 }
 

@@ -120,6 +120,27 @@ func (_u *AccountUpdate) AddVersion(v int64) *AccountUpdate {
 	return _u
 }
 
+// SetTokensFrom sets the "tokens_from" field.
+func (_u *AccountUpdate) SetTokensFrom(v int64) *AccountUpdate {
+	_u.mutation.ResetTokensFrom()
+	_u.mutation.SetTokensFrom(v)
+	return _u
+}
+
+// SetNillableTokensFrom sets the "tokens_from" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableTokensFrom(v *int64) *AccountUpdate {
+	if v != nil {
+		_u.SetTokensFrom(*v)
+	}
+	return _u
+}
+
+// AddTokensFrom adds value to the "tokens_from" field.
+func (_u *AccountUpdate) AddTokensFrom(v int64) *AccountUpdate {
+	_u.mutation.AddTokensFrom(v)
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *AccountUpdate) SetUpdatedAt(v time.Time) *AccountUpdate {
 	_u.mutation.SetUpdatedAt(v)
@@ -228,6 +249,12 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(account.FieldVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.TokensFrom(); ok {
+		_spec.SetField(account.FieldTokensFrom, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTokensFrom(); ok {
+		_spec.AddField(account.FieldTokensFrom, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(account.FieldUpdatedAt, field.TypeTime, value)
@@ -345,6 +372,27 @@ func (_u *AccountUpdateOne) SetNillableVersion(v *int64) *AccountUpdateOne {
 // AddVersion adds value to the "version" field.
 func (_u *AccountUpdateOne) AddVersion(v int64) *AccountUpdateOne {
 	_u.mutation.AddVersion(v)
+	return _u
+}
+
+// SetTokensFrom sets the "tokens_from" field.
+func (_u *AccountUpdateOne) SetTokensFrom(v int64) *AccountUpdateOne {
+	_u.mutation.ResetTokensFrom()
+	_u.mutation.SetTokensFrom(v)
+	return _u
+}
+
+// SetNillableTokensFrom sets the "tokens_from" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableTokensFrom(v *int64) *AccountUpdateOne {
+	if v != nil {
+		_u.SetTokensFrom(*v)
+	}
+	return _u
+}
+
+// AddTokensFrom adds value to the "tokens_from" field.
+func (_u *AccountUpdateOne) AddTokensFrom(v int64) *AccountUpdateOne {
+	_u.mutation.AddTokensFrom(v)
 	return _u
 }
 
@@ -486,6 +534,12 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(account.FieldVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.TokensFrom(); ok {
+		_spec.SetField(account.FieldTokensFrom, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTokensFrom(); ok {
+		_spec.AddField(account.FieldTokensFrom, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(account.FieldUpdatedAt, field.TypeTime, value)

@@ -45,25 +45,27 @@ const (
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
 type AccountMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	public_id     *uuid.UUID
-	username      *string
-	email         *string
-	full_name     *string
-	role          *account.Role
-	active        *bool
-	password_hash *string
-	version       *int64
-	addversion    *int64
-	created_at    *time.Time
-	updated_at    *time.Time
-	search_text   *string
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*Account, error)
-	predicates    []predicate.Account
+	op             Op
+	typ            string
+	id             *int
+	public_id      *uuid.UUID
+	username       *string
+	email          *string
+	full_name      *string
+	role           *account.Role
+	active         *bool
+	password_hash  *string
+	version        *int64
+	addversion     *int64
+	tokens_from    *int64
+	addtokens_from *int64
+	created_at     *time.Time
+	updated_at     *time.Time
+	search_text    *string
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*Account, error)
+	predicates     []predicate.Account
 }
 
 var _ ent.Mutation = (*AccountMutation)(nil)
@@ -472,6 +474,62 @@ func (m *AccountMutation) ResetVersion() {
 	m.addversion = nil
 }
 
+// SetTokensFrom sets the "tokens_from" field.
+func (m *AccountMutation) SetTokensFrom(i int64) {
+	m.tokens_from = &i
+	m.addtokens_from = nil
+}
+
+// TokensFrom returns the value of the "tokens_from" field in the mutation.
+func (m *AccountMutation) TokensFrom() (r int64, exists bool) {
+	v := m.tokens_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokensFrom returns the old "tokens_from" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldTokensFrom(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokensFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokensFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokensFrom: %w", err)
+	}
+	return oldValue.TokensFrom, nil
+}
+
+// AddTokensFrom adds i to the "tokens_from" field.
+func (m *AccountMutation) AddTokensFrom(i int64) {
+	if m.addtokens_from != nil {
+		*m.addtokens_from += i
+	} else {
+		m.addtokens_from = &i
+	}
+}
+
+// AddedTokensFrom returns the value that was added to the "tokens_from" field in this mutation.
+func (m *AccountMutation) AddedTokensFrom() (r int64, exists bool) {
+	v := m.addtokens_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTokensFrom resets all changes to the "tokens_from" field.
+func (m *AccountMutation) ResetTokensFrom() {
+	m.tokens_from = nil
+	m.addtokens_from = nil
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *AccountMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -614,7 +672,7 @@ func (m *AccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccountMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.public_id != nil {
 		fields = append(fields, account.FieldPublicID)
 	}
@@ -638,6 +696,9 @@ func (m *AccountMutation) Fields() []string {
 	}
 	if m.version != nil {
 		fields = append(fields, account.FieldVersion)
+	}
+	if m.tokens_from != nil {
+		fields = append(fields, account.FieldTokensFrom)
 	}
 	if m.created_at != nil {
 		fields = append(fields, account.FieldCreatedAt)
@@ -672,6 +733,8 @@ func (m *AccountMutation) Field(name string) (ent.Value, bool) {
 		return m.PasswordHash()
 	case account.FieldVersion:
 		return m.Version()
+	case account.FieldTokensFrom:
+		return m.TokensFrom()
 	case account.FieldCreatedAt:
 		return m.CreatedAt()
 	case account.FieldUpdatedAt:
@@ -703,6 +766,8 @@ func (m *AccountMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldPasswordHash(ctx)
 	case account.FieldVersion:
 		return m.OldVersion(ctx)
+	case account.FieldTokensFrom:
+		return m.OldTokensFrom(ctx)
 	case account.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case account.FieldUpdatedAt:
@@ -774,6 +839,13 @@ func (m *AccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetVersion(v)
 		return nil
+	case account.FieldTokensFrom:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokensFrom(v)
+		return nil
 	case account.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -806,6 +878,9 @@ func (m *AccountMutation) AddedFields() []string {
 	if m.addversion != nil {
 		fields = append(fields, account.FieldVersion)
 	}
+	if m.addtokens_from != nil {
+		fields = append(fields, account.FieldTokensFrom)
+	}
 	return fields
 }
 
@@ -816,6 +891,8 @@ func (m *AccountMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case account.FieldVersion:
 		return m.AddedVersion()
+	case account.FieldTokensFrom:
+		return m.AddedTokensFrom()
 	}
 	return nil, false
 }
@@ -831,6 +908,13 @@ func (m *AccountMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddVersion(v)
+		return nil
+	case account.FieldTokensFrom:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTokensFrom(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Account numeric field %s", name)
@@ -882,6 +966,9 @@ func (m *AccountMutation) ResetField(name string) error {
 		return nil
 	case account.FieldVersion:
 		m.ResetVersion()
+		return nil
+	case account.FieldTokensFrom:
+		m.ResetTokensFrom()
 		return nil
 	case account.FieldCreatedAt:
 		m.ResetCreatedAt()

@@ -34,16 +34,20 @@ func init() {
 	accountDescVersion := accountFields[7].Descriptor()
 	// account.DefaultVersion holds the default value on creation for the version field.
 	account.DefaultVersion = accountDescVersion.Default.(int64)
+	// accountDescTokensFrom is the schema descriptor for tokens_from field.
+	accountDescTokensFrom := accountFields[8].Descriptor()
+	// account.DefaultTokensFrom holds the default value on creation for the tokens_from field.
+	account.DefaultTokensFrom = accountDescTokensFrom.Default.(int64)
 	// accountDescCreatedAt is the schema descriptor for created_at field.
-	accountDescCreatedAt := accountFields[8].Descriptor()
+	accountDescCreatedAt := accountFields[9].Descriptor()
 	// account.DefaultCreatedAt holds the default value on creation for the created_at field.
 	account.DefaultCreatedAt = accountDescCreatedAt.Default.(func() time.Time)
 	// accountDescUpdatedAt is the schema descriptor for updated_at field.
-	accountDescUpdatedAt := accountFields[9].Descriptor()
+	accountDescUpdatedAt := accountFields[10].Descriptor()
 	// account.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	account.DefaultUpdatedAt = accountDescUpdatedAt.Default.(func() time.Time)
 	// accountDescSearchText is the schema descriptor for search_text field.
-	accountDescSearchText := accountFields[10].Descriptor()
+	accountDescSearchText := accountFields[11].Descriptor()
 	// account.DefaultSearchText holds the default value on creation for the search_text field.
 	account.DefaultSearchText = accountDescSearchText.Default.(string)
 	deadletterFields := schema.DeadLetter{}.Fields()

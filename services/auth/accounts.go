@@ -287,6 +287,7 @@ func (s *Service) update(ctx context.Context, which predicate.Account, id uuid.U
 			return errorf("loading account", err)
 		}
 		a := toAccount(row)
+		a.TokensFrom = tokensFrom(row.TokensFrom, row.Version) // before the version moves
 		a.Version++
 		a.UpdatedAt = s.now().UTC()
 		c := &change{a: &a}
@@ -298,11 +299,16 @@ func (s *Service) update(ctx context.Context, which predicate.Account, id uuid.U
 			out = toAccount(row)
 			return nil
 		}
+		if c.endReason != "" {
+			// Every session ends: so do the access tokens issued before this version (R-SESS-3).
+			// A change of name or email leaves them valid.
+			a.TokensFrom = a.Version
+		}
 		// Optimistic: the version guards against a concurrent change of the same account.
 		u := tx.Account.Update().Where(account.ID(row.ID), account.Version(row.Version)).
 			SetRole(account.Role(a.Role)).SetActive(a.Active).SetFullName(a.FullName).SetEmail(a.Email).
 			SetSearchText(searchText(a.Username, a.FullName, a.Email)).
-			SetVersion(a.Version).SetUpdatedAt(a.UpdatedAt)
+			SetVersion(a.Version).SetTokensFrom(a.TokensFrom).SetUpdatedAt(a.UpdatedAt)
 		if c.passwordHash != "" {
 			u.SetPasswordHash(c.passwordHash)
 		}

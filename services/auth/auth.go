@@ -49,6 +49,8 @@ type Account struct {
 	Role      identity.Role
 	Active    bool
 	Version   int64
+	// TokensFrom is the lowest version whose access tokens are still valid.
+	TokensFrom int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -176,9 +178,18 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *authdb.Tx) error) error 
 func toAccount(a *authdb.Account) Account {
 	return Account{
 		ID: a.PublicID, Username: a.Username, Email: a.Email, FullName: a.FullName,
-		Role: identity.Role(a.Role), Active: a.Active, Version: a.Version,
+		Role: identity.Role(a.Role), Active: a.Active, Version: a.Version, TokensFrom: tokensFrom(a.TokensFrom, a.Version),
 		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 	}
+}
+
+// tokensFrom is a stored tokens_from as a version: 0, from an account stored before the column
+// existed, is its current version (every older token outdated, as then).
+func tokensFrom(stored, version int64) int64 {
+	if stored <= 0 {
+		return version
+	}
+	return stored
 }
 
 // errorf wraps a storage error with what was being done; the gateway shows it as "internal

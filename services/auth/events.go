@@ -30,7 +30,7 @@ type (
 func accountData(a Account) AccountData {
 	return AccountData{
 		AccountID: a.ID.String(), Username: a.Username, Email: a.Email, FullName: a.FullName,
-		Role: string(a.Role), Active: a.Active, Version: a.Version, ChangedAt: a.UpdatedAt,
+		Role: string(a.Role), Active: a.Active, Version: a.Version, TokensFrom: a.TokensFrom, ChangedAt: a.UpdatedAt,
 	}
 }
 

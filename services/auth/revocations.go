@@ -19,11 +19,14 @@ const maxEndedSessions = 1 << 18
 // Revocations.ApplyEvent.
 var RevocationTopics = []string{EventAccountCreated, EventAccountUpdated, EventSessionEnded}
 
-// AccountState is what a gateway knows of an account for its tokens: the current version
-// (a token issued for an older one is outdated) and whether it is active.
+// AccountState is what a gateway knows of an account for its tokens: its current version (which
+// orders the changes), the lowest version whose tokens are still valid (a token issued for an
+// older one is outdated: the role, the activity or the beak print changed since), and whether
+// it is active.
 type AccountState struct {
-	Version int64
-	Active  bool
+	Version    int64
+	TokensFrom int64
+	Active     bool
 }
 
 // Revocations is what a gateway knows of every account and of the sessions that ended
@@ -85,10 +88,11 @@ func (r *Revocations) changed(accountID uuid.UUID) {
 	}
 }
 
-// Observe records an account's state at a version; versions older than (or as old as) the
-// known one are ignored.
-func (r *Revocations) Observe(id uuid.UUID, version int64, active bool) {
-	r.observe(id, AccountState{Version: version, Active: active})
+// Observe records an account's state; a state of a version older than (or as old as) the known
+// one is ignored. A TokensFrom of 0 means the version itself.
+func (r *Revocations) Observe(id uuid.UUID, st AccountState) {
+	st.TokensFrom = tokensFrom(st.TokensFrom, st.Version)
+	r.observe(id, st)
 }
 
 func (r *Revocations) observe(id uuid.UUID, st AccountState) {
@@ -173,7 +177,7 @@ func (r *Revocations) ApplyEvent(e event.Envelope) error {
 		if err != nil {
 			return fmt.Errorf("auth: event %s: account id: %w", e.ID, err)
 		}
-		r.Observe(id, d.Version, d.Active)
+		r.Observe(id, AccountState{Version: d.Version, TokensFrom: d.TokensFrom, Active: d.Active})
 	case EventSessionEnded:
 		var d SessionEndedData
 		if err := e.DecodeData(&d); err != nil {

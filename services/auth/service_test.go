@@ -286,7 +286,7 @@ func TestSignUp(t *testing.T) {
 		}
 		d := decode[auth.AccountData](t, e)
 		want := auth.AccountData{AccountID: a.ID.String(), Username: "popug", Email: "popug@uberpopug.com",
-			FullName: "Popug popug", Role: "WORKER", Active: true, Version: 1, ChangedAt: start}
+			FullName: "Popug popug", Role: "WORKER", Active: true, Version: 1, TokensFrom: 1, ChangedAt: start}
 		if !d.ChangedAt.Equal(want.ChangedAt) {
 			t.Fatalf("changedAt = %v, want %v", d.ChangedAt, want.ChangedAt)
 		}

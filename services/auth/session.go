@@ -325,12 +325,12 @@ func (s *Service) purgeSessions(ctx context.Context, now time.Time) (sessions, t
 // A gateway calls it at start and again after a gap in its event feed (R-REL-1); it is safe
 // to call any number of times (older states never replace newer ones).
 func (s *Service) SeedRevocations(ctx context.Context, r *Revocations) error {
-	accs, err := s.client.Account.Query().Select(account.FieldPublicID, account.FieldVersion, account.FieldActive).All(ctx)
+	accs, err := s.client.Account.Query().Select(account.FieldPublicID, account.FieldVersion, account.FieldTokensFrom, account.FieldActive).All(ctx)
 	if err != nil {
 		return errorf("loading accounts", err)
 	}
 	for _, a := range accs {
-		r.Observe(a.PublicID, a.Version, a.Active)
+		r.Observe(a.PublicID, AccountState{Version: a.Version, TokensFrom: a.TokensFrom, Active: a.Active})
 	}
 	since := s.now().UTC().Add(-s.ttl)
 	ended, err := s.client.Session.Query().Where(session.EndedAtGT(since)).All(ctx)
@@ -346,12 +346,12 @@ func (s *Service) SeedRevocations(ctx context.Context, r *Revocations) error {
 // LookupAccount reads one account's state for a verifier that does not know it yet
 // (VerifierConfig.Lookup): found is false when there is no such account.
 func (s *Service) LookupAccount(ctx context.Context, id uuid.UUID) (AccountState, bool, error) {
-	a, err := s.client.Account.Query().Where(account.PublicID(id)).Select(account.FieldVersion, account.FieldActive).Only(ctx)
+	a, err := s.client.Account.Query().Where(account.PublicID(id)).Select(account.FieldVersion, account.FieldTokensFrom, account.FieldActive).Only(ctx)
 	if authdb.IsNotFound(err) {
 		return AccountState{}, false, nil
 	}
 	if err != nil {
 		return AccountState{}, false, errorf("looking an account up", err)
 	}
-	return AccountState{Version: a.Version, Active: a.Active}, true, nil
+	return AccountState{Version: a.Version, TokensFrom: tokensFrom(a.TokensFrom, a.Version), Active: a.Active}, true, nil
 }

@@ -314,10 +314,10 @@ func TestRevocations(t *testing.T) {
 			v, r := mustVerifier(t, &clock{now: t0}, pub)
 			id := uuid.New()
 			for _, o := range tt.observed {
-				r.Observe(id, o.version, o.active)
+				r.Observe(id, AccountState{Version: o.version, Active: o.active})
 			}
 			// Another account's state never matters.
-			r.Observe(uuid.New(), 99, false)
+			r.Observe(uuid.New(), AccountState{Version: 99, Active: false})
 			tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: tt.token}, uuid.Nil, t0, time.Hour)
 			if err != nil {
 				t.Fatal(err)
@@ -421,12 +421,12 @@ func TestRevocationsConcurrent(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 50 {
-				r.Observe(id, int64(i*50+j+1), true)
+				r.Observe(id, AccountState{Version: int64(i*50+j+1), Active: true})
 				_, _ = v.Verify(tok)
 			}
 		})
 	}
 	wg.Wait()
-	r.Observe(id, 1000, false)
+	r.Observe(id, AccountState{Version: 1000, Active: false})
 	mustUnauthenticated(t, func() error { _, err := v.Verify(tok); return err }())
 }

@@ -96,7 +96,7 @@ func TestVerifierRememberedTokenRevoked(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r.Observe(id, tt.version, tt.active)
+			r.Observe(id, AccountState{Version: tt.version, Active: tt.active})
 			for range 2 {
 				e := mustUnauthenticated(t, func() error { _, err := v.Verify(tok); return err }())
 				if !strings.Contains(e.Message, tt.want) {

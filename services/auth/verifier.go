@@ -179,7 +179,7 @@ func (v *Verifier) check(t Token, now time.Time) error {
 	switch {
 	case !st.Active:
 		return errTokenInactive()
-	case t.Version < st.Version:
+	case t.Version < st.TokensFrom:
 		return errTokenOutdated()
 	case t.SessionID != uuid.Nil && v.revocations.SessionEnded(t.SessionID):
 		return errTokenSessionEnd()
@@ -205,7 +205,7 @@ func (v *Verifier) lookUp(id uuid.UUID, now time.Time) (AccountState, error) {
 		return AccountState{}, errTokenUnknown()
 	}
 	// The revocations may have learnt a newer state meanwhile; the newest wins.
-	v.revocations.observe(id, st)
+	v.revocations.Observe(id, st)
 	st, _ = v.revocations.Account(id)
 	return st, nil
 }

@@ -194,15 +194,15 @@ func TestRevocationsOnChange(t *testing.T) {
 		_ = r.SessionEnded(a)
 		heard = append(heard, a)
 	})
-	r.Observe(id, 1, true)
-	r.Observe(id, 1, true) // not newer: no change
-	r.Observe(id, 2, false)
+	r.Observe(id, AccountState{Version: 1, Active: true})
+	r.Observe(id, AccountState{Version: 1, Active: true}) // not newer: no change
+	r.Observe(id, AccountState{Version: 2, Active: false})
 	r.EndSession(uuid.New(), id, t0.Add(time.Hour))
 	if len(heard) != 3 {
 		t.Fatalf("hooks heard %d changes, want 3", len(heard))
 	}
 	remove()
-	r.Observe(id, 3, true)
+	r.Observe(id, AccountState{Version: 3, Active: true})
 	if len(heard) != 3 {
 		t.Fatal("a removed hook was called")
 	}

@@ -26,6 +26,10 @@ type Account struct {
 	Active    bool      `json:"active"`
 	Version   int64     `json:"version"`
 	ChangedAt time.Time `json:"changedAt"`
+	// TokensFrom is the lowest version whose access tokens are still valid (R-SESS-3): a
+	// change of name or email moves Version, not TokensFrom. Absent in events of older
+	// producers, where every token older than Version counts as outdated.
+	TokensFrom int64 `json:"tokensFrom,omitempty"`
 }
 
 // AccountRoleChangedV1 is the data of account.role_changed v1.

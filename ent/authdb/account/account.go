@@ -31,6 +31,8 @@ const (
 	FieldPasswordHash = "password_hash"
 	// FieldVersion holds the string denoting the version field in the database.
 	FieldVersion = "version"
+	// FieldTokensFrom holds the string denoting the tokens_from field in the database.
+	FieldTokensFrom = "tokens_from"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -52,6 +54,7 @@ var Columns = []string{
 	FieldActive,
 	FieldPasswordHash,
 	FieldVersion,
+	FieldTokensFrom,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldSearchText,
@@ -74,6 +77,8 @@ var (
 	DefaultActive bool
 	// DefaultVersion holds the default value on creation for the "version" field.
 	DefaultVersion int64
+	// DefaultTokensFrom holds the default value on creation for the "tokens_from" field.
+	DefaultTokensFrom int64
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// DefaultUpdatedAt holds the default value on creation for the "updated_at" field.
@@ -153,6 +158,11 @@ func ByPasswordHash(opts ...sql.OrderTermOption) OrderOption {
 // ByVersion orders the results by the version field.
 func ByVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldVersion, opts...).ToFunc()
+}
+
+// ByTokensFrom orders the results by the tokens_from field.
+func ByTokensFrom(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTokensFrom, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

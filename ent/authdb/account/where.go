@@ -90,6 +90,11 @@ func Version(v int64) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldVersion, v))
 }
 
+// TokensFrom applies equality check predicate on the "tokens_from" field. It's identical to TokensFromEQ.
+func TokensFrom(v int64) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldTokensFrom, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldCreatedAt, v))
@@ -473,6 +478,46 @@ func VersionLT(v int64) predicate.Account {
 // VersionLTE applies the LTE predicate on the "version" field.
 func VersionLTE(v int64) predicate.Account {
 	return predicate.Account(sql.FieldLTE(FieldVersion, v))
+}
+
+// TokensFromEQ applies the EQ predicate on the "tokens_from" field.
+func TokensFromEQ(v int64) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldTokensFrom, v))
+}
+
+// TokensFromNEQ applies the NEQ predicate on the "tokens_from" field.
+func TokensFromNEQ(v int64) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldTokensFrom, v))
+}
+
+// TokensFromIn applies the In predicate on the "tokens_from" field.
+func TokensFromIn(vs ...int64) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldTokensFrom, vs...))
+}
+
+// TokensFromNotIn applies the NotIn predicate on the "tokens_from" field.
+func TokensFromNotIn(vs ...int64) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldTokensFrom, vs...))
+}
+
+// TokensFromGT applies the GT predicate on the "tokens_from" field.
+func TokensFromGT(v int64) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldTokensFrom, v))
+}
+
+// TokensFromGTE applies the GTE predicate on the "tokens_from" field.
+func TokensFromGTE(v int64) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldTokensFrom, v))
+}
+
+// TokensFromLT applies the LT predicate on the "tokens_from" field.
+func TokensFromLT(v int64) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldTokensFrom, v))
+}
+
+// TokensFromLTE applies the LTE predicate on the "tokens_from" field.
+func TokensFromLTE(v int64) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldTokensFrom, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

@@ -20,6 +20,7 @@ var (
 		{Name: "active", Type: field.TypeBool, Default: true},
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "version", Type: field.TypeInt64, Default: 1},
+		{Name: "tokens_from", Type: field.TypeInt64, Default: 0},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "search_text", Type: field.TypeString, Default: ""},

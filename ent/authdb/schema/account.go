@@ -23,6 +23,10 @@ func (Account) Fields() []ent.Field {
 		field.Bool("active").Default(true),
 		field.String("password_hash").Sensitive(),
 		field.Int64("version").Default(1),
+		// tokens_from is the lowest version whose access tokens are still valid: a change of
+		// role, activity or beak print moves it to its own version, a change of name or email
+		// does not. 0 (an account stored before it existed) means the current version.
+		field.Int64("tokens_from").Default(0),
 		field.Time("created_at").Default(time.Now).Immutable(),
 		field.Time("updated_at").Default(time.Now),
 		// SearchText is username, full name and email, lower-cased and joined by line feeds:
