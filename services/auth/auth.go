@@ -42,17 +42,17 @@ const (
 
 // Account is an employee's account as the rest of aTES sees it (no credential).
 type Account struct {
-	ID        uuid.UUID
-	Username  string
-	Email     string
-	FullName  string
-	Role      identity.Role
-	Active    bool
-	Version   int64
+	ID       uuid.UUID
+	Username string
+	Email    string
+	FullName string
+	Role     identity.Role
+	Active   bool
+	Version  int64
 	// TokensFrom is the lowest version whose access tokens are still valid.
 	TokensFrom int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Session is a successful login, sign-up or refresh: an access token, its account, and the

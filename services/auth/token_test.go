@@ -421,7 +421,7 @@ func TestRevocationsConcurrent(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 50 {
-				r.Observe(id, AccountState{Version: int64(i*50+j+1), Active: true})
+				r.Observe(id, AccountState{Version: int64(i*50 + j + 1), Active: true})
 				_, _ = v.Verify(tok)
 			}
 		})
