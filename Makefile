@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: run test test-short generate check-generated bench build vet
+.PHONY: run test test-short generate check-generated bench build vet web web-deps check-web test-web
 
 ## run: start all of aTES on the embedded default (SQLite, in-process bus) on :8080
 run:
@@ -12,6 +12,7 @@ run:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(MAKE) test-web
 
 ## generate: regenerate the Ent and gqlgen code from pinned versions
 # GOMAXPROCS=1 for entc: it runs goimports on its files in parallel, and goimports resolves an
@@ -33,3 +34,25 @@ bench:
 ## build: the ates binary into bin/
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/ates ./cmd/ates
+
+## web-deps: the web app's npm packages, exactly as web/package-lock.json pins them
+NPM ?= npm
+web-deps: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && $(NPM) ci --no-audit --no-fund
+
+## web: regenerate the web app's GraphQL types (codegen) and build it into web/dist, which the
+## binary embeds; both are committed, so `make run` needs only Go
+web: web-deps
+	cd web && $(NPM) run codegen && $(NPM) run build
+
+## check-web: fail when the committed generated types or built assets differ from what the sources build
+check-web: web
+	@git diff --exit-code --stat -- web/dist web/src/gql || (echo "web/dist or web/src/gql is stale: run make web and commit" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- web/dist web/src/gql)" || (git status --porcelain -- web/dist web/src/gql; echo "web/dist or web/src/gql is stale: run make web and commit"; exit 1)
+
+## test-web: the web app's unit tests (vitest), then its browser tests (Playwright, Debian's
+## chromium) against the real ates binary
+test-web: web-deps
+	cd web && $(NPM) test
+	cd web && $(NPM) run e2e

@@ -30,6 +30,7 @@ import (
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/web"
 )
 
 func main() {
@@ -226,6 +227,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		Dev:            a.cfg.Dev,
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		Context:        ctx,
+		WebApp:         web.Handler(),
 	})
 	if err != nil {
 		return err
