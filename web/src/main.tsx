@@ -12,7 +12,6 @@ initI18n();
 // On load: is there a session behind the refresh cookie (R-SESS-1)? And the business timezone.
 void session.refresh();
 void loadServerInfo();
-performance.mark('ates-start');
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

@@ -68,7 +68,7 @@ describe('catalogues', () => {
 
 describe('plurals', () => {
   const i18n = i18next.createInstance();
-  void i18n.init({ resources: { en: { translation: en }, ru: { translation: ru } }, lng: 'ru', initImmediate: false });
+  void i18n.init({ resources: { en: { translation: en }, ru: { translation: ru } }, lng: 'ru', initAsync: false });
 
   it('Russian: 1 задача, 2 задачи, 5 задач, 21 задача, 11 задач', () => {
     const t = i18n.getFixedT('ru');

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link, Navigate, useLocation, useSearchParams } from 'react-router';
 import { Anchor, Box, Button, Center, Group, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
@@ -49,6 +49,9 @@ export function LoginScreen() {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (!performance.getEntriesByName('ates-first-screen').length) performance.mark('ates-first-screen');
+  }, []);
   if (s.status === 'signedIn') return <Navigate to={to} replace />;
   const ended = (loc.state as { ended?: string } | null)?.ended === 'expired' || s.ended === 'expired';
   const fields = error ? serverFields(error) : {};

@@ -1,0 +1,106 @@
+// Two people at once: live board and balances (R-LIVE-1, R-ACC-10, R-WEB-3, R-WEB-4, R-WEB-5),
+// and the live connection dropped and restored (R-WEB-11).
+import type { WebSocketRoute } from '@playwright/test';
+import { test, expect, signIn, checkA11y, person } from './helpers';
+import { startGateway, type Gateway } from './gateway';
+
+let gw: Gateway;
+let rio: { token: string; id: string };
+let kesha: { token: string; id: string };
+const money = (s: string) => new Intl.NumberFormat('en', { style: 'currency', currency: 'USD' }).format(s as never);
+
+test.beforeAll(async () => {
+  gw = await startGateway();
+  await gw.createAccount('rio', 'WORKER', 'Rio Blue');
+  rio = await gw.login('rio');
+  await gw.createAccount('boss', 'MANAGER', 'Big Boss');
+  // While rio is the only assignable popug, every task is rio's.
+  for (let i = 1; i <= 20; i++) await gw.createTask(rio.token, `Perch duty ${i}`);
+  await gw.createAccount('kesha', 'WORKER', 'Kesha Popugaev');
+  kesha = await gw.login('kesha');
+});
+test.afterAll(async () => gw?.stop());
+
+async function balanceOf(token: string): Promise<string> {
+  return (await gw.gql('{ myBillingAccount { balance } }', {}, token)).myBillingAccount.balance;
+}
+
+test('(a) a manager shuffles: the popug\'s board and balance change without a reload', async ({ page, browser, foreign }) => {
+  // kesha watches her tasks and, in a second tab of her own, her account.
+  await signIn(page, gw, 'kesha');
+  await page.goto(`${gw.url}/tasks?view=mine`);
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'connected');
+  await expect(page.getByTestId('task-table').locator('tbody tr')).toHaveCount(0);
+  const account = await page.context().newPage();
+  await account.goto(`${gw.url}/account`);
+  await expect(account.getByTestId('balance')).toHaveText('$0.00');
+  await expect(account.getByTestId('connection')).toHaveAttribute('data-state', 'connected');
+
+  const boss = await person(() => browser.newContext(), gw, 'boss', foreign);
+  await boss.page.getByRole('button', { name: 'Assign tasks' }).click();
+  await boss.page.getByRole('button', { name: 'Reassign all open tasks' }).click();
+  await expect(boss.page.getByText('20 tasks were reassigned.')).toBeVisible();
+
+  const mine = (await gw.gql('{ myTasks(status: OPEN) { totalCount } }', {}, kesha.token)).myTasks.totalCount as number;
+  expect(mine, 'tasks the shuffle gave kesha (all 20 stayed with rio: p = 2^-20)').toBeGreaterThan(0);
+  await expect(page.getByTestId('task-table').locator('tbody tr')).toHaveCount(Math.min(mine, 20));
+  await expect(account.getByTestId('balance')).toHaveText(money(await balanceOf(kesha.token)));
+  expect(await account.getByTestId('balance').textContent()).toMatch(/^-\$/);
+  await boss.ctx.close();
+});
+
+test('(b) a popug completes a task: the accountant sees the new balance live', async ({ page, browser, foreign }) => {
+  await gw.createAccount('bux', 'ACCOUNTANT', 'Bux Counter');
+  await signIn(page, gw, 'kesha');
+  await page.goto(`${gw.url}/tasks?view=mine&status=OPEN`);
+  const first = page.getByTestId('task-table').locator('tbody tr').first();
+  await expect(first).toBeVisible();
+
+  const bux = await person(() => browser.newContext(), gw, 'bux', foreign);
+  await bux.page.getByRole('link', { name: 'Accounting' }).click();
+  const row = bux.page.locator('tr[data-account="kesha"]');
+  await expect(row.getByTestId('balance')).toHaveText(money(await balanceOf(kesha.token)));
+  await expect(bux.page.getByTestId('connection')).toHaveAttribute('data-state', 'connected');
+  await checkA11y(bux.page, 'accounting');
+
+  await first.getByRole('button', { name: /Complete/ }).click();
+  await expect(page.getByText('Done').first()).toBeVisible();
+  const after = await balanceOf(kesha.token);
+  await expect(row.getByTestId('balance')).toHaveText(money(after));
+  await bux.ctx.close();
+});
+
+test('the live connection dropped and restored is shown, and what it missed is refetched (R-WEB-11)', async ({ page }) => {
+  let blocked = false;
+  const sockets: WebSocketRoute[] = [];
+  await page.routeWebSocket(/\/graphql$/, (ws) => {
+    if (blocked) return void ws.close({ code: 1012, reason: 'restarting' });
+    ws.connectToServer();
+    sockets.push(ws);
+  });
+  await signIn(page, gw, 'kesha');
+  await page.goto(`${gw.url}/tasks?view=mine`);
+  const badge = page.getByTestId('connection');
+  await expect(badge).toHaveAttribute('data-state', 'connected');
+  await expect(badge).toHaveText('Live');
+  const before = await page.getByTestId('task-table').locator('caption').textContent();
+
+  blocked = true;
+  for (const s of sockets) await s.close({ code: 1012, reason: 'restarting' });
+  await expect(badge).toHaveAttribute('data-state', 'reconnecting');
+  await expect(badge).toHaveText('Connection lost — reconnecting…');
+  // Meanwhile a task reaches kesha, the only popug it can go to once the others are deactivated.
+  const admin = await gw.adminToken();
+  const accounts = (await gw.gql('{ accounts(first: 100) { edges { node { id username } } } }', {}, admin)).accounts.edges;
+  for (const { node } of accounts) {
+    if (node.username === 'rio' || node.username === 'bux') await gw.gql('mutation($id: ID!) { deactivateAccount(accountId: $id) { id } }', { id: node.id }, admin);
+  }
+  await gw.createTask(kesha.token, 'Missed while offline');
+  const total = (await gw.gql('{ myTasks { totalCount } }', {}, kesha.token)).myTasks.totalCount as number;
+  expect(`${total} tasks`).not.toBe(before);
+  blocked = false;
+  await expect(badge).toHaveAttribute('data-state', 'connected', { timeout: 20_000 });
+  await expect(page.getByTestId('task-table').locator('caption')).toHaveText(`${total} tasks`);
+  await expect(page.getByText('Missed while offline')).toBeVisible();
+  await checkA11y(page, 'task board after reconnect');
+});
