@@ -9,7 +9,7 @@ export default function Chart({ title, points, kind = 'bar' }: { title: string; 
     h: 220,
     data,
     dataKey: 'label',
-    series: [{ name: 'value', label: title, color: 'blue.8' }],
+    series: [{ name: 'value', label: title, color: '#1864ab' }],
     valueFormatter: (v: number) => shown.get(v) ?? String(v),
     tickLine: 'y' as const,
     withTooltip: true,

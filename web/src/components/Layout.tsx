@@ -1,5 +1,5 @@
 import { NavLink, Outlet, useNavigate } from 'react-router';
-import { AppShell, Box, Button, Group, NativeSelect, Text, Title } from '@mantine/core';
+import { Box, Button, Group, NativeSelect, Text, Title } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
 import { session } from '../lib/session';
 import { can, useSession } from '../lib/useSession';
@@ -34,11 +34,11 @@ export function Layout() {
     { to: '/graphiql', label: t('nav.graphiql'), show: can.graphiql(role) },
   ].filter((l) => l.show);
   return (
-    <AppShell header={{ height: 'auto' }} padding="md">
+    <>
       <a className="ates-skip" href="#main">
         {t('nav.skip')}
       </a>
-      <AppShell.Header p="xs">
+      <Box component="header" p="xs" style={{ borderBottom: '1px solid #dee2e6', background: '#fff' }}>
         <Group justify="space-between" wrap="wrap" gap="xs">
           <Group gap="md" wrap="wrap">
             <Title order={1} size="h3">
@@ -72,13 +72,11 @@ export function Layout() {
             </Button>
           </Group>
         </Group>
-      </AppShell.Header>
-      <AppShell.Main>
-        <Box component="main" id="main" tabIndex={-1} maw={1280} mx="auto">
-          <Outlet />
-        </Box>
-      </AppShell.Main>
-    </AppShell>
+      </Box>
+      <Box component="main" id="main" tabIndex={-1} maw={1280} mx="auto" p="md">
+        <Outlet />
+      </Box>
+    </>
   );
 }
 

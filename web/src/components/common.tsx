@@ -22,7 +22,7 @@ export function ErrorAlert({ error, onRetry }: { error: unknown; onRetry?: () =>
         {errorText(t, error)}
       </Text>
       {onRetry && (
-        <Button size="xs" mt="xs" variant="outline" color="red.9" onClick={onRetry}>
+        <Button size="xs" mt="xs" variant="outline" color="#a61e1e" onClick={onRetry}>
           {t('common.retry')}
         </Button>
       )}
@@ -50,7 +50,7 @@ export function Day({ value, style }: { value: string; style?: 'medium' | 'short
 export function ConnectionBadge() {
   const { t } = useTranslation();
   const s = useConnection();
-  const color = s === 'connected' ? 'green.9' : s === 'reconnecting' ? 'orange.9' : 'gray.8';
+  const color = s === 'connected' ? '#1e6b2f' : s === 'reconnecting' ? '#a34700' : '#495057';
   return (
     <Badge color={color} variant="filled" role="status" aria-live="polite" data-testid="connection" data-state={s}>
       {t(`live.${s}`)}

@@ -61,7 +61,7 @@ function AccountingScreen() {
           title={t('accounting.closeTitle')}
           message={t('accounting.closeConfirm')}
           confirmLabel={t('accounting.closeYes')}
-          color="red.9"
+          color="#a61e1e"
           loading={closeState.fetching}
           onConfirm={async () => {
             const r = await close({});

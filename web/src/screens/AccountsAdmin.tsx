@@ -103,7 +103,7 @@ function AccountsScreen() {
                 />
               </Table.Td>
               <Table.Td>
-                <Badge variant="filled" color={a.active ? 'green.9' : 'gray.8'}>
+                <Badge variant="filled" color={a.active ? '#1e6b2f' : '#495057'}>
                   {a.active ? t('accounts.active') : t('accounts.inactive')}
                 </Badge>
               </Table.Td>
@@ -113,7 +113,7 @@ function AccountsScreen() {
                     <Button
                       size="compact-sm"
                       variant="outline"
-                      color="red.9"
+                      color="#a61e1e"
                       aria-label={t('accounts.deactivateOf', { name: a.username })}
                       onClick={async () => report(await deactivate({ accountId: a.id }), t('accounts.deactivated', { name: a.username }))}
                     >

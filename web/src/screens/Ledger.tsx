@@ -119,7 +119,7 @@ export function Ledger({ accountId, own }: { accountId: string; own: boolean }) 
                   <Text size="xs">{formatTime(e.occurredAt, i18n.language, timeZone)}</Text>
                 </Table.Td>
                 <Table.Td>
-                  <Badge variant="outline" color={e.type === 'REWARD' ? 'green.9' : e.type === 'FEE' ? 'red.9' : 'dark'}>
+                  <Badge variant="outline" color={e.type === 'REWARD' ? '#1e6b2f' : e.type === 'FEE' ? '#a61e1e' : 'dark'}>
                     {t(`entry.${e.type}`)}
                   </Badge>
                 </Table.Td>

@@ -168,7 +168,7 @@ export function TaskBoard() {
               title={t('tasks.shuffleTitle')}
               message={t('tasks.shuffleConfirm')}
               confirmLabel={t('tasks.shuffleYes')}
-              color="orange.9"
+              color="#a34700"
               loading={shuffleState.fetching}
               onConfirm={async () => {
                 const r = await shuffle({});
@@ -259,7 +259,7 @@ export function TaskBoard() {
               </Table.Td>
               <Table.Td data-testid="assignee">{task.assignee.id === me.id ? t('tasks.you') : task.assignee.fullName || task.assignee.username}</Table.Td>
               <Table.Td data-testid="status">
-                <Badge color={task.status === 'OPEN' ? 'blue.8' : 'green.9'} variant="filled">
+                <Badge color={task.status === 'OPEN' ? '#1864ab' : '#1e6b2f'} variant="filled">
                   {t(`status.${task.status}`)}
                 </Badge>
               </Table.Td>
@@ -272,7 +272,7 @@ export function TaskBoard() {
                 {task.status === 'OPEN' && task.assignee.id === me.id && (
                   <Button
                     size="compact-sm"
-                    color="green.9"
+                    color="#1e6b2f"
                     loading={busy === task.id}
                     aria-label={t('tasks.completeTask', { title: task.title })}
                     onClick={async () => {
