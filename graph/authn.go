@@ -2,42 +2,62 @@ package graph
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/security"
 )
 
-// TokenVerifier turns an access token into the acting account (auth.Verifier).
+// TokenVerifier turns an access token into the acting account (auth.Verifier), checking it
+// against what the gateway knows now: expiry, deactivation, role changes, ended sessions.
 type TokenVerifier interface {
 	Verify(token string) (identity.Actor, error)
 }
 
 type authErrKey struct{}
 
+// gate is the one authorization path of the gateway (R-SEC-1): every HTTP request and every
+// operation on a WebSocket is authenticated through it, with the rights its credential has at
+// that moment.
+type gate struct {
+	verifier TokenVerifier
+	log      *slog.Logger
+}
+
 // authenticate verifies a "Bearer <token>" credential into ctx: the actor when valid, the
-// reason when not. A missing credential leaves the request anonymous.
-func authenticate(ctx context.Context, v TokenVerifier, header string) context.Context {
+// reason when not (logged and counted, R-SEC-7). A missing credential leaves ctx anonymous.
+func (g gate) authenticate(ctx context.Context, header string) context.Context {
 	if header == "" {
 		return ctx
 	}
 	// The scheme is case-insensitive (RFC 7235 §2.1): "bearer <token>" is accepted too.
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		security.Record(ctx, g.log, security.TokenRefused, "malformed Authorization header", "client", ClientFrom(ctx))
 		return context.WithValue(ctx, authErrKey{}, errs.E(errs.Unauthenticated, "the Authorization header must be \"Bearer <token>\""))
 	}
-	a, err := v.Verify(strings.TrimSpace(tok))
+	a, err := g.verifier.Verify(strings.TrimSpace(tok))
 	if err != nil {
+		security.Record(ctx, g.log, security.TokenRefused, "access token refused", "reason", err.Error(), "client", ClientFrom(ctx))
 		return context.WithValue(ctx, authErrKey{}, err)
 	}
 	return identity.WithActor(ctx, a)
 }
 
-// authMiddleware authenticates HTTP requests from the Authorization header (R-API-2).
-func authMiddleware(v TokenVerifier, next http.Handler) http.Handler {
+// middleware authenticates HTTP requests from the Authorization header (R-API-2). A WebSocket
+// upgrade is left to the WebSocket transport, which authenticates each of its operations.
+func (g gate) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(authenticate(r.Context(), v, r.Header.Get("Authorization"))))
+		if websocket.IsWebSocketUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(g.authenticate(r.Context(), r.Header.Get("Authorization"))))
 	})
 }
 

@@ -6,20 +6,27 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/security"
 )
 
 // presentError turns any error into a GraphQL error with extensions.code (R-API-4): coded
 // errors keep their message; errors of the request itself (parse, validation, limits, input
-// coercion) are BAD_USER_INPUT; anything else is logged in full and shown as "internal error".
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+// coercion) are BAD_USER_INPUT, without schema suggestions outside development mode (R-SEC-4);
+// anything else is logged in full and shown as "internal error". Refused authorizations and
+// cost limits are security events (R-SEC-7).
+func presentError(log *slog.Logger, dev bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
 		if e, ok := errs.As(err); ok {
+			if e.Code == errs.Forbidden {
+				security.Record(ctx, log, security.Forbidden, "operation refused", "reason", e.Message, "path", out.Path.String(), "client", ClientFrom(ctx))
+			}
 			out.Message = e.Message
 			out.Extensions = map[string]any{"code": string(e.Code)}
 			if e.Field != "" {
@@ -37,8 +44,17 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.As(err, &ge) && ge.Err == nil {
 			// The request itself is wrong: parse, validation or limits. Keep a code of ours.
 			code, _ := ge.Extensions["code"].(string)
+			if code == "COMPLEXITY_LIMIT_EXCEEDED" {
+				security.Record(ctx, log, security.LimitExceeded, "operation refused by the complexity limit", "client", ClientFrom(ctx))
+			}
 			if !knownCode(code) {
 				code = string(errs.Invalid)
+			}
+			if !dev {
+				// "Did you mean …" lists names of the schema a caller may not be allowed to see.
+				if i := strings.Index(out.Message, " Did you mean "); i >= 0 {
+					out.Message = out.Message[:i]
+				}
 			}
 			out.Extensions = map[string]any{"code": code}
 			return out

@@ -69,7 +69,9 @@ func (s *syncBuffer) String() string {
 
 // Gateway is the real HTTP handler over real services, each on its own real database.
 type Gateway struct {
-	URL         string
+	URL string
+	// Handler is the gateway's HTTP handler itself, for requests served in-process.
+	Handler     http.Handler
 	DB          *storage.DB
 	Auth        *auth.Service
 	Revocations *auth.Revocations
@@ -95,6 +97,8 @@ type gatewayConfig struct {
 	limits  graph.Limits
 	ctx     context.Context
 	ready   func(db *storage.DB) map[string]func(context.Context) error
+	origins []string
+	metrics bool // served elsewhere
 }
 
 // GatewayOption adjusts MustGateway.
@@ -111,6 +115,14 @@ func WithLimits(l graph.Limits) GatewayOption { return func(c *gatewayConfig) { 
 
 // WithContext gives the gateway a context whose end closes its WebSockets.
 func WithContext(ctx context.Context) GatewayOption { return func(c *gatewayConfig) { c.ctx = ctx } }
+
+// WithOrigins sets ATES_ALLOWED_ORIGINS.
+func WithOrigins(patterns ...string) GatewayOption {
+	return func(c *gatewayConfig) { c.origins = patterns }
+}
+
+// WithMetricsElsewhere sets ATES_METRICS_ADDR: /metrics is not on the gateway's handler.
+func WithMetricsElsewhere() GatewayOption { return func(c *gatewayConfig) { c.metrics = true } }
 
 // WithReady replaces the readiness checks.
 func WithReady(f func(db *storage.DB) map[string]func(context.Context) error) GatewayOption {
@@ -252,6 +264,9 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 		Dev:      cfg.dev,
 		Limits:   cfg.limits,
 		Context:  cfg.ctx,
+
+		AllowedOrigins:   cfg.origins,
+		MetricsElsewhere: cfg.metrics,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -259,7 +274,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
 	g := &Gateway{
-		URL: srv.URL, DB: db, Auth: svc, Revocations: revocations, Clock: clock, Logs: logs,
+		URL: srv.URL, Handler: h, DB: db, Auth: svc, Revocations: revocations, Clock: clock, Logs: logs,
 		AuthQueries: authQueries, Hub: hub, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
 		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
 	}

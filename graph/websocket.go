@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -49,11 +48,10 @@ const (
 
 // wsTransport serves GraphQL over WebSocket connections.
 type wsTransport struct {
+	gate
 	upgrader websocket.Upgrader
-	verifier TokenVerifier
 	present  graphql.ErrorPresenterFunc
 	recover  graphql.RecoverFunc
-	log      *slog.Logger
 	// base ends every connection (close 1001) when done: the gateway shuts down.
 	base context.Context
 
@@ -62,16 +60,20 @@ type wsTransport struct {
 	initTimeout  time.Duration // connection_init must come within it
 	keepAlive    time.Duration // a ka (graphql-ws) or ping (graphql-transport-ws) this often
 	writeTimeout time.Duration // a socket that takes longer to accept a message is closed
+	// recheck is how often a socket with running operations checks its credential again, so a
+	// subscription ends within that time of its token expiring or being revoked (R-SEC-1).
+	recheck time.Duration
 }
 
 var _ graphql.Transport = (*wsTransport)(nil)
 
-func newWSTransport(cfg Config, lim Limits) *wsTransport {
+func newWSTransport(cfg Config, lim Limits, g gate) *wsTransport {
 	base := cfg.Context
 	if base == nil {
 		base = context.Background()
 	}
 	return &wsTransport{
+		gate: g,
 		upgrader: websocket.Upgrader{
 			// A socket's own read buffer holds a frame header and small messages; larger
 			// ones are read through it. The write buffer is taken from a pool per message.
@@ -80,9 +82,9 @@ func newWSTransport(cfg Config, lim Limits) *wsTransport {
 			Subprotocols:    []string{protoTransportWS, protoLegacyWS},
 			CheckOrigin:     sameOriginOr(cfg.AllowedOrigins),
 		},
-		verifier: cfg.Verifier, present: presentError(cfg.Logger), recover: recoverPanic(cfg.Logger), log: cfg.Logger, base: base,
+		present: presentError(cfg.Logger, cfg.Dev), recover: recoverPanic(cfg.Logger), base: base,
 		readLimit: lim.BodyBytes, opTimeout: lim.Timeout, initTimeout: lim.InitTimeout, keepAlive: 15 * time.Second,
-		writeTimeout: 10 * time.Second,
+		writeTimeout: 10 * time.Second, recheck: lim.AuthRecheck,
 	}
 }
 
@@ -125,9 +127,10 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	if proto == "" {
 		proto = protoLegacyWS // what clients that name no subprotocol speak
 	}
-	// The request's context ends when Do returns; the connection keeps its values.
+	// The request's context ends when Do returns; the connection keeps its values. It carries
+	// no actor: each operation is authenticated as it starts (R-SEC-1).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &wsConn{t: t, ws: ws, proto: proto, exec: exec, ctx: ctx, cancel: cancel}
+	c := &wsConn{t: t, ws: ws, proto: proto, exec: exec, ctx: ctx, cancel: cancel, headerCred: r.Header.Get("Authorization")}
 	c.stopBase = context.AfterFunc(t.base, func() { c.closeWith(websocket.CloseGoingAway, "the server is shutting down") })
 	c.timer = time.AfterFunc(t.initTimeout, c.initExpired)
 	go c.serve()
@@ -158,13 +161,25 @@ type wsConn struct {
 
 	wmu sync.Mutex // one writer at a time
 
-	mu     sync.Mutex
-	ctx    context.Context // authenticated by connection_init
-	token  string          // connection_init's credential, checked again before pushes
-	inited bool
-	closed bool
-	timer  *time.Timer // the init deadline, then the keep-alive
-	ops    map[string]*wsOperation
+	// headerCred is the upgrade request's Authorization header, if any.
+	headerCred string
+
+	mu  sync.Mutex
+	ctx context.Context // the connection's context, without an actor
+	// cred is the socket's one credential ("Bearer <token>"), from the upgrade request or
+	// connection_init; every operation is authorized with it as it starts, and running ones are
+	// ended once it no longer holds (R-SEC-1).
+	cred string
+	// bound is set when cred was valid at connection_init: from then on the socket acts for
+	// that account, and a refusal of cred ends the socket. A socket without a valid credential
+	// has nothing to lose: its operations answer UNAUTHENTICATED, as over HTTP.
+	bound   bool
+	revoked bool // cred was refused after init: the socket is being closed
+	inited  bool
+	closed  bool
+	timer   *time.Timer // the init deadline, then the keep-alive
+	recheck *time.Timer // while operations run: checks cred again
+	ops     map[string]*wsOperation
 }
 
 // serve reads messages until the socket closes, then ends every operation.
@@ -209,13 +224,23 @@ func (c *wsConn) handle(m wsMessage) bool {
 	return false
 }
 
-// init authenticates the connection with connection_init's Authorization (R-API-2). A missing
-// or bad token still opens the connection: its operations answer UNAUTHENTICATED, as over HTTP.
+// init binds the connection to its credential: the Authorization of connection_init's payload
+// (R-API-2) or of the upgrade request; when both are given they must be the same. A missing or
+// bad credential still opens the connection: its operations answer UNAUTHENTICATED, as over
+// HTTP.
 func (c *wsConn) init(payload json.RawMessage) bool {
 	var p transport.InitPayload
 	if len(payload) > 0 && !bytes.Equal(payload, []byte("null")) && json.Unmarshal(payload, &p) != nil {
 		c.closeWith(closeBadRequest, "connection_init payload is not an object")
 		return false
+	}
+	cred := p.Authorization()
+	if c.headerCred != "" {
+		if cred != "" && cred != c.headerCred {
+			c.closeWith(closeForbidden, "forbidden: the upgrade request and connection_init carry different credentials")
+			return false
+		}
+		cred = c.headerCred
 	}
 	c.mu.Lock()
 	if c.inited {
@@ -224,10 +249,9 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 		return false
 	}
 	c.inited = true
-	c.ctx = authenticate(c.ctx, c.t.verifier, p.Authorization())
-	if _, err := actor(c.ctx); err == nil {
-		c.token = p.Authorization()
-	}
+	c.cred = cred
+	_, err := actor(c.t.authenticate(c.ctx, cred))
+	c.bound = cred != "" && err == nil
 	c.timer.Stop()
 	c.timer = time.AfterFunc(c.t.keepAlive, c.keepAlive)
 	c.mu.Unlock()
@@ -264,21 +288,55 @@ func (c *wsConn) keepAlive() {
 	}
 }
 
-// authorized checks the socket's token again — it expires, its account may be deactivated or
-// its role changed (R-AUTH-5) — and closes the socket (4403) when it no longer holds; the
-// client logs in again and reconnects. A socket without a valid token has nothing to lose.
+// authorized checks the socket's credential again — its token expires, its account may be
+// deactivated, its role changed, its session ended (R-AUTH-5, R-SESS-3) — and when it no longer
+// holds ends every running operation with the refusal and closes the socket (4403); the client
+// reconnects with a fresh token (R-SEC-1, R-SESS-4).
 func (c *wsConn) authorized() bool {
 	c.mu.Lock()
-	token := c.token
+	cred, bound := c.cred, c.bound
 	c.mu.Unlock()
-	if token == "" {
+	if !bound {
 		return true
 	}
-	if _, err := actor(authenticate(context.Background(), c.t.verifier, token)); err != nil {
-		c.closeWith(closeForbidden, "forbidden: the access token is no longer valid")
+	if _, err := actor(c.t.authenticate(c.ctx, cred)); err != nil {
+		c.revoke(err)
 		return false
 	}
 	return true
+}
+
+// revoke ends the socket whose credential was refused: every running operation gets the
+// refusal as its error, then the socket is closed with 4403.
+func (c *wsConn) revoke(reason error) {
+	c.mu.Lock()
+	if c.revoked || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.revoked = true
+	ids := make([]string, 0, len(c.ops))
+	for id := range c.ops {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	e := c.t.present(c.ctx, reason)
+	for _, id := range ids {
+		c.sendErrors(id, gqlerror.List{e})
+	}
+	c.closeWith(closeForbidden, "forbidden: the access token is no longer valid")
+}
+
+// watch keeps checking the credential while operations run.
+func (c *wsConn) watch() {
+	if !c.authorized() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ops) > 0 && !c.closed {
+		c.recheck.Reset(c.t.recheck)
+	}
 }
 
 // start begins the operation of a subscribe (start) message; its work runs on a goroutine of
@@ -299,13 +357,26 @@ func (c *wsConn) start(m wsMessage) bool {
 		}
 		return false
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	// Authorized as it starts, with the rights the credential has now (R-SEC-1).
+	authed := c.t.authenticate(c.ctx, c.cred)
+	_, authErr := actor(authed)
+	ctx, cancel := context.WithCancel(authed)
 	op := &wsOperation{c: c, id: m.ID, cancel: cancel}
 	if c.ops == nil {
 		c.ops = map[string]*wsOperation{}
 	}
 	c.ops[m.ID] = op
+	if c.bound && c.recheck == nil {
+		c.recheck = time.AfterFunc(c.t.recheck, c.watch)
+	} else if c.bound && len(c.ops) == 1 {
+		c.recheck.Reset(c.t.recheck)
+	}
+	bound := c.bound
 	c.mu.Unlock()
+	if bound && authErr != nil {
+		c.revoke(authErr) // refused at once, as HTTP refuses the token
+		return false
+	}
 	go op.run(withPushTaker(ctx, op), m.Payload, graphql.Now())
 	return true
 }
@@ -400,6 +471,9 @@ func (c *wsConn) shutdown() {
 	c.mu.Lock()
 	c.closed = true
 	c.timer.Stop()
+	if c.recheck != nil {
+		c.recheck.Stop()
+	}
 	ops := c.ops
 	c.ops = nil
 	c.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/robfig/cron/v3"
 
+	"github.com/uberpopug/ates/graph"
 	atesmail "github.com/uberpopug/ates/services/mail"
 	"github.com/uberpopug/ates/services/storage"
 )
@@ -50,8 +51,14 @@ type Config struct {
 	Dev bool `env:"ATES_DEV"`
 	// TokenTTL is the access token lifetime (R-AUTH-4).
 	TokenTTL time.Duration `env:"ATES_TOKEN_TTL" envDefault:"1h"`
-	// AllowedOrigins are extra host patterns browsers may open WebSockets from.
+	// AllowedOrigins are host patterns of pages on other origins that may call the gateway
+	// (CORS and WebSockets); same origin is always allowed.
 	AllowedOrigins []string `env:"ATES_ALLOWED_ORIGINS" envSeparator:","`
+	// TrustedProxies are the addresses or networks (CIDR) of reverse proxies whose
+	// X-Forwarded-For names the client.
+	TrustedProxies []string `env:"ATES_TRUSTED_PROXIES" envSeparator:","`
+	// MetricsAddr serves /metrics on a listener of its own, and not on HTTPAddr (R-SEC-8).
+	MetricsAddr string `env:"ATES_METRICS_ADDR"`
 	// LogLevel is debug, info, warn or error; LogFormat is json or text.
 	LogLevel  string `env:"ATES_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"ATES_LOG_FORMAT" envDefault:"text"`
@@ -136,8 +143,14 @@ func (c *Config) validate() error {
 	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
 		problems = append(problems, fmt.Errorf("ATES_MAIL_FROM %q is not an address like \"aTES <ates@example.com>\"", c.MailFrom))
 	}
-	if c.TokenTTL < time.Minute {
-		problems = append(problems, errors.New("ATES_TOKEN_TTL must be at least 1m"))
+	if c.TokenTTL < 10*time.Second || c.TokenTTL > 24*time.Hour {
+		problems = append(problems, errors.New("ATES_TOKEN_TTL must be between 10s and 24h"))
+	}
+	if _, err := graph.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		problems = append(problems, fmt.Errorf("ATES_TRUSTED_PROXIES must list addresses or networks like 10.0.0.0/8: %v", err))
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
+		problems = append(problems, errors.New("ATES_METRICS_ADDR must differ from ATES_HTTP_ADDR"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/uberpopug/ates/graph"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/bus"
@@ -216,6 +218,10 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	trusted, err := graph.ParseTrustedProxies(a.cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	h, err := graph.NewHandler(graph.Config{
 		Resolver: &graph.Resolver{
 			Auth: a.auth, TaskTracker: a.tasks, Accounting: a.accounting, Analytics: a.analytics, Hub: hub, Log: a.log,
@@ -226,29 +232,53 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		Logger:         a.log,
 		Dev:            a.cfg.Dev,
 		AllowedOrigins: a.cfg.AllowedOrigins,
-		Context:        ctx,
-		WebApp:         web.Handler(),
+		TrustedProxies: trusted,
+		// R-SEC-8: with a listener of its own, /metrics is not on the public one.
+		MetricsElsewhere: a.cfg.MetricsAddr != "",
+		Context:          ctx,
+		WebApp:           web.Handler(),
 	})
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Addr:              a.cfg.HTTPAddr,
-		Handler:           withCorrelation(h),
+		Addr:    a.cfg.HTTPAddr,
+		Handler: withCorrelation(h),
+		// Headers within 10 s; the body has its own deadline in the handler (R-SEC-2). A
+		// response is written within the operation timeout (30 s) plus this margin; a WebSocket
+		// leaves both deadlines behind when it is upgraded.
 		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", a.cfg.HTTPAddr, err)
 	}
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if a.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on %s for metrics: %w", a.cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.Handler())
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute})
+		listeners = append(listeners, mln)
+		a.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	base := "http://" + displayAddr(ln.Addr())
 	fmt.Fprintf(stdout, "aTES is up: GraphQL %s/graphql  GraphiQL %s/graphiql\n", base, base)
 	a.log.Info("gateway listening", "addr", ln.Addr().String())
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -256,8 +286,10 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down HTTP: %w", err)
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutting down HTTP: %w", err)
+		}
 	}
 	return ctx.Err()
 }

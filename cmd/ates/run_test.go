@@ -332,3 +332,29 @@ func checkTaskReachesLedger(t *testing.T, base string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRunMetricsOnTheirOwnListener: R-SEC-8 — with ATES_METRICS_ADDR, /metrics answers there
+// and not on the public address.
+func TestRunMetricsOnTheirOwnListener(t *testing.T) {
+	p, base := MustStart(t, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_METRICS_ADDR=127.0.0.1:0"})
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics listener logged:\n%s", p.stderr.String())
+	}
+	res, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "ates_http_requests_total") {
+		t.Fatalf("metrics listener: %d %.200s", res.StatusCode, body)
+	}
+	if res, err = http.Get(base + "/metrics"); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		t.Fatal("/metrics is also served on the public address")
+	}
+}
