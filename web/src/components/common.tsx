@@ -83,7 +83,7 @@ export function ConfirmButton({
       <Button color={color} onClick={() => setOpen(true)} loading={loading}>
         {label}
       </Button>
-      <Modal opened={open} onClose={() => setOpen(false)} title={title} centered>
+      <Modal opened={open} onClose={() => setOpen(false)} closeButtonProps={{ 'aria-label': t('common.close') }} title={title} centered>
         <Text mb="md">{message}</Text>
         <Group justify="flex-end">
           <Button variant="default" onClick={() => setOpen(false)}>

@@ -155,7 +155,7 @@ function CreateAccount({ opened, onClose, onCreated }: { opened: boolean; onClos
     error: local[k] ? t(local[k]) : server[k] ?? server[`input.${k}`],
   });
   return (
-    <Modal opened={opened} onClose={onClose} title={t('accounts.createTitle')} centered>
+    <Modal opened={opened} onClose={onClose} closeButtonProps={{ 'aria-label': t('common.close') }} title={t('accounts.createTitle')} centered>
       <form
         noValidate
         onSubmit={async (e) => {

@@ -318,7 +318,7 @@ function CreateTask({ opened, onClose, onCreated }: { opened: boolean; onClose: 
     error: fieldError(k),
   });
   return (
-    <Modal opened={opened} onClose={onClose} title={t('tasks.createTitle')} centered size="lg">
+    <Modal opened={opened} onClose={onClose} closeButtonProps={{ 'aria-label': t('common.close') }} title={t('tasks.createTitle')} centered size="lg">
       <form
         noValidate
         onSubmit={async (e) => {
