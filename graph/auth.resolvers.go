@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/uberpopug/ates/graph/generated"
 	"github.com/uberpopug/ates/graph/model"
@@ -82,6 +83,31 @@ func (r *mutationResolver) DeactivateAccount(ctx context.Context, accountID stri
 	return accountModel(acc), nil
 }
 
+// RefreshSession is the resolver for the refreshSession field.
+func (r *mutationResolver) RefreshSession(ctx context.Context) (*model.AuthPayload, error) {
+	panic(fmt.Errorf("not implemented: RefreshSession - refreshSession"))
+}
+
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
+	panic(fmt.Errorf("not implemented: Logout - logout"))
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
+	panic(fmt.Errorf("not implemented: ChangePassword - changePassword"))
+}
+
+// UpdateProfile is the resolver for the updateProfile field.
+func (r *mutationResolver) UpdateProfile(ctx context.Context, fullName *string, email *string) (*model.Account, error) {
+	panic(fmt.Errorf("not implemented: UpdateProfile - updateProfile"))
+}
+
+// ReactivateAccount is the resolver for the reactivateAccount field.
+func (r *mutationResolver) ReactivateAccount(ctx context.Context, accountID string) (*model.Account, error) {
+	panic(fmt.Errorf("not implemented: ReactivateAccount - reactivateAccount"))
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.Account, error) {
 	a, err := actor(ctx)
@@ -115,6 +141,11 @@ func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string,
 		conn.Edges[i] = &model.AccountEdge{Cursor: cursors[i], Node: accountModel(acc)}
 	}
 	return conn, nil
+}
+
+// SearchAccounts is the resolver for the searchAccounts field.
+func (r *queryResolver) SearchAccounts(ctx context.Context, search string, first *int, after *string) (*model.AccountConnection, error) {
+	panic(fmt.Errorf("not implemented: SearchAccounts - searchAccounts"))
 }
 
 // Mutation returns generated.MutationResolver implementation.

@@ -17,9 +17,11 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 
+	"github.com/uberpopug/ates/ent/accountingdb"
 	"github.com/uberpopug/ates/ent/authdb"
 	"github.com/uberpopug/ates/ent/tasksdb"
 	"github.com/uberpopug/ates/graph"
+	"github.com/uberpopug/ates/services/accounting"
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/identity"
@@ -86,6 +88,12 @@ type Gateway struct {
 	TasksDB     *storage.DB
 	TasksClient *tasksdb.Client
 	Tasks       *tasks.Service
+	// AccountingDB is accounting's database and Accounting the service on it (prices, R-LIVE-2);
+	// AccountingQueries records the queries it sends outside transactions.
+	AccountingDB      *storage.DB
+	AccountingClient  *accountingdb.Client
+	Accounting        *accounting.Service
+	AccountingQueries *QueryLog
 	// AdminToken and AdminID belong to the bootstrap admin "root".
 	AdminToken string
 	AdminID    string
@@ -254,9 +262,26 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 		tb.Fatal(err)
 	}
 
+	// Accounting, on a database of its own, for the prices tasks show.
+	accDB := storagetest.MustOpen(tb, cfg.dialect)
+	accQueries := &QueryLog{}
+	accClient := accountingdb.NewClient(accountingdb.Driver(loggingDriver{Driver: accDB.Driver(), log: accQueries}))
+	mustMigrate(tb, "accounting", func(ctx context.Context) error { return accounting.Migrate(ctx, accDB) })
+	accOutbox, err := outbox.NewWriter(accDB.Dialect, event.MustDefaultRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	acc, err := accounting.New(accounting.Config{
+		Client: accClient, DB: accDB.SQL, Dialect: accDB.Dialect, Outbox: accOutbox, Clock: clock.Now,
+		Rand: tasks.NewLockedRand(rand.New(rand.NewPCG(8, 88))), Location: time.UTC, Logger: log,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+
 	hub := graph.NewHub(log)
 	h, err := graph.NewHandler(graph.Config{
-		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Hub: hub, Log: log},
+		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Accounting: acc, Hub: hub, Log: log, Clock: clock.Now, Location: time.UTC},
 		Verifier: verifier,
 		JWKS:     func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:    cfg.ready(db),
@@ -276,6 +301,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	g := &Gateway{
 		URL: srv.URL, Handler: h, DB: db, Auth: svc, Revocations: revocations, Clock: clock, Logs: logs,
 		AuthQueries: authQueries, Hub: hub, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
+		AccountingDB: accDB, AccountingClient: accClient, Accounting: acc, AccountingQueries: accQueries,
 		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
 	}
 	g.SyncReplica(tb)
@@ -494,6 +520,50 @@ func (g *Gateway) SyncReplica(tb testing.TB) {
 	})
 	if err != nil {
 		tb.Fatalf("applying account events to the tasks replica: %v", err)
+	}
+}
+
+// TaskEvents returns the task tracker's stored events, oldest first, as the relay publishes them.
+func (g *Gateway) TaskEvents(tb testing.TB) []event.Envelope {
+	tb.Helper()
+	rows, err := g.TasksDB.SQL.Query(`SELECT payload FROM outbox_events ORDER BY id`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var envs []event.Envelope
+	for rows.Next() {
+		var payload string
+		if err := rows.Scan(&payload); err != nil {
+			tb.Fatal(err)
+		}
+		e, err := event.MustDefaultRegistry().Parse([]byte(payload))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		envs = append(envs, e)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return envs
+}
+
+// PriceTasks applies the task tracker's stored events to accounting, as its consumer does once
+// the relay has published them: every task gets its price (R-ACC-1). Run it once per test.
+func (g *Gateway) PriceTasks(tb testing.TB) {
+	tb.Helper()
+	ctx := context.Background()
+	err := storage.InTx(ctx, g.AccountingClient.Tx, func(tx *accountingdb.Tx) error {
+		for _, e := range g.TaskEvents(tb) {
+			if err := g.Accounting.Apply(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("applying task events to accounting: %v", err)
 	}
 }
 

@@ -5,39 +5,47 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/uberpopug/ates/graph/model"
 	"github.com/uberpopug/ates/services/calendar"
 	"github.com/uberpopug/ates/services/contract"
+	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/money"
 	"github.com/uberpopug/ates/services/tasks"
 )
 
-// maxSubscriberLag is how many pushes may wait for one subscriber before it is dropped. A
-// burst — a shuffle reassigning hundreds of open tasks at once, seen by an accountant following
-// every account — is absorbed; a subscriber that stopped reading is not kept forever. The
-// waiting pushes are shared by all subscribers, so a lagging one costs 8 bytes per push.
-const maxSubscriberLag = 4096
+// Followers that fall behind are ended rather than followed forever: a feed keeps at most this
+// many pushes waiting for one subscriber. A burst — a shuffle reassigning thousands of open
+// tasks, seen by an accountant following every account — is absorbed up to it; a follower
+// further behind gets RESYNC and refetches (R-LIVE-1, R-REL-1). The waiting pushes are shared by
+// all subscribers, so a lagging one costs 8 bytes per push.
+const (
+	maxBalanceLag = 4096
+	maxTaskLag    = 256
+)
 
-// Hub fans balance changes out to the gateway's subscribers (R-ACC-10). It is fed by the
-// gateway's own subscription to balance.changed events — never by polling a database — and
-// never blocks its feed: every subscriber has a bounded queue; a subscriber that lets
-// maxSubscriberLag pushes pile up is dropped (its subscription ends) and logged. Subscribers
+// Hub fans events out to the gateway's subscribers: balance changes (R-ACC-10) and task board
+// changes (R-LIVE-1). It is fed by the gateway's own subscriptions to the events — never by
+// polling a database — and never blocks its feeds: every subscriber has a bounded queue, and a
+// subscriber that lets too many pushes pile up is ended with RESYNC and logged. Subscribers
 // leave when their context ends.
 //
 // An idle subscriber costs no goroutine: when pushes start waiting, the hub asks a taker to
 // drain the queue (see pushTaker); the taker runs until the queue is empty and stops.
 type Hub struct {
-	log  *slog.Logger
-	mu   sync.RWMutex
-	subs map[*hubSubscriber]struct{}
+	log      *slog.Logger
+	balances *feed[*model.BalanceChange]
+	tasks    *feed[*model.TaskChange]
 
 	seenMu sync.Mutex
-	seen   map[uuid.UUID]int64 // per account, the ledger sequence of the last entry pushed
+	seen   map[uuid.UUID]int64              // per account, the ledger sequence of the last entry pushed
+	recent *simplelru.LRU[string, struct{}] // task events pushed lately, by event id
 }
 
 // A pushTaker takes a subscription's pushes on its own goroutine, started only while pushes
@@ -45,9 +53,10 @@ type Hub struct {
 // called once, before any push; it returns ready, which the hub calls (never concurrently with
 // a running taker) when pushes or the subscription's end wait. The taker then calls step until
 // it reports false; after each true step one receive on the subscription's channel returns at
-// once — the next push, or the closed channel when the subscription ended.
+// once — the next push, or the closed channel when the subscription ended, and ended then
+// tells why: nil when its context ended, the error to send (RESYNC) when the hub ended it.
 type pushTaker interface {
-	take(step func() bool) (ready func())
+	take(step func() bool, ended func() error) (ready func())
 }
 
 type pushTakerKey struct{}
@@ -56,34 +65,113 @@ func withPushTaker(ctx context.Context, t pushTaker) context.Context {
 	return context.WithValue(ctx, pushTakerKey{}, t)
 }
 
-type hubSubscriber struct {
-	account *uuid.UUID                // nil: every account
-	out     chan *model.BalanceChange // holds at most the push being taken
-	ready   func()
-
-	mu     sync.Mutex
-	queue  []*model.BalanceChange // waiting, oldest first
-	taking bool                   // a taker runs; ready is not called until it stops
-	left   bool                   // left the hub: what waits is dropped and out is closed
-	closed bool                   // out is closed
-}
-
 // NewHub returns an empty hub.
 func NewHub(log *slog.Logger) *Hub {
-	return &Hub{log: log, subs: map[*hubSubscriber]struct{}{}, seen: map[uuid.UUID]int64{}}
+	return &Hub{
+		log:      log,
+		balances: newFeed[*model.BalanceChange](log, "balance", maxBalanceLag),
+		tasks:    newFeed[*model.TaskChange](log, "task board", maxTaskLag),
+		seen:     map[uuid.UUID]int64{},
+		recent:   mustLRU(recentEvents),
+	}
 }
 
-// Subscribe returns the pushes for one account (or all, with nil), in the order they were
-// published, until ctx ends or the subscriber falls behind; then the channel is closed. With a
-// pushTaker in ctx the taker reads the channel as described there; otherwise a goroutine hands
-// the pushes over to whoever reads the returned channel, at the reader's pace.
+func mustLRU(size int) *simplelru.LRU[string, struct{}] {
+	l, err := simplelru.NewLRU[string, struct{}](size, nil)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return l
+}
+
+// Subscribe returns the balance pushes for one account (or all, with nil), in the order they
+// were published, until ctx ends or the subscriber falls behind; then the channel is closed.
+// With a pushTaker in ctx the taker reads the channel as described there; otherwise a goroutine
+// hands the pushes over to whoever reads the returned channel, at the reader's pace.
 func (h *Hub) Subscribe(ctx context.Context, account *uuid.UUID) <-chan *model.BalanceChange {
-	s := &hubSubscriber{account: account, out: make(chan *model.BalanceChange, 1)}
-	var pushes <-chan *model.BalanceChange = s.out
+	key := ""
+	if account != nil {
+		key = account.String()
+	}
+	return h.balances.subscribe(ctx, key)
+}
+
+// Publish pushes a balance change to every subscriber following its account, without waiting
+// for any.
+func (h *Hub) Publish(accountID uuid.UUID, c *model.BalanceChange) {
+	h.balances.publish(c, accountID.String())
+}
+
+// SubscribeTasks returns the task board changes of the tasks an assignee holds or held (or of
+// every task, with nil), as Subscribe does for balances (R-LIVE-1).
+func (h *Hub) SubscribeTasks(ctx context.Context, assignee *uuid.UUID) <-chan *model.TaskChange {
+	key := ""
+	if assignee != nil {
+		key = assignee.String()
+	}
+	return h.tasks.subscribe(ctx, key)
+}
+
+// PublishTask pushes a task board change to every subscriber following every task, its
+// assignee or its previous assignee.
+func (h *Hub) PublishTask(c *model.TaskChange) {
+	if c.PreviousAssigneeID != nil && *c.PreviousAssigneeID != c.AssigneeID {
+		h.tasks.publish(c, c.AssigneeID, *c.PreviousAssigneeID)
+		return
+	}
+	h.tasks.publish(c, c.AssigneeID)
+}
+
+// Subscribers returns how many balance subscribers are connected.
+func (h *Hub) Subscribers() int { return h.balances.len() }
+
+// TaskSubscribers returns how many task board subscribers are connected.
+func (h *Hub) TaskSubscribers() int { return h.tasks.len() }
+
+// ResyncBalances ends every balance subscription with RESYNC: the gateway may have missed
+// balance changes (its feed's queue was lost), so every follower refetches (R-REL-1).
+func (h *Hub) ResyncBalances(why string) { h.balances.resyncAll(why) }
+
+// ResyncTasks ends every task board subscription with RESYNC, for the same reason.
+func (h *Hub) ResyncTasks(why string) { h.tasks.resyncAll(why) }
+
+// feed fans one kind of push out to the subscribers following it. A subscriber follows a key
+// (an account) or every key ("").
+type feed[T any] struct {
+	log    *slog.Logger
+	name   string
+	maxLag int
+	mu     sync.RWMutex
+	subs   map[*subscriber[T]]struct{}
+}
+
+func newFeed[T any](log *slog.Logger, name string, maxLag int) *feed[T] {
+	return &feed[T]{log: log, name: name, maxLag: maxLag, subs: map[*subscriber[T]]struct{}{}}
+}
+
+// subscriber is one subscription of a feed. Its states: taking (a taker drains the queue),
+// left (it left the feed: what waits is dropped and out is closed by the taker), closed.
+type subscriber[T any] struct {
+	key   string
+	out   chan T // holds at most the push being taken
+	ready func()
+
+	mu     sync.Mutex
+	queue  []T  // waiting, oldest first
+	taking bool // a taker runs; ready is not called until it stops
+	left   bool // left the feed: what waits is dropped and out is closed
+	closed bool // out is closed
+	// reason is why the feed ended the subscription (RESYNC); nil when its context ended.
+	reason error
+}
+
+func (f *feed[T]) subscribe(ctx context.Context, key string) <-chan T {
+	s := &subscriber[T]{key: key, out: make(chan T, 1)}
+	var pushes <-chan T = s.out
 	if t, ok := ctx.Value(pushTakerKey{}).(pushTaker); ok {
-		s.ready = t.take(s.step)
+		s.ready = t.take(s.step, s.ended)
 	} else {
-		relay := make(chan *model.BalanceChange)
+		relay := make(chan T)
 		wake := make(chan struct{}, 1)
 		s.ready = func() {
 			select {
@@ -91,21 +179,21 @@ func (h *Hub) Subscribe(ctx context.Context, account *uuid.UUID) <-chan *model.B
 			default:
 			}
 		}
-		go h.relay(ctx, s, wake, relay)
+		go f.relay(ctx, s, wake, relay)
 		pushes = relay
 	}
-	h.mu.Lock()
-	h.subs[s] = struct{}{}
-	h.mu.Unlock()
-	context.AfterFunc(ctx, func() { h.remove(s) })
+	f.mu.Lock()
+	f.subs[s] = struct{}{}
+	f.mu.Unlock()
+	context.AfterFunc(ctx, func() { f.remove(s, nil) })
 	return pushes
 }
 
 // relay is the taker of a subscriber without a pushTaker: it hands each push to relay and
-// closes relay when the subscription ended, after the subscriber left the hub.
-func (h *Hub) relay(ctx context.Context, s *hubSubscriber, wake <-chan struct{}, relay chan<- *model.BalanceChange) {
+// closes relay when the subscription ended, after the subscriber left the feed.
+func (f *feed[T]) relay(ctx context.Context, s *subscriber[T], wake <-chan struct{}, relay chan<- T) {
 	defer close(relay)
-	defer h.remove(s)
+	defer f.remove(s, nil)
 	for {
 		select {
 		case <-wake:
@@ -129,7 +217,7 @@ func (h *Hub) relay(ctx context.Context, s *hubSubscriber, wake <-chan struct{},
 // step puts the next waiting push in out, or closes out once the subscriber left, and reports
 // whether it did; when nothing waits the taker stops (false) until ready is called again. The
 // send never blocks: the taker received the previous push before stepping again.
-func (s *hubSubscriber) step() bool {
+func (s *subscriber[T]) step() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -140,7 +228,8 @@ func (s *hubSubscriber) step() bool {
 		return true
 	case len(s.queue) > 0:
 		c := s.queue[0]
-		s.queue[0] = nil
+		var zero T
+		s.queue[0] = zero
 		s.queue = s.queue[1:]
 		s.out <- c
 		return true
@@ -150,9 +239,16 @@ func (s *hubSubscriber) step() bool {
 	return false
 }
 
+// ended tells why the subscription ended: the RESYNC error when the feed ended it.
+func (s *subscriber[T]) ended() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}
+
 // wake claims the taker's turn under s.mu; the caller calls ready, outside the lock, when it
 // returns true.
-func (s *hubSubscriber) wake() bool {
+func (s *subscriber[T]) wake() bool {
 	if s.taking {
 		return false
 	}
@@ -161,9 +257,9 @@ func (s *hubSubscriber) wake() bool {
 }
 
 // enqueue queues a push without waiting; false when the subscriber is too far behind.
-func (s *hubSubscriber) enqueue(c *model.BalanceChange) bool {
+func (s *subscriber[T]) enqueue(c T, maxLag int) bool {
 	s.mu.Lock()
-	if s.left || len(s.queue) >= maxSubscriberLag {
+	if s.left || len(s.queue) >= maxLag {
 		s.mu.Unlock()
 		return s.left
 	}
@@ -176,14 +272,17 @@ func (s *hubSubscriber) enqueue(c *model.BalanceChange) bool {
 	return true
 }
 
-// remove takes the subscriber out of the hub, drops what waits for it and lets its taker close
-// its channel; it reports whether it was still in.
-func (h *Hub) remove(s *hubSubscriber) bool {
-	h.mu.Lock()
-	_, in := h.subs[s]
-	delete(h.subs, s)
-	h.mu.Unlock()
+// remove takes the subscriber out of the feed, drops what waits for it and lets its taker close
+// its channel, recording reason; it reports whether it was still in.
+func (f *feed[T]) remove(s *subscriber[T], reason error) bool {
+	f.mu.Lock()
+	_, in := f.subs[s]
+	delete(f.subs, s)
+	f.mu.Unlock()
 	s.mu.Lock()
+	if !s.left {
+		s.reason = reason
+	}
 	s.left = true
 	s.queue = nil
 	wake := s.wake()
@@ -194,35 +293,51 @@ func (h *Hub) remove(s *hubSubscriber) bool {
 	return in
 }
 
-// Publish pushes a change to every interested subscriber without waiting for any.
-func (h *Hub) Publish(accountID uuid.UUID, c *model.BalanceChange) {
-	var slow []*hubSubscriber
-	h.mu.RLock()
-	for s := range h.subs {
-		if s.account != nil && *s.account != accountID {
+// publish queues a push for every subscriber following one of keys or every key, without
+// waiting for any; a subscriber too far behind is ended with RESYNC.
+func (f *feed[T]) publish(c T, keys ...string) {
+	var slow []*subscriber[T]
+	f.mu.RLock()
+	for s := range f.subs {
+		if s.key != "" && !slices.Contains(keys, s.key) {
 			continue
 		}
-		if !s.enqueue(c) {
+		if !s.enqueue(c, f.maxLag) {
 			slow = append(slow, s)
 		}
 	}
-	h.mu.RUnlock()
+	f.mu.RUnlock()
 	for _, s := range slow {
-		if h.remove(s) {
-			account := "all"
-			if s.account != nil {
-				account = s.account.String()
+		if f.remove(s, errs.E(errs.Resync, "the live %s updates fell too far behind; fetch the current state and subscribe again", f.name)) {
+			following := s.key
+			if following == "" {
+				following = "all"
 			}
-			h.log.Warn("dropping a balance subscriber that cannot keep up", "following", account, "waiting_pushes", maxSubscriberLag)
+			f.log.Warn("ending a subscriber that cannot keep up", "feed", f.name, "following", following, "waiting_pushes", f.maxLag)
 		}
 	}
 }
 
-// Subscribers returns how many subscribers are connected.
-func (h *Hub) Subscribers() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.subs)
+// resyncAll ends every subscription with RESYNC.
+func (f *feed[T]) resyncAll(why string) {
+	f.mu.RLock()
+	all := make([]*subscriber[T], 0, len(f.subs))
+	for s := range f.subs {
+		all = append(all, s)
+	}
+	f.mu.RUnlock()
+	for _, s := range all {
+		f.remove(s, errs.E(errs.Resync, "the live %s updates may have missed changes (%s); fetch the current state and subscribe again", f.name, why))
+	}
+	if len(all) > 0 {
+		f.log.Warn("ending every subscriber with RESYNC", "feed", f.name, "subscribers", len(all), "why", why)
+	}
+}
+
+func (f *feed[T]) len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.subs)
 }
 
 // fresh reports whether an account's entry of sequence seq comes after every one pushed so
@@ -336,4 +451,87 @@ func balanceChange(e event.Envelope) (account uuid.UUID, seq int64, c *model.Bal
 			OccurredAt: d.OccurredAt.UTC(), Day: day,
 		},
 	}, nil
+}
+
+// PublishTaskChanges pushes a batch of task events (task.assigned, task.completed) to the
+// task board's followers in order (R-LIVE-1). While anyone follows the board, the batch's tasks
+// are looked up with one query (tg, when not nil) and each push carries its task as found then;
+// a task not found is looked up when its push is sent. An event seen before (the relay
+// republishes what the broker did not confirm) is not pushed again. Events of other names are
+// ignored; the ones that cannot be read reach nobody and are returned, joined.
+func PublishTaskChanges(ctx context.Context, h *Hub, tg TaskGetter, es []event.Envelope) error {
+	var errList []error
+	changes := make([]*model.TaskChange, 0, len(es))
+	for _, e := range es {
+		c, err := taskChange(e)
+		if err != nil {
+			errList = append(errList, err)
+			continue
+		}
+		if c == nil || !h.firstTime(e.ID) {
+			continue
+		}
+		changes = append(changes, c)
+	}
+	if tg != nil && len(changes) > 0 && h.TaskSubscribers() > 0 {
+		var ids []uuid.UUID
+		seen := map[string]bool{}
+		for _, c := range changes {
+			if id, err := uuid.Parse(c.TaskID); err == nil && !seen[c.TaskID] {
+				seen[c.TaskID] = true
+				ids = append(ids, id)
+			}
+		}
+		found, lookupErrs := tg.GetMany(ctx, ids)
+		byID := make(map[string]*model.Task, len(ids))
+		for i, t := range found {
+			if lookupErrs[i] == nil {
+				byID[ids[i].String()] = taskModel(t)
+			}
+		}
+		for _, c := range changes {
+			c.FoundTask = byID[c.TaskID]
+		}
+	}
+	for _, c := range changes {
+		h.PublishTask(c)
+	}
+	return errors.Join(errList...)
+}
+
+// taskChange reads a task event as the board change it makes; nil for events of other names.
+func taskChange(e event.Envelope) (*model.TaskChange, error) {
+	switch e.Name {
+	case contract.TaskAssigned:
+		var d contract.TaskAssignedV1
+		if err := e.DecodeData(&d); err != nil {
+			return nil, err
+		}
+		c := &model.TaskChange{Kind: model.TaskChangeKindCreated, TaskID: d.TaskID, AssigneeID: d.AssigneeID, OccurredAt: d.AssignedAt.UTC()}
+		if d.Reason == contract.AssignedOnShuffle {
+			c.Kind, c.PreviousAssigneeID = model.TaskChangeKindReassigned, d.PreviousAssigneeID
+		}
+		return c, nil
+	case contract.TaskCompleted:
+		var d contract.TaskCompletedV1
+		if err := e.DecodeData(&d); err != nil {
+			return nil, err
+		}
+		return &model.TaskChange{Kind: model.TaskChangeKindCompleted, TaskID: d.TaskID, AssigneeID: d.AssigneeID, OccurredAt: d.CompletedAt.UTC()}, nil
+	}
+	return nil, nil
+}
+
+// recentEvents is how many task event ids the hub remembers to push each once.
+const recentEvents = 65536
+
+// firstTime reports whether an event has not been pushed before, remembering it.
+func (h *Hub) firstTime(id string) bool {
+	h.seenMu.Lock()
+	defer h.seenMu.Unlock()
+	if h.recent.Contains(id) {
+		return false
+	}
+	h.recent.Add(id, struct{}{})
+	return true
 }

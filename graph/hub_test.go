@@ -164,10 +164,10 @@ func TestHubDropsSlowSubscriberWithoutBlocking(t *testing.T) {
 	if n := h.Subscribers(); n != 2 {
 		t.Errorf("Subscribers() = %d after dropping the slow one, want 2", n)
 	}
-	if !strings.Contains(logs.String(), "dropping a balance subscriber") {
+	if !strings.Contains(logs.String(), "ending a subscriber that cannot keep up") {
 		t.Errorf("dropping a subscriber was not logged:\n%s", logs.String())
 	}
-	if c := strings.Count(logs.String(), "dropping a balance subscriber"); c != 1 {
+	if c := strings.Count(logs.String(), "ending a subscriber that cannot keep up"); c != 1 {
 		t.Errorf("the drop was logged %d times, want once:\n%s", c, logs.String())
 	}
 

@@ -9,7 +9,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vikstrous/dataloadgen"
 
+	"github.com/uberpopug/ates/services/accounting"
 	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/tasks"
 )
 
@@ -18,6 +20,29 @@ import (
 type loaders struct {
 	accounts *dataloadgen.Loader[uuid.UUID, auth.Account]
 	tasks    *dataloadgen.Loader[uuid.UUID, tasks.Task]
+	prices   *dataloadgen.Loader[uuid.UUID, taskPrice]
+}
+
+// taskPrice is a task's price, or that it has none yet (R-ACC-1): a loader remembers both, so a
+// page's unpriced tasks cost no query of their own either.
+type taskPrice struct {
+	accounting.Price
+	priced bool
+}
+
+// loadPrices reads prices for the loader: an unpriced task is a value, not an error.
+func (r *Resolver) loadPrices(ctx context.Context, ids []uuid.UUID) ([]taskPrice, []error) {
+	prices, errList := r.Accounting.Prices(ctx, ids)
+	out := make([]taskPrice, len(ids))
+	for i := range ids {
+		switch {
+		case errList[i] == nil:
+			out[i] = taskPrice{Price: prices[i], priced: true}
+		case errs.Is(errList[i], errs.NotFound):
+			errList[i] = nil
+		}
+	}
+	return out, errList
 }
 
 type loadersKey struct{}
@@ -42,6 +67,9 @@ func (r *Resolver) withLoaders() graphql.ResponseMiddleware {
 		if r.TaskTracker != nil {
 			l.tasks = dataloadgen.NewLoader(r.TaskTracker.GetMany, dataloadgen.WithWait(time.Millisecond), dataloadgen.WithBatchCapacity(500))
 		}
+		if r.Accounting != nil {
+			l.prices = dataloadgen.NewLoader(r.loadPrices, dataloadgen.WithWait(time.Millisecond), dataloadgen.WithBatchCapacity(500))
+		}
 		return next(context.WithValue(ctx, loadersKey{}, l))
 	}
 }
@@ -63,17 +91,46 @@ func (r *Resolver) task(ctx context.Context, id uuid.UUID) (tasks.Task, error) {
 	return ts[0], errList[0]
 }
 
-// primeAssignees loads the assignees of a page of tasks with one query when the operation
-// selects them (edges { node { assignee } }) and primes the operation's account loader with
-// them. gqlgen resolves each Task.assignee on a goroutine of its own; left to the loader's
-// batching window alone, goroutines scheduled late (under load) miss the first batch and cost
-// queries of their own. Primed, every one of them finds its account cached: one query per
-// page however the goroutines are scheduled (no N+1, R-TASK-1).
-func (r *Resolver) primeAssignees(ctx context.Context, page []tasks.Task) {
+// price loads a task's price through the operation's loader.
+func (r *Resolver) price(ctx context.Context, id uuid.UUID) (taskPrice, error) {
+	if l, ok := ctx.Value(loadersKey{}).(*loaders); ok && l.prices != nil {
+		return l.prices.Load(ctx, id)
+	}
+	ps, errList := r.loadPrices(ctx, []uuid.UUID{id})
+	return ps[0], errList[0]
+}
+
+// primeTasks loads what a page of tasks shows from other contexts — the assignees (auth) and
+// the prices (accounting) — with one query each, when the operation selects them (edges { node
+// { assignee } }, … { price }), and primes the operation's loaders with them. gqlgen resolves
+// each field on a goroutine of its own; left to the loaders' batching window alone, goroutines
+// scheduled late (under load) miss the first batch and cost queries of their own. Primed, every
+// one of them finds its value cached: one query per page however the goroutines are scheduled
+// (no N+1, R-TASK-1, R-LIVE-2).
+func (r *Resolver) primeTasks(ctx context.Context, page []tasks.Task) {
 	l, ok := ctx.Value(loadersKey{}).(*loaders)
-	if !ok || len(page) == 0 || graphql.GetFieldContext(ctx) == nil || !selects(ctx, "edges", "node", "assignee") {
+	if !ok || len(page) == 0 || graphql.GetFieldContext(ctx) == nil {
 		return
 	}
+	if selects(ctx, "edges", "node", "assignee") {
+		r.primeAssignees(ctx, l, page)
+	}
+	if l.prices != nil && selects(ctx, "edges", "node", "price") {
+		ids := make([]uuid.UUID, len(page))
+		for i, t := range page {
+			ids[i] = t.ID
+		}
+		prices, errList := r.loadPrices(ctx, ids)
+		for i, id := range ids {
+			if errList[i] == nil { // else the field's own load reports the error
+				l.prices.Prime(id, prices[i])
+			}
+		}
+	}
+}
+
+// primeAssignees primes the account loader with the assignees of a page, in one query.
+func (r *Resolver) primeAssignees(ctx context.Context, l *loaders, page []tasks.Task) {
 	seen := make(map[uuid.UUID]bool, len(page))
 	ids := make([]uuid.UUID, 0, len(page))
 	for _, t := range page {

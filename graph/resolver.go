@@ -6,6 +6,7 @@ package graph
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/uberpopug/ates/services/accounting"
 	"github.com/uberpopug/ates/services/analytics"
@@ -21,7 +22,11 @@ type Resolver struct {
 	TaskTracker *tasks.Service
 	Accounting  *accounting.Service
 	Analytics   *analytics.Service
-	// Hub pushes balance changes to subscribers (R-ACC-10).
+	// Hub pushes balance and task board changes to subscribers (R-ACC-10, R-LIVE-1).
 	Hub *Hub
 	Log *slog.Logger
+	// Location is the business-day timezone (ATES_TIMEZONE, R-ACC-7) and Clock the time source
+	// of serverInfo; nil means UTC and time.Now.
+	Location *time.Location
+	Clock    func() time.Time
 }

@@ -81,7 +81,7 @@ func (r *queryResolver) Tasks(ctx context.Context, first *int, after *string, st
 	if err != nil {
 		return nil, err
 	}
-	r.primeAssignees(ctx, p.Items)
+	r.primeTasks(ctx, p.Items)
 	return taskConnection(p), nil
 }
 
@@ -99,7 +99,7 @@ func (r *queryResolver) MyTasks(ctx context.Context, first *int, after *string, 
 	if err != nil {
 		return nil, err
 	}
-	r.primeAssignees(ctx, p.Items)
+	r.primeTasks(ctx, p.Items)
 	return taskConnection(p), nil
 }
 
@@ -123,6 +123,43 @@ func (r *queryResolver) Task(ctx context.Context, id string) (*model.Task, error
 	return taskModel(t), nil
 }
 
+// SearchTasks is the resolver for the searchTasks field.
+func (r *queryResolver) SearchTasks(ctx context.Context, search string, first *int, after *string, status *model.TaskStatus) (*model.TaskConnection, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := page.Parse(first, after)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.TaskTracker.Search(ctx, a, search, (*tasks.Status)(status), req)
+	if err != nil {
+		return nil, err
+	}
+	r.primeTasks(ctx, p.Items)
+	return taskConnection(p), nil
+}
+
+// TaskChanged is the resolver for the taskChanged field.
+func (r *subscriptionResolver) TaskChanged(ctx context.Context, assigneeID *string) (<-chan *model.TaskChange, error) {
+	if _, err := actor(ctx); err != nil {
+		return nil, err // the board is open to every employee (R-TASK-1), not to strangers
+	}
+	var assignee *uuid.UUID
+	if assigneeID != nil {
+		id, err := parseID("assigneeId", *assigneeID)
+		if err != nil {
+			return nil, err
+		}
+		assignee = &id
+	}
+	if r.Hub == nil {
+		return nil, errs.E(errs.Internal, "live task board updates are not configured on this gateway")
+	}
+	return r.Hub.SubscribeTasks(ctx, assignee), nil
+}
+
 // Assignee is the resolver for the assignee field.
 func (r *taskResolver) Assignee(ctx context.Context, obj *model.Task) (*model.Account, error) {
 	id, err := uuid.Parse(obj.AssigneeID)
@@ -136,7 +173,61 @@ func (r *taskResolver) Assignee(ctx context.Context, obj *model.Task) (*model.Ac
 	return accountModel(acc), nil
 }
 
+// Price is the resolver for the price field.
+func (r *taskResolver) Price(ctx context.Context, obj *model.Task) (*model.TaskPrice, error) {
+	if r.Accounting == nil {
+		return nil, errs.E(errs.Internal, "prices are not available on this gateway")
+	}
+	id, err := uuid.Parse(obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.price(ctx, id)
+	if err != nil || !p.priced {
+		return nil, err // null until accounting has priced the task (R-ACC-1)
+	}
+	return &model.TaskPrice{Fee: p.Fee, Reward: p.Reward}, nil
+}
+
+// Task is the resolver for the task field.
+func (r *taskChangeResolver) Task(ctx context.Context, obj *model.TaskChange) (*model.Task, error) {
+	if obj.FoundTask != nil {
+		return obj.FoundTask, nil
+	}
+	id, err := uuid.Parse(obj.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.task(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return taskModel(t), nil
+}
+
+// PreviousAssignee is the resolver for the previousAssignee field.
+func (r *taskChangeResolver) PreviousAssignee(ctx context.Context, obj *model.TaskChange) (*model.Account, error) {
+	if obj.PreviousAssigneeID == nil {
+		return nil, nil
+	}
+	id, err := uuid.Parse(*obj.PreviousAssigneeID)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := r.account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return accountModel(acc), nil
+}
+
 // Task returns generated.TaskResolver implementation.
 func (r *Resolver) Task() generated.TaskResolver { return &taskResolver{r} }
 
-type taskResolver struct{ *Resolver }
+// TaskChange returns generated.TaskChangeResolver implementation.
+func (r *Resolver) TaskChange() generated.TaskChangeResolver { return &taskChangeResolver{r} }
+
+type (
+	taskResolver       struct{ *Resolver }
+	taskChangeResolver struct{ *Resolver }
+)

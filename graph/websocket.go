@@ -407,6 +407,16 @@ func (c *wsConn) finish(op *wsOperation) {
 	}
 }
 
+// forget ends an operation that has sent its last message (an error) without a complete.
+func (c *wsConn) forget(op *wsOperation) {
+	c.mu.Lock()
+	if c.ops[op.id] == op {
+		delete(c.ops, op.id)
+	}
+	c.mu.Unlock()
+	op.cancel()
+}
+
 // write sends one message; false when the socket failed, which closes it.
 func (c *wsConn) write(m wsMessage) bool {
 	b, err := json.Marshal(m)
@@ -492,8 +502,9 @@ type wsOperation struct {
 	cancel context.CancelFunc
 
 	// A subscription fed by the Hub (pushTaker): its pushes are taken by drain, started by
-	// ready, only while pushes wait.
+	// ready, only while pushes wait; ended tells why the Hub ended it.
 	step      func() bool
+	ended     func() error
 	mu        sync.Mutex
 	responses graphql.ResponseHandler // set once the operation was dispatched
 	ctx       context.Context
@@ -558,8 +569,8 @@ func (op *wsOperation) run(ctx context.Context, payload json.RawMessage, readSta
 }
 
 // take implements pushTaker.
-func (op *wsOperation) take(step func() bool) func() {
-	op.step = step
+func (op *wsOperation) take(step func() bool, ended func() error) func() {
+	op.step, op.ended = step, ended
 	return op.ready
 }
 
@@ -586,6 +597,13 @@ func (op *wsOperation) drain() {
 		}
 		r := op.responses(op.ctx)
 		if r == nil {
+			if err := op.ended(); err != nil {
+				// Ended by the Hub (RESYNC): the error ends the operation, as the subprotocols
+				// define; no complete follows it.
+				op.c.sendErrors(op.id, gqlerror.List{op.c.t.present(op.ctx, err)})
+				op.c.forget(op)
+				return
+			}
 			op.c.finish(op)
 			return
 		}

@@ -207,6 +207,29 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("subscribing to balance events: %w", err)
 	}
 	defer balances.Stop()
+	// The live task board (R-LIVE-1), fed the same way from the task tracker's events.
+	boardChanges, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
+		Topics: []string{contract.TaskAssigned, contract.TaskCompleted}, Batch: 200,
+	}, func(ctx context.Context, ds []bus.Delivery) error {
+		es := make([]event.Envelope, 0, len(ds))
+		var bad []error
+		for _, d := range ds {
+			e, err := a.registry.Parse(d.Body)
+			if err != nil {
+				bad = append(bad, err)
+				continue
+			}
+			es = append(es, e)
+		}
+		if err := errors.Join(append(bad, graph.PublishTaskChanges(ctx, hub, lookup, es))...); err != nil {
+			a.log.Error("gateway: invalid task events dropped from the live board", "error", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("subscribing to task events: %w", err)
+	}
+	defer boardChanges.Stop()
 	if err := a.auth.SeedRevocations(ctx, revocations); err != nil {
 		return err
 	}
@@ -225,6 +248,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	h, err := graph.NewHandler(graph.Config{
 		Resolver: &graph.Resolver{
 			Auth: a.auth, TaskTracker: a.tasks, Accounting: a.accounting, Analytics: a.analytics, Hub: hub, Log: a.log,
+			Location: a.cfg.Location(), Clock: time.Now,
 		},
 		Verifier:       verifier,
 		JWKS:           func(context.Context) ([]byte, error) { return jwks, nil },

@@ -2615,6 +2615,7 @@ type TaskMutation struct {
 	assignee_id   *uuid.UUID
 	created_at    *time.Time
 	completed_at  *time.Time
+	search_text   *string
 	clearedFields map[string]struct{}
 	done          bool
 	oldValue      func(context.Context) (*Task, error)
@@ -3033,6 +3034,55 @@ func (m *TaskMutation) ResetCompletedAt() {
 	delete(m.clearedFields, task.FieldCompletedAt)
 }
 
+// SetSearchText sets the "search_text" field.
+func (m *TaskMutation) SetSearchText(s string) {
+	m.search_text = &s
+}
+
+// SearchText returns the value of the "search_text" field in the mutation.
+func (m *TaskMutation) SearchText() (r string, exists bool) {
+	v := m.search_text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSearchText returns the old "search_text" field's value of the Task entity.
+// If the Task object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskMutation) OldSearchText(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSearchText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSearchText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSearchText: %w", err)
+	}
+	return oldValue.SearchText, nil
+}
+
+// ClearSearchText clears the value of the "search_text" field.
+func (m *TaskMutation) ClearSearchText() {
+	m.search_text = nil
+	m.clearedFields[task.FieldSearchText] = struct{}{}
+}
+
+// SearchTextCleared returns if the "search_text" field was cleared in this mutation.
+func (m *TaskMutation) SearchTextCleared() bool {
+	_, ok := m.clearedFields[task.FieldSearchText]
+	return ok
+}
+
+// ResetSearchText resets all changes to the "search_text" field.
+func (m *TaskMutation) ResetSearchText() {
+	m.search_text = nil
+	delete(m.clearedFields, task.FieldSearchText)
+}
+
 // Where appends a list predicates to the TaskMutation builder.
 func (m *TaskMutation) Where(ps ...predicate.Task) {
 	m.predicates = append(m.predicates, ps...)
@@ -3067,7 +3117,7 @@ func (m *TaskMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TaskMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.public_id != nil {
 		fields = append(fields, task.FieldPublicID)
 	}
@@ -3091,6 +3141,9 @@ func (m *TaskMutation) Fields() []string {
 	}
 	if m.completed_at != nil {
 		fields = append(fields, task.FieldCompletedAt)
+	}
+	if m.search_text != nil {
+		fields = append(fields, task.FieldSearchText)
 	}
 	return fields
 }
@@ -3116,6 +3169,8 @@ func (m *TaskMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case task.FieldCompletedAt:
 		return m.CompletedAt()
+	case task.FieldSearchText:
+		return m.SearchText()
 	}
 	return nil, false
 }
@@ -3141,6 +3196,8 @@ func (m *TaskMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCreatedAt(ctx)
 	case task.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
+	case task.FieldSearchText:
+		return m.OldSearchText(ctx)
 	}
 	return nil, fmt.Errorf("unknown Task field %s", name)
 }
@@ -3206,6 +3263,13 @@ func (m *TaskMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCompletedAt(v)
 		return nil
+	case task.FieldSearchText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSearchText(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Task field %s", name)
 }
@@ -3242,6 +3306,9 @@ func (m *TaskMutation) ClearedFields() []string {
 	if m.FieldCleared(task.FieldCompletedAt) {
 		fields = append(fields, task.FieldCompletedAt)
 	}
+	if m.FieldCleared(task.FieldSearchText) {
+		fields = append(fields, task.FieldSearchText)
+	}
 	return fields
 }
 
@@ -3261,6 +3328,9 @@ func (m *TaskMutation) ClearField(name string) error {
 		return nil
 	case task.FieldCompletedAt:
 		m.ClearCompletedAt()
+		return nil
+	case task.FieldSearchText:
+		m.ClearSearchText()
 		return nil
 	}
 	return fmt.Errorf("unknown Task nullable field %s", name)
@@ -3293,6 +3363,9 @@ func (m *TaskMutation) ResetField(name string) error {
 		return nil
 	case task.FieldCompletedAt:
 		m.ResetCompletedAt()
+		return nil
+	case task.FieldSearchText:
+		m.ResetSearchText()
 		return nil
 	}
 	return fmt.Errorf("unknown Task field %s", name)

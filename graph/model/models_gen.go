@@ -137,6 +137,14 @@ type Payment struct {
 type Query struct {
 }
 
+// What a client needs to know of the gateway's configuration.
+type ServerInfo struct {
+	// The business-day timezone (ATES_TIMEZONE), an IANA name such as Europe/Moscow (R-ACC-7).
+	Timezone string `json:"timezone"`
+	// Today's business day in that timezone.
+	Today calendar.Date `json:"today"`
+}
+
 type ShuffleResult struct {
 	// How many open tasks were reassigned.
 	Reassigned int `json:"reassigned"`
@@ -161,6 +169,14 @@ type TaskConnection struct {
 type TaskEdge struct {
 	Cursor string `json:"cursor"`
 	Node   *Task  `json:"node"`
+}
+
+// A task's price as accounting drew it (R-ACC-1).
+type TaskPrice struct {
+	// Charged to the assignee on every assignment (positive amount, e.g. "15.00").
+	Fee money.Cents `json:"fee"`
+	// Paid to the assignee on completion.
+	Reward money.Cents `json:"reward"`
 }
 
 type LedgerEntryType string
@@ -331,6 +347,66 @@ func (e *Role) UnmarshalJSON(b []byte) error {
 }
 
 func (e Role) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TaskChangeKind string
+
+const (
+	// A new task, assigned to task.assignee.
+	TaskChangeKindCreated TaskChangeKind = "CREATED"
+	// A shuffle gave the task to task.assignee; previousAssignee had it (may be the same popug).
+	TaskChangeKindReassigned TaskChangeKind = "REASSIGNED"
+	// The assignee completed the task.
+	TaskChangeKindCompleted TaskChangeKind = "COMPLETED"
+)
+
+var AllTaskChangeKind = []TaskChangeKind{
+	TaskChangeKindCreated,
+	TaskChangeKindReassigned,
+	TaskChangeKindCompleted,
+}
+
+func (e TaskChangeKind) IsValid() bool {
+	switch e {
+	case TaskChangeKindCreated, TaskChangeKindReassigned, TaskChangeKindCompleted:
+		return true
+	}
+	return false
+}
+
+func (e TaskChangeKind) String() string {
+	return string(e)
+}
+
+func (e *TaskChangeKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TaskChangeKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TaskChangeKind", str)
+	}
+	return nil
+}
+
+func (e TaskChangeKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TaskChangeKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TaskChangeKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

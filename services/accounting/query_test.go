@@ -425,3 +425,25 @@ func TestAccountsList(t *testing.T) {
 		h.mustConsistent(t)
 	})
 }
+
+// TestPricesInOneQuery: R-LIVE-2 — the prices of many tasks come in the order asked, an
+// unpriced task's as NOT_FOUND, exactly as drawn (R-ACC-1).
+func TestPricesInOneQuery(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		h := MustService(t, db)
+		popug, t1, t2, unpriced := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+		h.deliver(t, accountCreated(t, popug, "priced_popug", identity.Worker, start), taskAssigned(t, t1, popug, start), taskAssigned(t, t2, popug, start))
+		got, errList := h.svc.Prices(context.Background(), []uuid.UUID{t2, unpriced, t1})
+		if errList[0] != nil || errList[2] != nil {
+			t.Fatalf("errors %v", errList)
+		}
+		mustErr(t, errList[1], errs.NotFound, "")
+		if got[0] != h.mustPrice(t, t2) || got[2] != h.mustPrice(t, t1) {
+			t.Fatalf("prices %+v, want %+v and %+v", got, h.mustPrice(t, t2), h.mustPrice(t, t1))
+		}
+		if got[0].Fee < money.Dollars(accounting.MinFee) || got[0].Reward < money.Dollars(accounting.MinReward) {
+			t.Fatalf("price %+v outside R-ACC-1", got[0])
+		}
+	})
+}

@@ -89,18 +89,13 @@ const assignableSQL = "active AND role NOT IN ('ADMIN', 'MANAGER')"
 // round trip (the simple query protocol) instead of two.
 const countAssignable = "SELECT count(*) FROM accounts WHERE " + assignableSQL
 
-// insertDrawn* store a task assigned to the assignable popug at an offset in id order: the
-// draw and the insert are one statement, one round trip fewer than reading the popug first.
-const (
-	insertDrawnPostgres = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
-SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz
-FROM accounts AS a WHERE ` + assignableSQL + ` ORDER BY a.id LIMIT 1 OFFSET $6
-RETURNING assignee_id`
-	insertDrawnSQLite = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
-SELECT ?1, ?2, ?3, ?4, 'OPEN', a.public_id, ?5
+// insertDrawnSQL stores a task assigned to the assignable popug at an offset in id order (on
+// SQLite: PostgreSQL creates through createSQL): the draw and the insert are one statement, one
+// round trip fewer than reading the popug first.
+const insertDrawnSQL = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at, search_text)
+SELECT ?1, ?2, ?3, ?4, 'OPEN', a.public_id, ?5, ?7
 FROM accounts AS a WHERE ` + assignableSQL + ` ORDER BY a.id LIMIT 1 OFFSET ?6
 RETURNING assignee_id`
-)
 
 // insertDrawn stores t assigned to an assignable popug drawn uniformly (R-TASK-2, R-TASK-3) and
 // returns the assignee: it counts the assignable popugs, draws an offset among them in id
@@ -109,10 +104,6 @@ RETURNING assignee_id`
 // insert (PostgreSQL runs READ COMMITTED), so the offset is past the end, it counts and draws
 // again.
 func (s *Service) insertDrawn(ctx context.Context, tx *tasksdb.Tx, t Task) (uuid.UUID, error) {
-	q := insertDrawnPostgres
-	if s.dialect == dialect.SQLite {
-		q = insertDrawnSQLite
-	}
 	for range 3 {
 		var count int
 		if err := scanOne(ctx, tx, countAssignable, nil, &count); err != nil {
@@ -122,7 +113,7 @@ func (s *Service) insertDrawn(ctx context.Context, tx *tasksdb.Tx, t Task) (uuid
 			return uuid.Nil, errNoAssignee
 		}
 		var assignee uuid.UUID
-		err := scanOne(ctx, tx, q, []any{t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, s.rand.IntN(count)}, &assignee)
+		err := scanOne(ctx, tx, insertDrawnSQL, []any{t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, s.rand.IntN(count), SearchText(t.Title, t.JiraID, t.Description)}, &assignee)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}

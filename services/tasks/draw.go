@@ -142,8 +142,8 @@ const createEvents = 2
 var createSQL = `WITH replica AS (
 	SELECT count(*) AS accounts, coalesce(sum(version), 0)::bigint AS versions FROM accounts
 ), task AS (
-	INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
-	SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz
+	INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at, search_text)
+	SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz, $9::text
 	FROM replica, accounts AS a
 	WHERE replica.accounts = $6::bigint AND replica.versions = $7::bigint AND a.public_id = $8::uuid
 		AND ` + assignableSQLQualified + `
@@ -152,11 +152,12 @@ var createSQL = `WITH replica AS (
 ` + outboxValues(createFixedArgs, createEvents, "task")
 
 // createFixedArgs is how many of createSQL's parameters are the task's and the snapshot's.
-const createFixedArgs = 8
+const createFixedArgs = 9
 
 // createArgs are createSQL's parameters.
 func createArgs(t Task, state replicaState, rows []outbox.Row) []any {
 	args := make([]any, 0, createFixedArgs+6*len(rows))
-	args = append(args, t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, state.accounts, state.versions, t.AssigneeID)
+	args = append(args, t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, state.accounts, state.versions, t.AssigneeID,
+		SearchText(t.Title, t.JiraID, t.Description))
 	return appendRowArgs(args, rows)
 }

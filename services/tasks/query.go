@@ -31,26 +31,7 @@ func (s *Service) List(ctx context.Context, actor identity.Actor, f Filter, req 
 	if f.AssigneeID != nil {
 		q = q.Where(task.AssigneeID(*f.AssigneeID))
 	}
-	total, err := q.Clone().Count(ctx)
-	if err != nil {
-		return page.Page[Task]{}, fmt.Errorf("tasks: counting tasks: %w", err)
-	}
-	if req.After > 0 {
-		q = q.Where(task.IDLT(int(req.After)))
-	}
-	rows, err := q.Order(tasksdb.Desc(task.FieldID)).Limit(req.First + 1).All(ctx)
-	if err != nil {
-		return page.Page[Task]{}, fmt.Errorf("tasks: listing tasks: %w", err)
-	}
-	p := page.Page[Task]{TotalCount: total, HasPrev: req.After > 0}
-	if len(rows) > req.First {
-		rows, p.HasNext = rows[:req.First], true
-	}
-	for _, r := range rows {
-		p.Items = append(p.Items, toTask(r))
-		p.Keys = append(p.Keys, int64(r.ID))
-	}
-	return p, nil
+	return s.listPage(ctx, q, req)
 }
 
 // Mine returns the actor's own tasks, newest first (R-TASK-6).

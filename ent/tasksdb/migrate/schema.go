@@ -120,6 +120,7 @@ var (
 		{Name: "assignee_id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "search_text", Type: field.TypeString, Nullable: true, Size: 2147483647},
 	}
 	// TasksTable holds the schema information for the "tasks" table.
 	TasksTable = &schema.Table{

@@ -21,6 +21,11 @@ func (Task) Fields() []ent.Field {
 		field.UUID("assignee_id", uuid.UUID{}),
 		field.Time("created_at").Immutable(),
 		field.Time("completed_at").Optional().Nillable(),
+		// search_text is what searchTasks looks in: title, Jira id and description, case-folded
+		// in Go (Unicode, the same on both databases); NULL only on a task stored before it
+		// existed, until the migration fills it in. PostgreSQL indexes it with pg_trgm
+		// (tasks.Migrate).
+		field.Text("search_text").Optional().Nillable().Immutable(),
 	}
 }
 
