@@ -47,7 +47,7 @@ export async function checkA11y(page: Page, screen: string) {
   const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
   const bad = r.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => `${n.target.join(" ")} ${n.html.slice(0, 160)}`).slice(0, 5).join(", ")}`);
   expect(bad, `axe on ${screen}`).toEqual([]);
   const csp = await page.evaluate(() => (window as unknown as { __csp?: string[] }).__csp ?? []);
   expect(csp, `CSP violations on ${screen}`).toEqual([]);
@@ -60,4 +60,12 @@ export async function person(newContext: () => Promise<BrowserContext>, gw: Gate
   const page = await ctx.newPage();
   await signIn(page, gw, username);
   return { ctx, page };
+}
+
+/** Opens a screen by its address inside the running app (a client-side navigation, no reload). */
+export async function visit(page: Page, path: string) {
+  await page.evaluate((p) => {
+    history.pushState({}, '', p);
+    dispatchEvent(new PopStateEvent('popstate'));
+  }, path);
 }

@@ -1,6 +1,6 @@
 // An access token that expires is refreshed without the person noticing, over HTTP and over the
 // socket (R-SESS-1, R-SESS-4, R-WEB-11). The gateway runs with ATES_TOKEN_TTL=10s.
-import { test, expect, signIn } from './helpers';
+import { test, expect, signIn, visit } from './helpers';
 import { startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;
@@ -17,7 +17,7 @@ test('an expired access token is refreshed silently; the live board keeps workin
   });
   await signIn(page, gw, 'kesha');
   const t0 = Date.now();
-  await page.goto(`${gw.url}/tasks?view=mine`);
+  await visit(page, '/tasks?view=mine');
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'connected');
   const n0 = refreshes.length; // the load's own refresh
   // The first token is refreshed before it expires, without anyone asking.

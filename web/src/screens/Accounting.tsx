@@ -3,7 +3,7 @@ import { useRef, useState, useEffect } from 'react';
 import { Link, useParams } from 'react-router';
 import { useMutation, useQuery } from 'urql';
 import { Anchor, Group, Paper, Stack, Table, Text, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { notify } from '../lib/notify';
 import { useTranslation } from 'react-i18next';
 import { BalanceChangedDocument, BillingAccountsDocument, CloseBillingDayDocument, ManagementEarningsDocument } from '../graphql/documents';
 import { can, useSession } from '../lib/useSession';
@@ -65,9 +65,9 @@ function AccountingScreen() {
           loading={closeState.fetching}
           onConfirm={async () => {
             const r = await close({});
-            if (r.error) return void notifications.show({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
+            if (r.error) return void notify({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
             const c = r.data!.closeBillingDay;
-            notifications.show({
+            notify({
               color: 'green',
               title: t('accounting.closed', { day: formatDay(c.day, i18n.language) }),
               message: t('accounting.paid', { count: c.paidAccounts, total: formatMoney(c.totalPaid, i18n.language) }),
@@ -80,7 +80,7 @@ function AccountingScreen() {
         <Text size="sm" c="dimmed" id="company-today">
           {t('accounting.today')}
         </Text>
-        <Text size="xl" fw={700} aria-labelledby="company-today" data-testid="company-today">
+        <Text size="xl" fw={700} data-testid="company-today">
           {todayEarnings !== undefined ? <Money value={todayEarnings} colored /> : '…'}
         </Text>
       </Paper>

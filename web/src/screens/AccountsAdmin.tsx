@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { Badge, Button, Group, Modal, NativeSelect, PasswordInput, Stack, Table, Text, TextInput, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { notify } from '../lib/notify';
 import { useTranslation } from 'react-i18next';
 import {
   AccountsDocument,
@@ -50,8 +50,8 @@ function AccountsScreen() {
   const [, reactivate] = useMutation(ReactivateAccountDocument);
   const [creating, setCreating] = useState(false);
   const report = (r: { error?: unknown }, ok: string) => {
-    if (r.error) notifications.show({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
-    else notifications.show({ color: 'green', message: ok });
+    if (r.error) notify({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
+    else notify({ color: 'green', message: ok });
   };
   const rows = (conn?.edges ?? []).map((e) => e.node).filter((a) => !role || !search || a.role === role);
   return (
@@ -166,7 +166,7 @@ function CreateAccount({ opened, onClose, onCreated }: { opened: boolean; onClos
           if (Object.keys(errs).length) return;
           const r = await create({ input: { ...v, username: v.username.trim() } });
           if (r.error) return setError(r.error);
-          notifications.show({ color: 'green', message: t('accounts.created', { name: r.data!.createAccount.username }) });
+          notify({ color: 'green', message: t('accounts.created', { name: r.data!.createAccount.username }) });
           setV(empty);
           onCreated();
           onClose();

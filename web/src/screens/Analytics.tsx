@@ -47,7 +47,7 @@ function AnalyticsScreen() {
             <Text size="sm" c="dimmed" id="an-earn">
               {t('analytics.earnings')}
             </Text>
-            <Text size="xl" fw={700} aria-labelledby="an-earn" data-testid="an-earnings">
+            <Text size="xl" fw={700} data-testid="an-earnings">
               {s ? <Money value={s.managementEarnings} colored /> : '…'}
             </Text>
           </div>
@@ -55,7 +55,7 @@ function AnalyticsScreen() {
             <Text size="sm" c="dimmed" id="an-neg">
               {t('analytics.negative')}
             </Text>
-            <Text size="xl" fw={700} aria-labelledby="an-neg" data-testid="an-negative">
+            <Text size="xl" fw={700} data-testid="an-negative">
               {s ? t('analytics.popugs', { count: s.negativeBalanceCount }) : '…'}
             </Text>
           </div>

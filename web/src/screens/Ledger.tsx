@@ -59,7 +59,7 @@ export function Ledger({ accountId, own }: { accountId: string; own: boolean }) 
           <Text size="sm" c="dimmed" id="balance-label">
             {t('account.balance')}
           </Text>
-          <Text size="xl" fw={700} aria-labelledby="balance-label" data-testid="balance" aria-live="polite">
+          <Text size="xl" fw={700} data-testid="balance" aria-live="polite">
             {balance !== undefined ? <Money value={balance} colored /> : '…'}
           </Text>
         </Paper>
@@ -67,7 +67,7 @@ export function Ledger({ accountId, own }: { accountId: string; own: boolean }) 
           <Text size="sm" c="dimmed" id="today-label">
             {t('account.earnedToday')}
           </Text>
-          <Text size="xl" fw={700} aria-labelledby="today-label" data-testid="earned-today">
+          <Text size="xl" fw={700} data-testid="earned-today">
             {ba ? <Money value={ba.earnedToday} colored /> : '…'}
           </Text>
         </Paper>

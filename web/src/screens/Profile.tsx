@@ -2,7 +2,7 @@
 import { useState } from 'react';
 import { useMutation } from 'urql';
 import { Button, Paper, PasswordInput, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { notify } from '../lib/notify';
 import { useTranslation } from 'react-i18next';
 import { ChangePasswordDocument, UpdateProfileDocument } from '../graphql/documents';
 import { session } from '../lib/session';
@@ -36,7 +36,7 @@ export function Profile() {
               const r = await update({ fullName: name.fullName, email: name.email });
               if (!r.error && r.data) {
                 session.updateAccount(r.data.updateProfile);
-                notifications.show({ color: 'green', message: t('profile.saved') });
+                notify({ color: 'green', message: t('profile.saved') });
               }
             }}
           >
@@ -63,7 +63,7 @@ export function Profile() {
               const r = await change({ currentPassword: pw.current, newPassword: pw.next });
               if (!r.error) {
                 setPw({ current: '', next: '' });
-                notifications.show({ color: 'green', message: t('profile.passwordChanged') });
+                notify({ color: 'green', message: t('profile.passwordChanged') });
               }
             }}
           >

@@ -17,7 +17,7 @@ import {
   Title,
   Tooltip,
 } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { notify } from '../lib/notify';
 import { useTranslation } from 'react-i18next';
 import {
   AssigneesDocument,
@@ -64,7 +64,9 @@ export function TaskBoard() {
   const search = useDebounced(searchText.trim(), 300);
   const paging = usePaging();
   const set = (k: string, v: string | null) => {
-    const p = new URLSearchParams(params);
+    // From the address bar: navigations render in a transition, so this render's parameters
+    // (and the router's own updater's) may be older than the last change.
+    const p = new URLSearchParams(window.location.search);
     if (v) p.set(k, v);
     else p.delete(k);
     setParams(p, { replace: true });
@@ -137,8 +139,9 @@ export function TaskBoard() {
   const rows = useMemo(() => {
     const base = conn?.edges.map((e) => patches.changed.get(e.node.id) ?? e.node) ?? [];
     const added = patches.added.map((x) => patches.changed.get(x.id) ?? x).filter((x) => !base.some((b) => b.id === x.id));
-    return [...added, ...base].filter((x) => matches(x) || conn?.edges.some((e) => e.node.id === x.id && view !== 'mine'));
-  }, [conn, patches, matches, view]);
+    // Rows on the page stay (with their new state) until the settling refetch; new ones only when they match.
+    return [...added.filter(matches), ...base];
+  }, [conn, patches, matches]);
 
   // Assignees to filter by: every account for an admin; for others, the popugs seen on the board.
   const [assignees] = useQuery({ query: AssigneesDocument, pause: me.role !== 'ADMIN' });
@@ -172,9 +175,9 @@ export function TaskBoard() {
               loading={shuffleState.fetching}
               onConfirm={async () => {
                 const r = await shuffle({});
-                if (r.error) notifications.show({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
+                if (r.error) notify({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
                 else {
-                  notifications.show({
+                  notify({
                     color: 'green',
                     title: t('tasks.shuffleDone'),
                     message: t('tasks.reassigned', { count: r.data!.shuffleTasks.reassigned }),
@@ -279,7 +282,7 @@ export function TaskBoard() {
                       setBusy(task.id);
                       const r = await complete({ id: task.id });
                       setBusy(null);
-                      if (r.error) notifications.show({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
+                      if (r.error) notify({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
                       else setPatches((p) => ({ ...p, changed: new Map(p.changed).set(task.id, r.data!.completeTask) }));
                     }}
                   >
@@ -330,7 +333,7 @@ function CreateTask({ opened, onClose, onCreated }: { opened: boolean; onClose: 
           const r = await create({ input: { title: v.title, jiraId: v.jiraId.trim() || null, description: v.description } });
           if (r.error) return setError(r.error);
           const a = r.data!.createTask.assignee;
-          notifications.show({ color: 'green', title: t('tasks.createdOk'), message: t('tasks.assignedTo', { name: a.fullName || a.username }) });
+          notify({ color: 'green', title: t('tasks.createdOk'), message: t('tasks.assignedTo', { name: a.fullName || a.username }) });
           setV({ title: '', jiraId: '', description: '' });
           onCreated();
           onClose();
