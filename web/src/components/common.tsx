@@ -50,6 +50,7 @@ export function Day({ value, style }: { value: string; style?: 'medium' | 'short
 export function ConnectionBadge() {
   const { t } = useTranslation();
   const s = useConnection();
+  if (s === 'idle') return null; // nothing on this screen is live
   const color = s === 'connected' ? '#1e6b2f' : s === 'reconnecting' ? '#a34700' : '#495057';
   return (
     <Badge color={color} variant="filled" role="status" aria-live="polite" data-testid="connection" data-state={s}>
