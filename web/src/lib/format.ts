@@ -17,9 +17,17 @@ export function fromCents(c: bigint): string {
   return `${neg ? '-' : ''}${a / 100n}.${(a % 100n).toString().padStart(2, '0')}`;
 }
 
+// Intl formatters are costly to make (a board of 100 rows formats 300 values): one per kind and language.
+const formatters = new Map<string, Intl.NumberFormat | Intl.DateTimeFormat>();
+function cached<T extends Intl.NumberFormat | Intl.DateTimeFormat>(key: string, make: () => T): T {
+  let f = formatters.get(key) as T | undefined;
+  if (!f) formatters.set(key, (f = make()));
+  return f;
+}
+
 /** Dollars per locale: "$1,234.50" in English, "1 234,50 $" in Russian. */
 export function formatMoney(money: string, lang: string): string {
-  const nf = new Intl.NumberFormat(lang, { style: 'currency', currency: 'USD', currencyDisplay: 'narrowSymbol' });
+  const nf = cached(`money|${lang}`, () => new Intl.NumberFormat(lang, { style: 'currency', currency: 'USD', currencyDisplay: 'narrowSymbol' }));
   // A decimal string is formatted exactly (Intl.NumberFormat v3); toCents validates it first.
   return nf.format(fromCents(toCents(money)) as Intl.StringNumericLiteral);
 }
@@ -50,19 +58,21 @@ export function addDays(day: string, n: number): string {
 
 /** The calendar date in timeZone at the instant now (R-ACC-7). */
 export function dayIn(timeZone: string, now: Date = new Date()): string {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(now);
+  const parts = cached(`dayIn|${timeZone}`, () => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })).formatToParts(now);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
   return `${get('year')}-${get('month')}-${get('day')}`;
 }
 
 /** A business day per locale: "Dec 7, 2026" / "7 дек. 2026 г.". */
 export function formatDay(day: string, lang: string, style: 'medium' | 'short' | 'long' = 'medium'): string {
-  return new Intl.DateTimeFormat(lang, { dateStyle: style, timeZone: 'UTC' }).format(dayToUTC(day));
+  return cached(`day|${lang}|${style}`, () => new Intl.DateTimeFormat(lang, { dateStyle: style, timeZone: 'UTC' })).format(dayToUTC(day));
 }
 
 /** An instant per locale, in the business timezone. */
 export function formatTime(iso: string, lang: string, timeZone: string): string {
-  return new Intl.DateTimeFormat(lang, { dateStyle: 'short', timeStyle: 'medium', timeZone }).format(new Date(iso));
+  return cached(`time|${lang}|${timeZone}`, () => new Intl.DateTimeFormat(lang, { dateStyle: 'short', timeStyle: 'medium', timeZone })).format(
+    new Date(iso),
+  );
 }
 
 /** Days from..to inclusive, oldest first. */

@@ -1,6 +1,6 @@
 // An account's balance, today's earnings, its audit log by day, payments and the last 30 days
 // (R-WEB-4, R-ACC-5, R-ACC-10): the popug's own, or any popug's for ADMIN and ACCOUNTANT.
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 import { Badge, Group, Paper, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
@@ -46,6 +46,18 @@ export function Ledger({ accountId, own }: { accountId: string; own: boolean }) 
     { variables: { accountId }, onResync: again },
   );
 
+  // The chart is drawn again only when its days change, not at every live push.
+  const days = ba?.days;
+  const chart = useMemo(
+    () =>
+      days && (
+        <Chart
+          title={t('account.earned')}
+          points={days.map((d) => ({ label: formatDay(d.date, i18n.language, 'short'), value: chartValue(d.earned), display: d.earned }))}
+        />
+      ),
+    [days, t, i18n.language],
+  );
   const entries = [...pushed.filter((p) => !ba?.entries.edges.some((e) => e.node.id === p.id)), ...(ba?.entries.edges.map((e) => e.node) ?? [])];
   const balance = liveBalance ?? ba?.balance;
   const name = ba ? ba.account.fullName || ba.account.username : '';
@@ -76,12 +88,7 @@ export function Ledger({ accountId, own }: { accountId: string; own: boolean }) 
         <Title order={3} size="h4" mb="xs">
           {t('account.last30')}
         </Title>
-        {ba && (
-          <Chart
-            title={t('account.earned')}
-            points={ba.days.map((d) => ({ label: formatDay(d.date, i18n.language, 'short'), value: chartValue(d.earned), display: d.earned }))}
-          />
-        )}
+        {chart}
       </Paper>
       <Paper withBorder p="md">
         <Group justify="space-between" align="flex-end" mb="xs">

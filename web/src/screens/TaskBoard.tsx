@@ -1,5 +1,5 @@
 // The task board (R-WEB-3, R-TASK-1, R-TASK-6, R-LIVE-1).
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useMutation, useQuery } from 'urql';
 import {
@@ -15,7 +15,6 @@ import {
   TextInput,
   Textarea,
   Title,
-  Tooltip,
 } from '@mantine/core';
 import { notify } from '../lib/notify';
 import { useTranslation } from 'react-i18next';
@@ -158,6 +157,16 @@ export function TaskBoard() {
   const [shuffleState, shuffle] = useMutation(ShuffleTasksDocument);
   const [busy, setBusy] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
+  const onComplete = useCallback(
+    async (task: Task) => {
+      setBusy(task.id);
+      const r = await complete({ id: task.id });
+      setBusy(null);
+      if (r.error) notify({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
+      else setPatches((p) => ({ ...p, changed: new Map(p.changed).set(task.id, r.data!.completeTask) }));
+    },
+    [complete, t],
+  );
 
   return (
     <Stack gap="sm">
@@ -244,53 +253,7 @@ export function TaskBoard() {
         </Table.Thead>
         <Table.Tbody>
           {rows.map((task) => (
-            <Table.Tr key={task.id} data-task-id={task.id} className={task.status === 'DONE' ? 'ates-task-done' : undefined}>
-              <Table.Td>
-                <Text fw={600} size="sm">
-                  {task.jiraId && (
-                    <Badge variant="outline" color="dark" mr={6} size="sm">
-                      {task.jiraId}
-                    </Badge>
-                  )}
-                  {task.title}
-                </Text>
-                <Tooltip label={task.description} multiline w={320} disabled={task.description.length < 80}>
-                  <Text size="xs" c="dimmed" lineClamp={1} maw={420}>
-                    {task.description}
-                  </Text>
-                </Tooltip>
-              </Table.Td>
-              <Table.Td data-testid="assignee">{task.assignee.id === me.id ? t('tasks.you') : task.assignee.fullName || task.assignee.username}</Table.Td>
-              <Table.Td data-testid="status">
-                <Badge color={task.status === 'OPEN' ? '#1864ab' : '#1e6b2f'} variant="filled">
-                  {t(`status.${task.status}`)}
-                </Badge>
-              </Table.Td>
-              <Table.Td className="ates-num">{task.price ? <Money value={task.price.fee} /> : '—'}</Table.Td>
-              <Table.Td className="ates-num">{task.price ? <Money value={task.price.reward} /> : '—'}</Table.Td>
-              <Table.Td>
-                <Text size="xs">{formatTime(task.createdAt, i18n.language, timeZone)}</Text>
-              </Table.Td>
-              <Table.Td>
-                {task.status === 'OPEN' && task.assignee.id === me.id && (
-                  <Button
-                    size="compact-sm"
-                    color="#1e6b2f"
-                    loading={busy === task.id}
-                    aria-label={t('tasks.completeTask', { title: task.title })}
-                    onClick={async () => {
-                      setBusy(task.id);
-                      const r = await complete({ id: task.id });
-                      setBusy(null);
-                      if (r.error) notify({ color: 'red', title: t('errors.title'), message: errorText(t, r.error) });
-                      else setPatches((p) => ({ ...p, changed: new Map(p.changed).set(task.id, r.data!.completeTask) }));
-                    }}
-                  >
-                    {t('tasks.complete')}
-                  </Button>
-                )}
-              </Table.Td>
-            </Table.Tr>
+            <TaskRow key={task.id} task={task} me={me.id} lang={i18n.language} timeZone={timeZone} busy={busy === task.id} onComplete={onComplete} />
           ))}
         </Table.Tbody>
       </Table>
@@ -306,6 +269,60 @@ export function TaskBoard() {
     </Stack>
   );
 }
+
+/** One row; rows whose task did not change are not rendered again when a push patches another. */
+const TaskRow = memo(function TaskRow({
+  task,
+  me,
+  lang,
+  timeZone,
+  busy,
+  onComplete,
+}: {
+  task: Task;
+  me: string;
+  lang: string;
+  timeZone: string;
+  busy: boolean;
+  onComplete: (t: Task) => void;
+}) {
+  const { t } = useTranslation();
+  return (
+    <Table.Tr data-task-id={task.id} className={task.status === 'DONE' ? 'ates-task-done' : undefined}>
+      <Table.Td>
+        <Text fw={600} size="sm">
+          {task.jiraId && (
+            <Badge variant="outline" color="dark" mr={6} size="sm">
+              {task.jiraId}
+            </Badge>
+          )}
+          {task.title}
+        </Text>
+        <Text size="xs" c="dimmed" lineClamp={1} maw={420} title={task.description}>
+          {task.description}
+        </Text>
+      </Table.Td>
+      <Table.Td data-testid="assignee">{task.assignee.id === me ? t('tasks.you') : task.assignee.fullName || task.assignee.username}</Table.Td>
+      <Table.Td data-testid="status">
+        <Badge color={task.status === 'OPEN' ? '#1864ab' : '#1e6b2f'} variant="filled">
+          {t(`status.${task.status}`)}
+        </Badge>
+      </Table.Td>
+      <Table.Td className="ates-num">{task.price ? <Money value={task.price.fee} /> : '—'}</Table.Td>
+      <Table.Td className="ates-num">{task.price ? <Money value={task.price.reward} /> : '—'}</Table.Td>
+      <Table.Td>
+        <Text size="xs">{formatTime(task.createdAt, lang, timeZone)}</Text>
+      </Table.Td>
+      <Table.Td>
+        {task.status === 'OPEN' && task.assignee.id === me && (
+          <Button size="compact-sm" color="#1e6b2f" loading={busy} aria-label={t('tasks.completeTask', { title: task.title })} onClick={() => onComplete(task)}>
+            {t('tasks.complete')}
+          </Button>
+        )}
+      </Table.Td>
+    </Table.Tr>
+  );
+});
 
 function CreateTask({ opened, onClose, onCreated }: { opened: boolean; onClose: () => void; onCreated: () => void }) {
   const { t } = useTranslation();
