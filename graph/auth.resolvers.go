@@ -7,11 +7,12 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/uberpopug/ates/graph/generated"
 	"github.com/uberpopug/ates/graph/model"
 	"github.com/uberpopug/ates/services/auth"
+	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/page"
 )
@@ -22,15 +23,17 @@ func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) 
 	if err != nil {
 		return nil, err
 	}
+	setRefreshCookie(ctx, s)
 	return sessionModel(s), nil
 }
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.AuthPayload, error) {
-	s, err := r.Auth.Login(ctx, username, password)
+	s, err := r.Auth.Login(ctx, username, password, ClientFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
+	setRefreshCookie(ctx, s)
 	return sessionModel(s), nil
 }
 
@@ -85,27 +88,72 @@ func (r *mutationResolver) DeactivateAccount(ctx context.Context, accountID stri
 
 // RefreshSession is the resolver for the refreshSession field.
 func (r *mutationResolver) RefreshSession(ctx context.Context) (*model.AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: RefreshSession - refreshSession"))
+	tok, err := refreshToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Auth.Refresh(ctx, tok)
+	if errs.Is(err, errs.Unauthenticated) {
+		clearRefreshCookie(ctx) // it will never work again
+	}
+	if err != nil {
+		return nil, err
+	}
+	setRefreshCookie(ctx, s)
+	return sessionModel(s), nil
 }
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
-	panic(fmt.Errorf("not implemented: Logout - logout"))
+	a, err := actor(ctx)
+	if err != nil {
+		return false, err
+	}
+	if sid := sessionOf(ctx); sid != uuid.Nil {
+		if err := r.Auth.Logout(ctx, a, sid); err != nil {
+			return false, err
+		}
+	}
+	clearRefreshCookie(ctx)
+	return true, nil
 }
 
 // ChangePassword is the resolver for the changePassword field.
 func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
-	panic(fmt.Errorf("not implemented: ChangePassword - changePassword"))
+	a, err := actor(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Auth.ChangePassword(ctx, a, sessionOf(ctx), currentPassword, newPassword); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // UpdateProfile is the resolver for the updateProfile field.
 func (r *mutationResolver) UpdateProfile(ctx context.Context, fullName *string, email *string) (*model.Account, error) {
-	panic(fmt.Errorf("not implemented: UpdateProfile - updateProfile"))
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := r.Auth.UpdateProfile(ctx, a, fullName, email)
+	if err != nil {
+		return nil, err
+	}
+	return accountModel(acc), nil
 }
 
 // ReactivateAccount is the resolver for the reactivateAccount field.
 func (r *mutationResolver) ReactivateAccount(ctx context.Context, accountID string) (*model.Account, error) {
-	panic(fmt.Errorf("not implemented: ReactivateAccount - reactivateAccount"))
+	a, id, err := actorAndAccount(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := r.Auth.Reactivate(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return accountModel(acc), nil
 }
 
 // Me is the resolver for the me field.
@@ -135,17 +183,24 @@ func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	info, cursors := pageInfo(p)
-	conn := &model.AccountConnection{PageInfo: info, TotalCount: p.TotalCount, Edges: make([]*model.AccountEdge, len(p.Items))}
-	for i, acc := range p.Items {
-		conn.Edges[i] = &model.AccountEdge{Cursor: cursors[i], Node: accountModel(acc)}
-	}
-	return conn, nil
+	return accountConnection(p), nil
 }
 
 // SearchAccounts is the resolver for the searchAccounts field.
 func (r *queryResolver) SearchAccounts(ctx context.Context, search string, first *int, after *string) (*model.AccountConnection, error) {
-	panic(fmt.Errorf("not implemented: SearchAccounts - searchAccounts"))
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := page.Parse(first, after)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Auth.Search(ctx, a, search, req)
+	if err != nil {
+		return nil, err
+	}
+	return accountConnection(p), nil
 }
 
 // Mutation returns generated.MutationResolver implementation.

@@ -6,20 +6,26 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/security"
 )
 
-// TokenVerifier turns an access token into the acting account (auth.Verifier), checking it
-// against what the gateway knows now: expiry, deactivation, role changes, ended sessions.
+// TokenVerifier turns an access token into the acting account and its session
+// (auth.Verifier), checking it against what the gateway knows now: expiry, deactivation, role
+// changes, ended sessions.
 type TokenVerifier interface {
-	Verify(token string) (identity.Actor, error)
+	VerifyToken(token string) (auth.Token, error)
 }
 
-type authErrKey struct{}
+type (
+	authErrKey struct{}
+	sessionKey struct{}
+)
 
 // gate is the one authorization path of the gateway (R-SEC-1): every HTTP request and every
 // operation on a WebSocket is authenticated through it, with the rights its credential has at
@@ -41,12 +47,18 @@ func (g gate) authenticate(ctx context.Context, header string) context.Context {
 		security.Record(ctx, g.log, security.TokenRefused, "malformed Authorization header", "client", ClientFrom(ctx))
 		return context.WithValue(ctx, authErrKey{}, errs.E(errs.Unauthenticated, "the Authorization header must be \"Bearer <token>\""))
 	}
-	a, err := g.verifier.Verify(strings.TrimSpace(tok))
+	t, err := g.verifier.VerifyToken(strings.TrimSpace(tok))
 	if err != nil {
-		security.Record(ctx, g.log, security.TokenRefused, "access token refused", "reason", err.Error(), "client", ClientFrom(ctx))
+		security.Record(ctx, g.log, security.TokenRefused, "access token refused", "reason", auth.RefusalReason(err), "client", ClientFrom(ctx))
 		return context.WithValue(ctx, authErrKey{}, err)
 	}
-	return identity.WithActor(ctx, a)
+	return context.WithValue(identity.WithActor(ctx, t.Actor), sessionKey{}, t.SessionID)
+}
+
+// sessionOf returns the session of the request's access token (uuid.Nil for none).
+func sessionOf(ctx context.Context) uuid.UUID {
+	id, _ := ctx.Value(sessionKey{}).(uuid.UUID)
+	return id
 }
 
 // middleware authenticates HTTP requests from the Authorization header (R-API-2). A WebSocket

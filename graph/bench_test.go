@@ -245,7 +245,7 @@ func benchTaskGateway(b *testing.B, d string) *benchGateway {
 	if err != nil {
 		b.Fatal(err)
 	}
-	verifier, err := auth.NewVerifier(keys, g.Revocations, g.Clock.Now)
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Revocations: g.Revocations, Clock: g.Clock.Now, Lookup: g.Auth.LookupAccount})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -105,3 +105,12 @@ func bucketModel(b analytics.Bucket) *model.MostExpensiveTask {
 	}
 	return m
 }
+
+func accountConnection(p page.Page[auth.Account]) *model.AccountConnection {
+	info, cursors := pageInfo(p)
+	conn := &model.AccountConnection{PageInfo: info, TotalCount: p.TotalCount, Edges: make([]*model.AccountEdge, len(p.Items))}
+	for i, acc := range p.Items {
+		conn.Edges[i] = &model.AccountEdge{Cursor: cursors[i], Node: accountModel(acc)}
+	}
+	return conn
+}

@@ -12,14 +12,16 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/fault"
 	"github.com/uberpopug/ates/services/security"
 )
 
 // presentError turns any error into a GraphQL error with extensions.code (R-API-4): coded
 // errors keep their message; errors of the request itself (parse, validation, limits, input
 // coercion) are BAD_USER_INPUT, without schema suggestions outside development mode (R-SEC-4);
-// anything else is logged in full and shown as "internal error". Refused authorizations and
-// cost limits are security events (R-SEC-7).
+// a temporary failure (fault.IsTransient: a database or the broker away) is UNAVAILABLE with
+// retryAfter (R-REL-4); anything else is logged in full and shown as "internal error". Refused
+// authorizations and cost limits are security events (R-SEC-7).
 func presentError(log *slog.Logger, dev bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
@@ -59,12 +61,22 @@ func presentError(log *slog.Logger, dev bool) graphql.ErrorPresenterFunc {
 			out.Extensions = map[string]any{"code": code}
 			return out
 		}
+		if fault.IsTransient(ctx, err) {
+			// A database or the broker is away for a moment: the client retries (R-REL-4).
+			log.WarnContext(ctx, "temporary failure", "error", err, "path", out.Path.String())
+			out.Message = unavailableMessage
+			out.Extensions = map[string]any{"code": string(errs.Unavailable), "retryAfter": fault.RetryAfter(ctx, err)}
+			return out
+		}
 		log.ErrorContext(ctx, "internal error", "error", err, "path", out.Path.String())
 		out.Message = "internal error"
 		out.Extensions = map[string]any{"code": string(errs.Internal)}
 		return out
 	}
 }
+
+// unavailableMessage is what a client is told of a temporary failure (R-API-4).
+const unavailableMessage = "aTES is briefly unavailable; please try again in a few seconds"
 
 // recoverPanic logs a resolver panic with its stack and answers "internal error".
 func recoverPanic(log *slog.Logger) graphql.RecoverFunc {

@@ -97,6 +97,39 @@ type Gateway struct {
 	// AdminToken and AdminID belong to the bootstrap admin "root".
 	AdminToken string
 	AdminID    string
+
+	// What a second gateway over the same contexts needs.
+	resolver *graph.Resolver
+	keys     []auth.PublicKey
+	jwks     []byte
+	log      *slog.Logger
+}
+
+// SecondGateway serves another gateway over the same contexts and databases, with a
+// revocation set of its own (fed by its own FeedEvents), as a second `ates gateway` would.
+func (g *Gateway) SecondGateway(tb testing.TB) *Gateway {
+	tb.Helper()
+	ctx := context.Background()
+	revocations := auth.NewRevocationsWithClock(g.Clock.Now)
+	if err := g.Auth.SeedRevocations(ctx, revocations); err != nil {
+		tb.Fatal(err)
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: g.keys, Revocations: revocations, Clock: g.Clock.Now, Lookup: g.Auth.LookupAccount})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := graph.NewHandler(graph.Config{
+		Resolver: g.resolver, Verifier: verifier, Logger: g.log,
+		JWKS: func(context.Context) ([]byte, error) { return g.jwks, nil },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	second := *g
+	second.URL, second.Handler, second.Revocations = srv.URL, h, revocations
+	return &second
 }
 
 type gatewayConfig struct {
@@ -225,7 +258,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if _, _, err := svc.Bootstrap(ctx, "root", "root-beak-print"); err != nil {
 		tb.Fatal(err)
 	}
-	admin, err := svc.Login(ctx, "root", "root-beak-print")
+	admin, err := svc.Login(ctx, "root", "root-beak-print", "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -233,11 +266,11 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	revocations := auth.NewRevocations()
+	revocations := auth.NewRevocationsWithClock(clock.Now)
 	if err := svc.SeedRevocations(ctx, revocations); err != nil {
 		tb.Fatal(err)
 	}
-	verifier, err := auth.NewVerifier(keys, revocations, clock.Now)
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Revocations: revocations, Clock: clock.Now, Lookup: svc.LookupAccount})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -280,8 +313,9 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	}
 
 	hub := graph.NewHub(log)
+	resolver := &graph.Resolver{Auth: svc, TaskTracker: tracker, Accounting: acc, Hub: hub, Log: log, Clock: clock.Now, Location: time.UTC}
 	h, err := graph.NewHandler(graph.Config{
-		Resolver: &graph.Resolver{Auth: svc, TaskTracker: tracker, Accounting: acc, Hub: hub, Log: log, Clock: clock.Now, Location: time.UTC},
+		Resolver: resolver,
 		Verifier: verifier,
 		JWKS:     func(context.Context) ([]byte, error) { return jwks, nil },
 		Ready:    cfg.ready(db),
@@ -303,6 +337,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 		AuthQueries: authQueries, Hub: hub, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
 		AccountingDB: accDB, AccountingClient: accClient, Accounting: acc, AccountingQueries: accQueries,
 		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
+		resolver: resolver, keys: keys, jwks: jwks, log: log,
 	}
 	g.SyncReplica(tb)
 	return g
@@ -439,7 +474,8 @@ func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) U
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := g.Auth.Login(ctx, username, pw)
+	g.Revocations.Observe(a.ID, a.Version, a.Active) // as the gateway's account feed would
+	s, err := g.Auth.Login(ctx, username, pw, "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -448,7 +484,7 @@ func (g *Gateway) MustUser(tb testing.TB, username string, role identity.Role) U
 
 func (g *Gateway) adminActor(tb testing.TB) identity.Actor {
 	tb.Helper()
-	s, err := g.Auth.Login(context.Background(), "root", "root-beak-print")
+	s, err := g.Auth.Login(context.Background(), "root", "root-beak-print", "")
 	if err != nil {
 		tb.Fatal(err)
 	}

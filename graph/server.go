@@ -152,13 +152,13 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	srv.SetRecoverFunc(recoverPanic(log))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", g.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/graphql", g.middleware(withExchange(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if browserNavigation(r) {
 			http.Redirect(w, r, "/graphiql", http.StatusFound) // a person opened the endpoint itself
 			return
 		}
 		srv.ServeHTTP(w, r)
-	})))
+	}))))
 	if cfg.WebApp != nil {
 		mux.Handle("GET /graphiql", cfg.WebApp)
 		mux.Handle("/", cfg.WebApp)

@@ -119,7 +119,8 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err err
 	}
 	if a.auth, err = auth.New(ctx, auth.Config{
 		Client: a.authClient, Outbox: authOutbox, Clock: time.Now, Logger: log.With("context", "auth"),
-		Notify: a.relays["auth"].Notify, TokenTTL: cfg.TokenTTL,
+		Notify: a.relays["auth"].Notify, TokenTTL: cfg.TokenTTL, SessionTTL: cfg.SessionTTL,
+		MaxConcurrentHashes: cfg.PasswordHashes,
 	}); err != nil {
 		return nil, err
 	}
@@ -189,7 +190,7 @@ func migrate(ctx context.Context, name string, db *storage.DB) error {
 		var err error
 		switch name {
 		case "auth":
-			err = authdb.NewClient(authdb.Driver(db.Driver())).Schema.Create(ctx)
+			err = auth.Migrate(ctx, db)
 		case "tasks":
 			err = tasks.Migrate(ctx, db)
 		case "accounting":

@@ -51,6 +51,11 @@ type Config struct {
 	Dev bool `env:"ATES_DEV"`
 	// TokenTTL is the access token lifetime (R-AUTH-4).
 	TokenTTL time.Duration `env:"ATES_TOKEN_TTL" envDefault:"1h"`
+	// PasswordHashes bounds the beak-print hashes computed at once (R-SEC-2); 0 means twice the
+	// number of CPUs.
+	PasswordHashes int `env:"ATES_PASSWORD_HASHES"`
+	// SessionTTL is the refresh cookie's lifetime, renewed by every refresh (R-SESS-1).
+	SessionTTL time.Duration `env:"ATES_SESSION_TTL" envDefault:"720h"`
 	// AllowedOrigins are host patterns of pages on other origins that may call the gateway
 	// (CORS and WebSockets); same origin is always allowed.
 	AllowedOrigins []string `env:"ATES_ALLOWED_ORIGINS" envSeparator:","`
@@ -145,6 +150,12 @@ func (c *Config) validate() error {
 	}
 	if c.TokenTTL < 10*time.Second || c.TokenTTL > 24*time.Hour {
 		problems = append(problems, errors.New("ATES_TOKEN_TTL must be between 10s and 24h"))
+	}
+	if c.PasswordHashes < 0 || c.PasswordHashes > 256 {
+		problems = append(problems, errors.New("ATES_PASSWORD_HASHES must be between 1 and 256 (0 or unset: twice the CPUs)"))
+	}
+	if c.SessionTTL < c.TokenTTL || c.SessionTTL > 366*24*time.Hour {
+		problems = append(problems, errors.New("ATES_SESSION_TTL must be at least ATES_TOKEN_TTL and at most a year (366 days)"))
 	}
 	if _, err := graph.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		problems = append(problems, fmt.Errorf("ATES_TRUSTED_PROXIES must list addresses or networks like 10.0.0.0/8: %v", err))

@@ -36,7 +36,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"ATES_AMQP_URL=amqp://g:g@mq:5672/ates", "ATES_SMTP_URL=smtp://mail:1025", "ATES_MAIL_FROM=x@y.z",
 		"ATES_CLOSE_SCHEDULE=0 0 * * *", "ATES_DEV=true", "ATES_TOKEN_TTL=30m",
 		"ATES_ALLOWED_ORIGINS=app.uberpopug.com,localhost:*",
-		"ATES_TRUSTED_PROXIES=10.0.0.0/8,192.168.1.1", "ATES_METRICS_ADDR=127.0.0.1:9090",
+		"ATES_TRUSTED_PROXIES=10.0.0.0/8,192.168.1.1", "ATES_METRICS_ADDR=127.0.0.1:9090", "ATES_SESSION_TTL=168h",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		c.AMQPURL != "amqp://g:g@mq:5672/ates" || c.SMTPURL != "smtp://mail:1025" || c.MailFrom != "x@y.z" ||
 		c.CloseSchedule != "0 0 * * *" || !c.Dev || c.TokenTTL != 30*time.Minute ||
 		!slices.Equal(c.AllowedOrigins, []string{"app.uberpopug.com", "localhost:*"}) ||
-		!slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.1"}) || c.MetricsAddr != "127.0.0.1:9090" {
+		!slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.1"}) || c.MetricsAddr != "127.0.0.1:9090" || c.SessionTTL != 168*time.Hour {
 		t.Errorf("config = %+v", c)
 	}
 	if got := c.databaseOverrides(); len(got) != 1 || got["tasks"] != "postgres://u@db2:5432/t" {
@@ -68,6 +68,9 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		"ATES_TRUSTED_PROXIES=10.0.0.0/33": "ATES_TRUSTED_PROXIES",
 		"ATES_TRUSTED_PROXIES=proxy":       "ATES_TRUSTED_PROXIES",
 		"ATES_TOKEN_TTL=soon":              "ATES_TOKEN_TTL",
+		"ATES_SESSION_TTL=30m":             "ATES_SESSION_TTL",
+		"ATES_PASSWORD_HASHES=-1":          "ATES_PASSWORD_HASHES",
+		"ATES_SESSION_TTL=9000h":           "ATES_SESSION_TTL",
 		"ATES_LOG_LEVEL=loud":              "ATES_LOG_LEVEL",
 		"ATES_DEV=maybe":                   "ATES_DEV",
 		"ATES_CLOSE_SCHEDULE=at midnight":  "ATES_CLOSE_SCHEDULE",

@@ -6,6 +6,8 @@
 //	ates deadletters list     dead letters of every context
 //	ates deadletters redrive  re-process dead letters of a context
 //	ates analytics rebuild    rebuild analytics' read models from the producers' event history
+//	ates admin reset-password USERNAME
+//	                          set a new generated password for an account (a lost admin password)
 //
 // Configuration comes from ATES_* environment variables (see README.md).
 package main
@@ -62,11 +64,30 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runDeadLetters(ctx, cfg, log, args, stdout)
 	case "analytics":
 		return runAnalytics(ctx, cfg, log, args, stdout)
+	case "admin":
+		return runAdmin(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive … | analytics rebuild]")
+		fmt.Fprintln(stdout, "usage: ates [all | gateway | worker [context…] | deadletters list|redrive … | analytics rebuild | admin reset-password USERNAME]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want all, gateway, worker, deadletters or analytics)", cmd)
+		return fmt.Errorf("unknown command %q (want all, gateway, worker, deadletters, analytics or admin)", cmd)
+	}
+
+	// The listen address is taken before anything is created: a busy port must not cost the
+	// one-time admin password printed below.
+	var ln net.Listener
+	if cmd != "worker" {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listening on %s (ATES_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+		}
+		defer ln.Close()
+	}
+	if cfg.usesDataDir() {
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 
 	a, err := openApp(ctx, cfg, log)
@@ -105,7 +126,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		if err := a.bootstrapAdmin(ctx, stdout); err != nil {
 			return err
 		}
-		wg.Go(func() { errc <- a.runGateway(runCtx, stdout) })
+		wg.Go(func() { errc <- a.runGateway(runCtx, stdout, ln) })
 	}
 	err = <-errc
 	cancel()
@@ -131,8 +152,14 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 // credentials once (R-AUTH-3).
 func (a *app) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
 	created, password, err := a.auth.Bootstrap(ctx, a.cfg.AdminUsername, a.cfg.AdminPassword)
-	if err != nil || !created {
+	if err != nil {
 		return err
+	}
+	if !created {
+		if a.cfg.AdminPassword != "" {
+			a.log.Warn("ATES_ADMIN_PASSWORD is set but ignored: the auth database has accounts already (to set an account's password, run: ates admin reset-password USERNAME)")
+		}
+		return nil
 	}
 	username := a.cfg.AdminUsername
 	if username == "" {
@@ -148,15 +175,33 @@ func (a *app) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
 }
 
 // runGateway serves GraphQL until ctx is done, then shuts down gracefully (R-OPS-5).
-func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
+func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener) error {
 	keys, err := a.auth.PublicKeys(ctx)
 	if err != nil {
 		return err
 	}
 	revocations := auth.NewRevocations()
+	hub := graph.NewHub(a.log.With("component", "hub"))
+	// The gateway's feeds keep their queues across broker outages, named for this process
+	// (R-REL-1). When a feed's queue had to be created anew, what was published meanwhile may be
+	// lost: the revocation set is read again from the auth database, and every live
+	// subscription of the feed ends with RESYNC so its client refetches. Neither waits for the
+	// other feeds' consumers.
+	instance := newInstanceID()
+	a.log.Info("gateway feeds", "instance", instance)
+	onAccountFeedGap := func() {
+		go func() {
+			if err := a.auth.SeedRevocations(context.WithoutCancel(ctx), revocations); err != nil {
+				a.log.Error("gateway: reading revocations again after a gap in the account feed", "error", err)
+			}
+		}()
+	}
+	onBalanceFeedGap := func() { hub.ResyncBalances("the balance feed's queue was created anew") }
+	onBoardFeedGap := func() { hub.ResyncTasks("the task feed's queue was created anew") }
 	// Subscribe before seeding, so no change between the two is missed.
 	feed, err := a.transport.Subscribe(ctx, bus.Subscription{
-		Topics: []string{auth.EventAccountCreated, auth.EventAccountUpdated}, Concurrency: 1,
+		Topics: auth.RevocationTopics, Concurrency: 1,
+		Feed: gatewayFeed(instance, "accounts"), OnGap: onAccountFeedGap,
 	}, func(_ context.Context, d bus.Delivery) error {
 		e, err := a.registry.Parse(d.Body)
 		if err != nil {
@@ -169,9 +214,8 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("subscribing to account events: %w", err)
 	}
 	defer feed.Stop()
-	// Live balance pushes (R-ACC-10): every gateway has its own private queue of balance
-	// changes, so a subscriber gets its pushes whichever gateway holds its socket.
-	hub := graph.NewHub(a.log.With("component", "hub"))
+	// Live balance pushes (R-ACC-10): every gateway has its own feed of balance changes, so a
+	// subscriber gets its pushes whichever gateway holds its socket.
 	lookup, closeLookup, err := openTaskLookup(ctx, a.cfg.storageConfig())
 	if err != nil {
 		return err
@@ -185,6 +229,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	// per message, not the hub's, bounds how fast pushes go out.
 	balances, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
 		Topics: []string{contract.BalanceChanged}, Batch: 200,
+		Feed: gatewayFeed(instance, "balances"), OnGap: onBalanceFeedGap,
 	}, func(ctx context.Context, ds []bus.Delivery) error {
 		es := make([]event.Envelope, 0, len(ds))
 		var bad []error
@@ -210,6 +255,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	// The live task board (R-LIVE-1), fed the same way from the task tracker's events.
 	boardChanges, err := a.transport.SubscribeBatch(ctx, bus.Subscription{
 		Topics: []string{contract.TaskAssigned, contract.TaskCompleted}, Batch: 200,
+		Feed: gatewayFeed(instance, "tasks"), OnGap: onBoardFeedGap,
 	}, func(ctx context.Context, ds []bus.Delivery) error {
 		es := make([]event.Envelope, 0, len(ds))
 		var bad []error
@@ -233,7 +279,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 	if err := a.auth.SeedRevocations(ctx, revocations); err != nil {
 		return err
 	}
-	verifier, err := auth.NewVerifier(keys, revocations, time.Now)
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Revocations: revocations, Clock: time.Now, MaxLifetime: a.auth.TokenTTL(), Lookup: a.auth.LookupAccount})
 	if err != nil {
 		return err
 	}
@@ -276,10 +322,6 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", a.cfg.HTTPAddr, err)
 	}
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -356,5 +358,67 @@ func TestRunMetricsOnTheirOwnListener(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode == http.StatusOK {
 		t.Fatal("/metrics is also served on the public address")
+	}
+}
+
+// TestRunBusyPortCreatesNothing: a start on a busy port fails before any database or admin is
+// created, so the one-time admin password is not printed into a start that cannot serve.
+func TestRunBusyPortCreatesNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), nil, []string{"ATES_HTTP_ADDR=" + busy.Addr().String(), "ATES_DATA_DIR=" + dir}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "ATES_HTTP_ADDR") {
+		t.Fatalf("run on a busy port: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 || strings.Contains(stdout.String(), "Password") {
+		t.Fatalf("a failed start left %v and printed %q", entries, stdout.String())
+	}
+}
+
+// TestRunOneProcessPerDataDir: a second aTES on the same ATES_DATA_DIR is refused with a clear
+// message; once the first stopped, it starts. A password set for an existing admin is ignored,
+// and the log says so.
+func TestRunOneProcessPerDataDir(t *testing.T) {
+	dir := t.TempDir()
+	first, _ := MustStart(t, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + dir})
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), nil, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + dir}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "another aTES process is running on the data directory") {
+		t.Fatalf("second process on one data dir: %v", err)
+	}
+	first.Stop(t)
+	second, _ := MustStart(t, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + dir, "ATES_ADMIN_PASSWORD=a-new-beak-print"})
+	if !strings.Contains(second.stderr.String(), "ATES_ADMIN_PASSWORD is set but ignored") {
+		t.Fatalf("no word of the ignored password:\n%s", second.stderr.String())
+	}
+}
+
+// TestRunAdminResetPassword: a lost admin password is replaced from the command line; the new
+// one logs in, the old one no longer does, and the running gateway's sessions of the account
+// end (R-SESS-3).
+func TestRunAdminResetPassword(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + dir, "ATES_ADMIN_PASSWORD=the-first-beak"}
+	_, base := MustStart(t, env)
+	mustLogin(t, base, "admin", "the-first-beak")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"admin", "reset-password", "admin"}, env, &stdout, &stderr); err != nil {
+		t.Fatalf("reset-password: %v\n%s", err, stderr.String())
+	}
+	m := regexp.MustCompile(`New password of admin: (\S+)`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no password printed:\n%s", stdout.String())
+	}
+	mustLogin(t, base, "admin", m[1])
+	if r := mustGraphQL(t, base, "", `mutation { login(username: "admin", password: "the-first-beak") { token } }`, nil); len(r.Errors) == 0 {
+		t.Fatal("the old password still logs in")
+	}
+	if err := run(context.Background(), []string{"admin", "reset-password", "nobody"}, env, &stdout, &stderr); err == nil {
+		t.Fatal("reset-password of an unknown account succeeded")
 	}
 }

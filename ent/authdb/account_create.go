@@ -123,6 +123,20 @@ func (_c *AccountCreate) SetNillableUpdatedAt(v *time.Time) *AccountCreate {
 	return _c
 }
 
+// SetSearchText sets the "search_text" field.
+func (_c *AccountCreate) SetSearchText(v string) *AccountCreate {
+	_c.mutation.SetSearchText(v)
+	return _c
+}
+
+// SetNillableSearchText sets the "search_text" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableSearchText(v *string) *AccountCreate {
+	if v != nil {
+		_c.SetSearchText(*v)
+	}
+	return _c
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_c *AccountCreate) Mutation() *AccountMutation {
 	return _c.mutation
@@ -178,6 +192,10 @@ func (_c *AccountCreate) defaults() {
 		v := account.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.SearchText(); !ok {
+		v := account.DefaultSearchText
+		_c.mutation.SetSearchText(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -216,6 +234,9 @@ func (_c *AccountCreate) check() error {
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
 		return &ValidationError{Name: "updated_at", err: errors.New(`authdb: missing required field "Account.updated_at"`)}
+	}
+	if _, ok := _c.mutation.SearchText(); !ok {
+		return &ValidationError{Name: "search_text", err: errors.New(`authdb: missing required field "Account.search_text"`)}
 	}
 	return nil
 }
@@ -283,6 +304,10 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(account.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.SearchText(); ok {
+		_spec.SetField(account.FieldSearchText, field.TypeString, value)
+		_node.SearchText = value
 	}
 	return _node, _spec
 }
@@ -423,6 +448,18 @@ func (u *AccountUpsert) SetUpdatedAt(v time.Time) *AccountUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *AccountUpsert) UpdateUpdatedAt() *AccountUpsert {
 	u.SetExcluded(account.FieldUpdatedAt)
+	return u
+}
+
+// SetSearchText sets the "search_text" field.
+func (u *AccountUpsert) SetSearchText(v string) *AccountUpsert {
+	u.Set(account.FieldSearchText, v)
+	return u
+}
+
+// UpdateSearchText sets the "search_text" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateSearchText() *AccountUpsert {
+	u.SetExcluded(account.FieldSearchText)
 	return u
 }
 
@@ -579,6 +616,20 @@ func (u *AccountUpsertOne) SetUpdatedAt(v time.Time) *AccountUpsertOne {
 func (u *AccountUpsertOne) UpdateUpdatedAt() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetSearchText sets the "search_text" field.
+func (u *AccountUpsertOne) SetSearchText(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSearchText(v)
+	})
+}
+
+// UpdateSearchText sets the "search_text" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateSearchText() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSearchText()
 	})
 }
 
@@ -901,6 +952,20 @@ func (u *AccountUpsertBulk) SetUpdatedAt(v time.Time) *AccountUpsertBulk {
 func (u *AccountUpsertBulk) UpdateUpdatedAt() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetSearchText sets the "search_text" field.
+func (u *AccountUpsertBulk) SetSearchText(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSearchText(v)
+	})
+}
+
+// UpdateSearchText sets the "search_text" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateSearchText() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSearchText()
 	})
 }
 

@@ -16,9 +16,11 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/uberpopug/ates/ent/authdb/account"
 	"github.com/uberpopug/ates/ent/authdb/deadletter"
-	"github.com/uberpopug/ates/ent/authdb/loginthrottle"
+	"github.com/uberpopug/ates/ent/authdb/loginlimit"
 	"github.com/uberpopug/ates/ent/authdb/outboxevent"
 	"github.com/uberpopug/ates/ent/authdb/processedevent"
+	"github.com/uberpopug/ates/ent/authdb/refreshtoken"
+	"github.com/uberpopug/ates/ent/authdb/session"
 	"github.com/uberpopug/ates/ent/authdb/signingkey"
 
 	stdsql "database/sql"
@@ -33,12 +35,16 @@ type Client struct {
 	Account *AccountClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
 	DeadLetter *DeadLetterClient
-	// LoginThrottle is the client for interacting with the LoginThrottle builders.
-	LoginThrottle *LoginThrottleClient
+	// LoginLimit is the client for interacting with the LoginLimit builders.
+	LoginLimit *LoginLimitClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
 	// ProcessedEvent is the client for interacting with the ProcessedEvent builders.
 	ProcessedEvent *ProcessedEventClient
+	// RefreshToken is the client for interacting with the RefreshToken builders.
+	RefreshToken *RefreshTokenClient
+	// Session is the client for interacting with the Session builders.
+	Session *SessionClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
 }
@@ -54,9 +60,11 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Account = NewAccountClient(c.config)
 	c.DeadLetter = NewDeadLetterClient(c.config)
-	c.LoginThrottle = NewLoginThrottleClient(c.config)
+	c.LoginLimit = NewLoginLimitClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
 	c.ProcessedEvent = NewProcessedEventClient(c.config)
+	c.RefreshToken = NewRefreshTokenClient(c.config)
+	c.Session = NewSessionClient(c.config)
 	c.SigningKey = NewSigningKeyClient(c.config)
 }
 
@@ -152,9 +160,11 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:         cfg,
 		Account:        NewAccountClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
-		LoginThrottle:  NewLoginThrottleClient(cfg),
+		LoginLimit:     NewLoginLimitClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
+		RefreshToken:   NewRefreshTokenClient(cfg),
+		Session:        NewSessionClient(cfg),
 		SigningKey:     NewSigningKeyClient(cfg),
 	}, nil
 }
@@ -177,9 +187,11 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:         cfg,
 		Account:        NewAccountClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
-		LoginThrottle:  NewLoginThrottleClient(cfg),
+		LoginLimit:     NewLoginLimitClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
+		RefreshToken:   NewRefreshTokenClient(cfg),
+		Session:        NewSessionClient(cfg),
 		SigningKey:     NewSigningKeyClient(cfg),
 	}, nil
 }
@@ -210,8 +222,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.DeadLetter, c.LoginThrottle, c.OutboxEvent, c.ProcessedEvent,
-		c.SigningKey,
+		c.Account, c.DeadLetter, c.LoginLimit, c.OutboxEvent, c.ProcessedEvent,
+		c.RefreshToken, c.Session, c.SigningKey,
 	} {
 		n.Use(hooks...)
 	}
@@ -221,8 +233,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.DeadLetter, c.LoginThrottle, c.OutboxEvent, c.ProcessedEvent,
-		c.SigningKey,
+		c.Account, c.DeadLetter, c.LoginLimit, c.OutboxEvent, c.ProcessedEvent,
+		c.RefreshToken, c.Session, c.SigningKey,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -235,12 +247,16 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Account.mutate(ctx, m)
 	case *DeadLetterMutation:
 		return c.DeadLetter.mutate(ctx, m)
-	case *LoginThrottleMutation:
-		return c.LoginThrottle.mutate(ctx, m)
+	case *LoginLimitMutation:
+		return c.LoginLimit.mutate(ctx, m)
 	case *OutboxEventMutation:
 		return c.OutboxEvent.mutate(ctx, m)
 	case *ProcessedEventMutation:
 		return c.ProcessedEvent.mutate(ctx, m)
+	case *RefreshTokenMutation:
+		return c.RefreshToken.mutate(ctx, m)
+	case *SessionMutation:
+		return c.Session.mutate(ctx, m)
 	case *SigningKeyMutation:
 		return c.SigningKey.mutate(ctx, m)
 	default:
@@ -514,107 +530,107 @@ func (c *DeadLetterClient) mutate(ctx context.Context, m *DeadLetterMutation) (V
 	}
 }
 
-// LoginThrottleClient is a client for the LoginThrottle schema.
-type LoginThrottleClient struct {
+// LoginLimitClient is a client for the LoginLimit schema.
+type LoginLimitClient struct {
 	config
 }
 
-// NewLoginThrottleClient returns a client for the LoginThrottle from the given config.
-func NewLoginThrottleClient(c config) *LoginThrottleClient {
-	return &LoginThrottleClient{config: c}
+// NewLoginLimitClient returns a client for the LoginLimit from the given config.
+func NewLoginLimitClient(c config) *LoginLimitClient {
+	return &LoginLimitClient{config: c}
 }
 
 // Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `loginthrottle.Hooks(f(g(h())))`.
-func (c *LoginThrottleClient) Use(hooks ...Hook) {
-	c.hooks.LoginThrottle = append(c.hooks.LoginThrottle, hooks...)
+// A call to `Use(f, g, h)` equals to `loginlimit.Hooks(f(g(h())))`.
+func (c *LoginLimitClient) Use(hooks ...Hook) {
+	c.hooks.LoginLimit = append(c.hooks.LoginLimit, hooks...)
 }
 
 // Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `loginthrottle.Intercept(f(g(h())))`.
-func (c *LoginThrottleClient) Intercept(interceptors ...Interceptor) {
-	c.inters.LoginThrottle = append(c.inters.LoginThrottle, interceptors...)
+// A call to `Intercept(f, g, h)` equals to `loginlimit.Intercept(f(g(h())))`.
+func (c *LoginLimitClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LoginLimit = append(c.inters.LoginLimit, interceptors...)
 }
 
-// Create returns a builder for creating a LoginThrottle entity.
-func (c *LoginThrottleClient) Create() *LoginThrottleCreate {
-	mutation := newLoginThrottleMutation(c.config, OpCreate)
-	return &LoginThrottleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+// Create returns a builder for creating a LoginLimit entity.
+func (c *LoginLimitClient) Create() *LoginLimitCreate {
+	mutation := newLoginLimitMutation(c.config, OpCreate)
+	return &LoginLimitCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
-// CreateBulk returns a builder for creating a bulk of LoginThrottle entities.
-func (c *LoginThrottleClient) CreateBulk(builders ...*LoginThrottleCreate) *LoginThrottleCreateBulk {
-	return &LoginThrottleCreateBulk{config: c.config, builders: builders}
+// CreateBulk returns a builder for creating a bulk of LoginLimit entities.
+func (c *LoginLimitClient) CreateBulk(builders ...*LoginLimitCreate) *LoginLimitCreateBulk {
+	return &LoginLimitCreateBulk{config: c.config, builders: builders}
 }
 
 // MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
 // a builder and applies setFunc on it.
-func (c *LoginThrottleClient) MapCreateBulk(slice any, setFunc func(*LoginThrottleCreate, int)) *LoginThrottleCreateBulk {
+func (c *LoginLimitClient) MapCreateBulk(slice any, setFunc func(*LoginLimitCreate, int)) *LoginLimitCreateBulk {
 	rv := reflect.ValueOf(slice)
 	if rv.Kind() != reflect.Slice {
-		return &LoginThrottleCreateBulk{err: fmt.Errorf("calling to LoginThrottleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+		return &LoginLimitCreateBulk{err: fmt.Errorf("calling to LoginLimitClient.MapCreateBulk with wrong type %T, need slice", slice)}
 	}
-	builders := make([]*LoginThrottleCreate, rv.Len())
+	builders := make([]*LoginLimitCreate, rv.Len())
 	for i := 0; i < rv.Len(); i++ {
 		builders[i] = c.Create()
 		setFunc(builders[i], i)
 	}
-	return &LoginThrottleCreateBulk{config: c.config, builders: builders}
+	return &LoginLimitCreateBulk{config: c.config, builders: builders}
 }
 
-// Update returns an update builder for LoginThrottle.
-func (c *LoginThrottleClient) Update() *LoginThrottleUpdate {
-	mutation := newLoginThrottleMutation(c.config, OpUpdate)
-	return &LoginThrottleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+// Update returns an update builder for LoginLimit.
+func (c *LoginLimitClient) Update() *LoginLimitUpdate {
+	mutation := newLoginLimitMutation(c.config, OpUpdate)
+	return &LoginLimitUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
 // UpdateOne returns an update builder for the given entity.
-func (c *LoginThrottleClient) UpdateOne(_m *LoginThrottle) *LoginThrottleUpdateOne {
-	mutation := newLoginThrottleMutation(c.config, OpUpdateOne, withLoginThrottle(_m))
-	return &LoginThrottleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+func (c *LoginLimitClient) UpdateOne(_m *LoginLimit) *LoginLimitUpdateOne {
+	mutation := newLoginLimitMutation(c.config, OpUpdateOne, withLoginLimit(_m))
+	return &LoginLimitUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
 // UpdateOneID returns an update builder for the given id.
-func (c *LoginThrottleClient) UpdateOneID(id int) *LoginThrottleUpdateOne {
-	mutation := newLoginThrottleMutation(c.config, OpUpdateOne, withLoginThrottleID(id))
-	return &LoginThrottleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+func (c *LoginLimitClient) UpdateOneID(id int) *LoginLimitUpdateOne {
+	mutation := newLoginLimitMutation(c.config, OpUpdateOne, withLoginLimitID(id))
+	return &LoginLimitUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
-// Delete returns a delete builder for LoginThrottle.
-func (c *LoginThrottleClient) Delete() *LoginThrottleDelete {
-	mutation := newLoginThrottleMutation(c.config, OpDelete)
-	return &LoginThrottleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+// Delete returns a delete builder for LoginLimit.
+func (c *LoginLimitClient) Delete() *LoginLimitDelete {
+	mutation := newLoginLimitMutation(c.config, OpDelete)
+	return &LoginLimitDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
 // DeleteOne returns a builder for deleting the given entity.
-func (c *LoginThrottleClient) DeleteOne(_m *LoginThrottle) *LoginThrottleDeleteOne {
+func (c *LoginLimitClient) DeleteOne(_m *LoginLimit) *LoginLimitDeleteOne {
 	return c.DeleteOneID(_m.ID)
 }
 
 // DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *LoginThrottleClient) DeleteOneID(id int) *LoginThrottleDeleteOne {
-	builder := c.Delete().Where(loginthrottle.ID(id))
+func (c *LoginLimitClient) DeleteOneID(id int) *LoginLimitDeleteOne {
+	builder := c.Delete().Where(loginlimit.ID(id))
 	builder.mutation.id = &id
 	builder.mutation.op = OpDeleteOne
-	return &LoginThrottleDeleteOne{builder}
+	return &LoginLimitDeleteOne{builder}
 }
 
-// Query returns a query builder for LoginThrottle.
-func (c *LoginThrottleClient) Query() *LoginThrottleQuery {
-	return &LoginThrottleQuery{
+// Query returns a query builder for LoginLimit.
+func (c *LoginLimitClient) Query() *LoginLimitQuery {
+	return &LoginLimitQuery{
 		config: c.config,
-		ctx:    &QueryContext{Type: TypeLoginThrottle},
+		ctx:    &QueryContext{Type: TypeLoginLimit},
 		inters: c.Interceptors(),
 	}
 }
 
-// Get returns a LoginThrottle entity by its id.
-func (c *LoginThrottleClient) Get(ctx context.Context, id int) (*LoginThrottle, error) {
-	return c.Query().Where(loginthrottle.ID(id)).Only(ctx)
+// Get returns a LoginLimit entity by its id.
+func (c *LoginLimitClient) Get(ctx context.Context, id int) (*LoginLimit, error) {
+	return c.Query().Where(loginlimit.ID(id)).Only(ctx)
 }
 
 // GetX is like Get, but panics if an error occurs.
-func (c *LoginThrottleClient) GetX(ctx context.Context, id int) *LoginThrottle {
+func (c *LoginLimitClient) GetX(ctx context.Context, id int) *LoginLimit {
 	obj, err := c.Get(ctx, id)
 	if err != nil {
 		panic(err)
@@ -623,27 +639,27 @@ func (c *LoginThrottleClient) GetX(ctx context.Context, id int) *LoginThrottle {
 }
 
 // Hooks returns the client hooks.
-func (c *LoginThrottleClient) Hooks() []Hook {
-	return c.hooks.LoginThrottle
+func (c *LoginLimitClient) Hooks() []Hook {
+	return c.hooks.LoginLimit
 }
 
 // Interceptors returns the client interceptors.
-func (c *LoginThrottleClient) Interceptors() []Interceptor {
-	return c.inters.LoginThrottle
+func (c *LoginLimitClient) Interceptors() []Interceptor {
+	return c.inters.LoginLimit
 }
 
-func (c *LoginThrottleClient) mutate(ctx context.Context, m *LoginThrottleMutation) (Value, error) {
+func (c *LoginLimitClient) mutate(ctx context.Context, m *LoginLimitMutation) (Value, error) {
 	switch m.Op() {
 	case OpCreate:
-		return (&LoginThrottleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+		return (&LoginLimitCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
 	case OpUpdate:
-		return (&LoginThrottleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+		return (&LoginLimitUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
 	case OpUpdateOne:
-		return (&LoginThrottleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+		return (&LoginLimitUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
 	case OpDelete, OpDeleteOne:
-		return (&LoginThrottleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+		return (&LoginLimitDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
-		return nil, fmt.Errorf("authdb: unknown LoginThrottle mutation op: %q", m.Op())
+		return nil, fmt.Errorf("authdb: unknown LoginLimit mutation op: %q", m.Op())
 	}
 }
 
@@ -913,6 +929,272 @@ func (c *ProcessedEventClient) mutate(ctx context.Context, m *ProcessedEventMuta
 	}
 }
 
+// RefreshTokenClient is a client for the RefreshToken schema.
+type RefreshTokenClient struct {
+	config
+}
+
+// NewRefreshTokenClient returns a client for the RefreshToken from the given config.
+func NewRefreshTokenClient(c config) *RefreshTokenClient {
+	return &RefreshTokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `refreshtoken.Hooks(f(g(h())))`.
+func (c *RefreshTokenClient) Use(hooks ...Hook) {
+	c.hooks.RefreshToken = append(c.hooks.RefreshToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `refreshtoken.Intercept(f(g(h())))`.
+func (c *RefreshTokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RefreshToken = append(c.inters.RefreshToken, interceptors...)
+}
+
+// Create returns a builder for creating a RefreshToken entity.
+func (c *RefreshTokenClient) Create() *RefreshTokenCreate {
+	mutation := newRefreshTokenMutation(c.config, OpCreate)
+	return &RefreshTokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RefreshToken entities.
+func (c *RefreshTokenClient) CreateBulk(builders ...*RefreshTokenCreate) *RefreshTokenCreateBulk {
+	return &RefreshTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RefreshTokenClient) MapCreateBulk(slice any, setFunc func(*RefreshTokenCreate, int)) *RefreshTokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RefreshTokenCreateBulk{err: fmt.Errorf("calling to RefreshTokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RefreshTokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RefreshTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RefreshToken.
+func (c *RefreshTokenClient) Update() *RefreshTokenUpdate {
+	mutation := newRefreshTokenMutation(c.config, OpUpdate)
+	return &RefreshTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RefreshTokenClient) UpdateOne(_m *RefreshToken) *RefreshTokenUpdateOne {
+	mutation := newRefreshTokenMutation(c.config, OpUpdateOne, withRefreshToken(_m))
+	return &RefreshTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RefreshTokenClient) UpdateOneID(id int) *RefreshTokenUpdateOne {
+	mutation := newRefreshTokenMutation(c.config, OpUpdateOne, withRefreshTokenID(id))
+	return &RefreshTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RefreshToken.
+func (c *RefreshTokenClient) Delete() *RefreshTokenDelete {
+	mutation := newRefreshTokenMutation(c.config, OpDelete)
+	return &RefreshTokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RefreshTokenClient) DeleteOne(_m *RefreshToken) *RefreshTokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RefreshTokenClient) DeleteOneID(id int) *RefreshTokenDeleteOne {
+	builder := c.Delete().Where(refreshtoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RefreshTokenDeleteOne{builder}
+}
+
+// Query returns a query builder for RefreshToken.
+func (c *RefreshTokenClient) Query() *RefreshTokenQuery {
+	return &RefreshTokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRefreshToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RefreshToken entity by its id.
+func (c *RefreshTokenClient) Get(ctx context.Context, id int) (*RefreshToken, error) {
+	return c.Query().Where(refreshtoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RefreshTokenClient) GetX(ctx context.Context, id int) *RefreshToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *RefreshTokenClient) Hooks() []Hook {
+	return c.hooks.RefreshToken
+}
+
+// Interceptors returns the client interceptors.
+func (c *RefreshTokenClient) Interceptors() []Interceptor {
+	return c.inters.RefreshToken
+}
+
+func (c *RefreshTokenClient) mutate(ctx context.Context, m *RefreshTokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RefreshTokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RefreshTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RefreshTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RefreshTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("authdb: unknown RefreshToken mutation op: %q", m.Op())
+	}
+}
+
+// SessionClient is a client for the Session schema.
+type SessionClient struct {
+	config
+}
+
+// NewSessionClient returns a client for the Session from the given config.
+func NewSessionClient(c config) *SessionClient {
+	return &SessionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `session.Hooks(f(g(h())))`.
+func (c *SessionClient) Use(hooks ...Hook) {
+	c.hooks.Session = append(c.hooks.Session, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `session.Intercept(f(g(h())))`.
+func (c *SessionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Session = append(c.inters.Session, interceptors...)
+}
+
+// Create returns a builder for creating a Session entity.
+func (c *SessionClient) Create() *SessionCreate {
+	mutation := newSessionMutation(c.config, OpCreate)
+	return &SessionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Session entities.
+func (c *SessionClient) CreateBulk(builders ...*SessionCreate) *SessionCreateBulk {
+	return &SessionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SessionClient) MapCreateBulk(slice any, setFunc func(*SessionCreate, int)) *SessionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SessionCreateBulk{err: fmt.Errorf("calling to SessionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SessionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SessionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Session.
+func (c *SessionClient) Update() *SessionUpdate {
+	mutation := newSessionMutation(c.config, OpUpdate)
+	return &SessionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SessionClient) UpdateOne(_m *Session) *SessionUpdateOne {
+	mutation := newSessionMutation(c.config, OpUpdateOne, withSession(_m))
+	return &SessionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SessionClient) UpdateOneID(id int) *SessionUpdateOne {
+	mutation := newSessionMutation(c.config, OpUpdateOne, withSessionID(id))
+	return &SessionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Session.
+func (c *SessionClient) Delete() *SessionDelete {
+	mutation := newSessionMutation(c.config, OpDelete)
+	return &SessionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SessionClient) DeleteOne(_m *Session) *SessionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SessionClient) DeleteOneID(id int) *SessionDeleteOne {
+	builder := c.Delete().Where(session.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SessionDeleteOne{builder}
+}
+
+// Query returns a query builder for Session.
+func (c *SessionClient) Query() *SessionQuery {
+	return &SessionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSession},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Session entity by its id.
+func (c *SessionClient) Get(ctx context.Context, id int) (*Session, error) {
+	return c.Query().Where(session.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SessionClient) GetX(ctx context.Context, id int) *Session {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SessionClient) Hooks() []Hook {
+	return c.hooks.Session
+}
+
+// Interceptors returns the client interceptors.
+func (c *SessionClient) Interceptors() []Interceptor {
+	return c.inters.Session
+}
+
+func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SessionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SessionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SessionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SessionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("authdb: unknown Session mutation op: %q", m.Op())
+	}
+}
+
 // SigningKeyClient is a client for the SigningKey schema.
 type SigningKeyClient struct {
 	config
@@ -1049,12 +1331,12 @@ func (c *SigningKeyClient) mutate(ctx context.Context, m *SigningKeyMutation) (V
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, DeadLetter, LoginThrottle, OutboxEvent, ProcessedEvent,
-		SigningKey []ent.Hook
+		Account, DeadLetter, LoginLimit, OutboxEvent, ProcessedEvent, RefreshToken,
+		Session, SigningKey []ent.Hook
 	}
 	inters struct {
-		Account, DeadLetter, LoginThrottle, OutboxEvent, ProcessedEvent,
-		SigningKey []ent.Interceptor
+		Account, DeadLetter, LoginLimit, OutboxEvent, ProcessedEvent, RefreshToken,
+		Session, SigningKey []ent.Interceptor
 	}
 )
 

@@ -14,9 +14,11 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/uberpopug/ates/ent/authdb/account"
 	"github.com/uberpopug/ates/ent/authdb/deadletter"
-	"github.com/uberpopug/ates/ent/authdb/loginthrottle"
+	"github.com/uberpopug/ates/ent/authdb/loginlimit"
 	"github.com/uberpopug/ates/ent/authdb/outboxevent"
 	"github.com/uberpopug/ates/ent/authdb/processedevent"
+	"github.com/uberpopug/ates/ent/authdb/refreshtoken"
+	"github.com/uberpopug/ates/ent/authdb/session"
 	"github.com/uberpopug/ates/ent/authdb/signingkey"
 )
 
@@ -80,9 +82,11 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:        account.ValidColumn,
 			deadletter.Table:     deadletter.ValidColumn,
-			loginthrottle.Table:  loginthrottle.ValidColumn,
+			loginlimit.Table:     loginlimit.ValidColumn,
 			outboxevent.Table:    outboxevent.ValidColumn,
 			processedevent.Table: processedevent.ValidColumn,
+			refreshtoken.Table:   refreshtoken.ValidColumn,
+			session.Table:        session.ValidColumn,
 			signingkey.Table:     signingkey.ValidColumn,
 		})
 	})

@@ -14,10 +14,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/uberpopug/ates/ent/authdb/account"
 	"github.com/uberpopug/ates/ent/authdb/deadletter"
-	"github.com/uberpopug/ates/ent/authdb/loginthrottle"
+	"github.com/uberpopug/ates/ent/authdb/loginlimit"
 	"github.com/uberpopug/ates/ent/authdb/outboxevent"
 	"github.com/uberpopug/ates/ent/authdb/predicate"
 	"github.com/uberpopug/ates/ent/authdb/processedevent"
+	"github.com/uberpopug/ates/ent/authdb/refreshtoken"
+	"github.com/uberpopug/ates/ent/authdb/session"
 	"github.com/uberpopug/ates/ent/authdb/signingkey"
 )
 
@@ -32,9 +34,11 @@ const (
 	// Node types.
 	TypeAccount        = "Account"
 	TypeDeadLetter     = "DeadLetter"
-	TypeLoginThrottle  = "LoginThrottle"
+	TypeLoginLimit     = "LoginLimit"
 	TypeOutboxEvent    = "OutboxEvent"
 	TypeProcessedEvent = "ProcessedEvent"
+	TypeRefreshToken   = "RefreshToken"
+	TypeSession        = "Session"
 	TypeSigningKey     = "SigningKey"
 )
 
@@ -55,6 +59,7 @@ type AccountMutation struct {
 	addversion    *int64
 	created_at    *time.Time
 	updated_at    *time.Time
+	search_text   *string
 	clearedFields map[string]struct{}
 	done          bool
 	oldValue      func(context.Context) (*Account, error)
@@ -539,6 +544,42 @@ func (m *AccountMutation) ResetUpdatedAt() {
 	m.updated_at = nil
 }
 
+// SetSearchText sets the "search_text" field.
+func (m *AccountMutation) SetSearchText(s string) {
+	m.search_text = &s
+}
+
+// SearchText returns the value of the "search_text" field in the mutation.
+func (m *AccountMutation) SearchText() (r string, exists bool) {
+	v := m.search_text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSearchText returns the old "search_text" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldSearchText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSearchText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSearchText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSearchText: %w", err)
+	}
+	return oldValue.SearchText, nil
+}
+
+// ResetSearchText resets all changes to the "search_text" field.
+func (m *AccountMutation) ResetSearchText() {
+	m.search_text = nil
+}
+
 // Where appends a list predicates to the AccountMutation builder.
 func (m *AccountMutation) Where(ps ...predicate.Account) {
 	m.predicates = append(m.predicates, ps...)
@@ -573,7 +614,7 @@ func (m *AccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccountMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.public_id != nil {
 		fields = append(fields, account.FieldPublicID)
 	}
@@ -604,6 +645,9 @@ func (m *AccountMutation) Fields() []string {
 	if m.updated_at != nil {
 		fields = append(fields, account.FieldUpdatedAt)
 	}
+	if m.search_text != nil {
+		fields = append(fields, account.FieldSearchText)
+	}
 	return fields
 }
 
@@ -632,6 +676,8 @@ func (m *AccountMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case account.FieldUpdatedAt:
 		return m.UpdatedAt()
+	case account.FieldSearchText:
+		return m.SearchText()
 	}
 	return nil, false
 }
@@ -661,6 +707,8 @@ func (m *AccountMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCreatedAt(ctx)
 	case account.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
+	case account.FieldSearchText:
+		return m.OldSearchText(ctx)
 	}
 	return nil, fmt.Errorf("unknown Account field %s", name)
 }
@@ -739,6 +787,13 @@ func (m *AccountMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUpdatedAt(v)
+		return nil
+	case account.FieldSearchText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSearchText(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Account field %s", name)
@@ -833,6 +888,9 @@ func (m *AccountMutation) ResetField(name string) error {
 		return nil
 	case account.FieldUpdatedAt:
 		m.ResetUpdatedAt()
+		return nil
+	case account.FieldSearchText:
+		m.ResetSearchText()
 		return nil
 	}
 	return fmt.Errorf("unknown Account field %s", name)
@@ -1773,34 +1831,35 @@ func (m *DeadLetterMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown DeadLetter edge %s", name)
 }
 
-// LoginThrottleMutation represents an operation that mutates the LoginThrottle nodes in the graph.
-type LoginThrottleMutation struct {
+// LoginLimitMutation represents an operation that mutates the LoginLimit nodes in the graph.
+type LoginLimitMutation struct {
 	config
 	op                Op
 	typ               string
 	id                *int
-	username          *string
+	key               *string
 	failures          *int
 	addfailures       *int
 	window_started_at *time.Time
 	blocked_until     *time.Time
+	expires_at        *time.Time
 	clearedFields     map[string]struct{}
 	done              bool
-	oldValue          func(context.Context) (*LoginThrottle, error)
-	predicates        []predicate.LoginThrottle
+	oldValue          func(context.Context) (*LoginLimit, error)
+	predicates        []predicate.LoginLimit
 }
 
-var _ ent.Mutation = (*LoginThrottleMutation)(nil)
+var _ ent.Mutation = (*LoginLimitMutation)(nil)
 
-// loginthrottleOption allows management of the mutation configuration using functional options.
-type loginthrottleOption func(*LoginThrottleMutation)
+// loginlimitOption allows management of the mutation configuration using functional options.
+type loginlimitOption func(*LoginLimitMutation)
 
-// newLoginThrottleMutation creates new mutation for the LoginThrottle entity.
-func newLoginThrottleMutation(c config, op Op, opts ...loginthrottleOption) *LoginThrottleMutation {
-	m := &LoginThrottleMutation{
+// newLoginLimitMutation creates new mutation for the LoginLimit entity.
+func newLoginLimitMutation(c config, op Op, opts ...loginlimitOption) *LoginLimitMutation {
+	m := &LoginLimitMutation{
 		config:        c,
 		op:            op,
-		typ:           TypeLoginThrottle,
+		typ:           TypeLoginLimit,
 		clearedFields: make(map[string]struct{}),
 	}
 	for _, opt := range opts {
@@ -1809,20 +1868,20 @@ func newLoginThrottleMutation(c config, op Op, opts ...loginthrottleOption) *Log
 	return m
 }
 
-// withLoginThrottleID sets the ID field of the mutation.
-func withLoginThrottleID(id int) loginthrottleOption {
-	return func(m *LoginThrottleMutation) {
+// withLoginLimitID sets the ID field of the mutation.
+func withLoginLimitID(id int) loginlimitOption {
+	return func(m *LoginLimitMutation) {
 		var (
 			err   error
 			once  sync.Once
-			value *LoginThrottle
+			value *LoginLimit
 		)
-		m.oldValue = func(ctx context.Context) (*LoginThrottle, error) {
+		m.oldValue = func(ctx context.Context) (*LoginLimit, error) {
 			once.Do(func() {
 				if m.done {
 					err = errors.New("querying old values post mutation is not allowed")
 				} else {
-					value, err = m.Client().LoginThrottle.Get(ctx, id)
+					value, err = m.Client().LoginLimit.Get(ctx, id)
 				}
 			})
 			return value, err
@@ -1831,10 +1890,10 @@ func withLoginThrottleID(id int) loginthrottleOption {
 	}
 }
 
-// withLoginThrottle sets the old LoginThrottle of the mutation.
-func withLoginThrottle(node *LoginThrottle) loginthrottleOption {
-	return func(m *LoginThrottleMutation) {
-		m.oldValue = func(context.Context) (*LoginThrottle, error) {
+// withLoginLimit sets the old LoginLimit of the mutation.
+func withLoginLimit(node *LoginLimit) loginlimitOption {
+	return func(m *LoginLimitMutation) {
+		m.oldValue = func(context.Context) (*LoginLimit, error) {
 			return node, nil
 		}
 		m.id = &node.ID
@@ -1843,7 +1902,7 @@ func withLoginThrottle(node *LoginThrottle) loginthrottleOption {
 
 // Client returns a new `ent.Client` from the mutation. If the mutation was
 // executed in a transaction (ent.Tx), a transactional client is returned.
-func (m LoginThrottleMutation) Client() *Client {
+func (m LoginLimitMutation) Client() *Client {
 	client := &Client{config: m.config}
 	client.init()
 	return client
@@ -1851,7 +1910,7 @@ func (m LoginThrottleMutation) Client() *Client {
 
 // Tx returns an `ent.Tx` for mutations that were executed in transactions;
 // it returns an error otherwise.
-func (m LoginThrottleMutation) Tx() (*Tx, error) {
+func (m LoginLimitMutation) Tx() (*Tx, error) {
 	if _, ok := m.driver.(*txDriver); !ok {
 		return nil, errors.New("authdb: mutation is not running in a transaction")
 	}
@@ -1862,7 +1921,7 @@ func (m LoginThrottleMutation) Tx() (*Tx, error) {
 
 // ID returns the ID value in the mutation. Note that the ID is only available
 // if it was provided to the builder or after it was returned from the database.
-func (m *LoginThrottleMutation) ID() (id int, exists bool) {
+func (m *LoginLimitMutation) ID() (id int, exists bool) {
 	if m.id == nil {
 		return
 	}
@@ -1873,7 +1932,7 @@ func (m *LoginThrottleMutation) ID() (id int, exists bool) {
 // That means, if the mutation is applied within a transaction with an isolation level such
 // as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
 // or updated by the mutation.
-func (m *LoginThrottleMutation) IDs(ctx context.Context) ([]int, error) {
+func (m *LoginLimitMutation) IDs(ctx context.Context) ([]int, error) {
 	switch {
 	case m.op.Is(OpUpdateOne | OpDeleteOne):
 		id, exists := m.ID()
@@ -1882,56 +1941,56 @@ func (m *LoginThrottleMutation) IDs(ctx context.Context) ([]int, error) {
 		}
 		fallthrough
 	case m.op.Is(OpUpdate | OpDelete):
-		return m.Client().LoginThrottle.Query().Where(m.predicates...).IDs(ctx)
+		return m.Client().LoginLimit.Query().Where(m.predicates...).IDs(ctx)
 	default:
 		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
 	}
 }
 
-// SetUsername sets the "username" field.
-func (m *LoginThrottleMutation) SetUsername(s string) {
-	m.username = &s
+// SetKey sets the "key" field.
+func (m *LoginLimitMutation) SetKey(s string) {
+	m.key = &s
 }
 
-// Username returns the value of the "username" field in the mutation.
-func (m *LoginThrottleMutation) Username() (r string, exists bool) {
-	v := m.username
+// Key returns the value of the "key" field in the mutation.
+func (m *LoginLimitMutation) Key() (r string, exists bool) {
+	v := m.key
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldUsername returns the old "username" field's value of the LoginThrottle entity.
-// If the LoginThrottle object wasn't provided to the builder, the object is fetched from the database.
+// OldKey returns the old "key" field's value of the LoginLimit entity.
+// If the LoginLimit object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LoginThrottleMutation) OldUsername(ctx context.Context) (v string, err error) {
+func (m *LoginLimitMutation) OldKey(ctx context.Context) (v string, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldUsername is only allowed on UpdateOne operations")
+		return v, errors.New("OldKey is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldUsername requires an ID field in the mutation")
+		return v, errors.New("OldKey requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldUsername: %w", err)
+		return v, fmt.Errorf("querying old value for OldKey: %w", err)
 	}
-	return oldValue.Username, nil
+	return oldValue.Key, nil
 }
 
-// ResetUsername resets all changes to the "username" field.
-func (m *LoginThrottleMutation) ResetUsername() {
-	m.username = nil
+// ResetKey resets all changes to the "key" field.
+func (m *LoginLimitMutation) ResetKey() {
+	m.key = nil
 }
 
 // SetFailures sets the "failures" field.
-func (m *LoginThrottleMutation) SetFailures(i int) {
+func (m *LoginLimitMutation) SetFailures(i int) {
 	m.failures = &i
 	m.addfailures = nil
 }
 
 // Failures returns the value of the "failures" field in the mutation.
-func (m *LoginThrottleMutation) Failures() (r int, exists bool) {
+func (m *LoginLimitMutation) Failures() (r int, exists bool) {
 	v := m.failures
 	if v == nil {
 		return
@@ -1939,10 +1998,10 @@ func (m *LoginThrottleMutation) Failures() (r int, exists bool) {
 	return *v, true
 }
 
-// OldFailures returns the old "failures" field's value of the LoginThrottle entity.
-// If the LoginThrottle object wasn't provided to the builder, the object is fetched from the database.
+// OldFailures returns the old "failures" field's value of the LoginLimit entity.
+// If the LoginLimit object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LoginThrottleMutation) OldFailures(ctx context.Context) (v int, err error) {
+func (m *LoginLimitMutation) OldFailures(ctx context.Context) (v int, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldFailures is only allowed on UpdateOne operations")
 	}
@@ -1957,7 +2016,7 @@ func (m *LoginThrottleMutation) OldFailures(ctx context.Context) (v int, err err
 }
 
 // AddFailures adds i to the "failures" field.
-func (m *LoginThrottleMutation) AddFailures(i int) {
+func (m *LoginLimitMutation) AddFailures(i int) {
 	if m.addfailures != nil {
 		*m.addfailures += i
 	} else {
@@ -1966,7 +2025,7 @@ func (m *LoginThrottleMutation) AddFailures(i int) {
 }
 
 // AddedFailures returns the value that was added to the "failures" field in this mutation.
-func (m *LoginThrottleMutation) AddedFailures() (r int, exists bool) {
+func (m *LoginLimitMutation) AddedFailures() (r int, exists bool) {
 	v := m.addfailures
 	if v == nil {
 		return
@@ -1975,18 +2034,18 @@ func (m *LoginThrottleMutation) AddedFailures() (r int, exists bool) {
 }
 
 // ResetFailures resets all changes to the "failures" field.
-func (m *LoginThrottleMutation) ResetFailures() {
+func (m *LoginLimitMutation) ResetFailures() {
 	m.failures = nil
 	m.addfailures = nil
 }
 
 // SetWindowStartedAt sets the "window_started_at" field.
-func (m *LoginThrottleMutation) SetWindowStartedAt(t time.Time) {
+func (m *LoginLimitMutation) SetWindowStartedAt(t time.Time) {
 	m.window_started_at = &t
 }
 
 // WindowStartedAt returns the value of the "window_started_at" field in the mutation.
-func (m *LoginThrottleMutation) WindowStartedAt() (r time.Time, exists bool) {
+func (m *LoginLimitMutation) WindowStartedAt() (r time.Time, exists bool) {
 	v := m.window_started_at
 	if v == nil {
 		return
@@ -1994,10 +2053,10 @@ func (m *LoginThrottleMutation) WindowStartedAt() (r time.Time, exists bool) {
 	return *v, true
 }
 
-// OldWindowStartedAt returns the old "window_started_at" field's value of the LoginThrottle entity.
-// If the LoginThrottle object wasn't provided to the builder, the object is fetched from the database.
+// OldWindowStartedAt returns the old "window_started_at" field's value of the LoginLimit entity.
+// If the LoginLimit object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LoginThrottleMutation) OldWindowStartedAt(ctx context.Context) (v time.Time, err error) {
+func (m *LoginLimitMutation) OldWindowStartedAt(ctx context.Context) (v time.Time, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldWindowStartedAt is only allowed on UpdateOne operations")
 	}
@@ -2012,17 +2071,17 @@ func (m *LoginThrottleMutation) OldWindowStartedAt(ctx context.Context) (v time.
 }
 
 // ResetWindowStartedAt resets all changes to the "window_started_at" field.
-func (m *LoginThrottleMutation) ResetWindowStartedAt() {
+func (m *LoginLimitMutation) ResetWindowStartedAt() {
 	m.window_started_at = nil
 }
 
 // SetBlockedUntil sets the "blocked_until" field.
-func (m *LoginThrottleMutation) SetBlockedUntil(t time.Time) {
+func (m *LoginLimitMutation) SetBlockedUntil(t time.Time) {
 	m.blocked_until = &t
 }
 
 // BlockedUntil returns the value of the "blocked_until" field in the mutation.
-func (m *LoginThrottleMutation) BlockedUntil() (r time.Time, exists bool) {
+func (m *LoginLimitMutation) BlockedUntil() (r time.Time, exists bool) {
 	v := m.blocked_until
 	if v == nil {
 		return
@@ -2030,10 +2089,10 @@ func (m *LoginThrottleMutation) BlockedUntil() (r time.Time, exists bool) {
 	return *v, true
 }
 
-// OldBlockedUntil returns the old "blocked_until" field's value of the LoginThrottle entity.
-// If the LoginThrottle object wasn't provided to the builder, the object is fetched from the database.
+// OldBlockedUntil returns the old "blocked_until" field's value of the LoginLimit entity.
+// If the LoginLimit object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LoginThrottleMutation) OldBlockedUntil(ctx context.Context) (v *time.Time, err error) {
+func (m *LoginLimitMutation) OldBlockedUntil(ctx context.Context) (v *time.Time, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldBlockedUntil is only allowed on UpdateOne operations")
 	}
@@ -2048,32 +2107,68 @@ func (m *LoginThrottleMutation) OldBlockedUntil(ctx context.Context) (v *time.Ti
 }
 
 // ClearBlockedUntil clears the value of the "blocked_until" field.
-func (m *LoginThrottleMutation) ClearBlockedUntil() {
+func (m *LoginLimitMutation) ClearBlockedUntil() {
 	m.blocked_until = nil
-	m.clearedFields[loginthrottle.FieldBlockedUntil] = struct{}{}
+	m.clearedFields[loginlimit.FieldBlockedUntil] = struct{}{}
 }
 
 // BlockedUntilCleared returns if the "blocked_until" field was cleared in this mutation.
-func (m *LoginThrottleMutation) BlockedUntilCleared() bool {
-	_, ok := m.clearedFields[loginthrottle.FieldBlockedUntil]
+func (m *LoginLimitMutation) BlockedUntilCleared() bool {
+	_, ok := m.clearedFields[loginlimit.FieldBlockedUntil]
 	return ok
 }
 
 // ResetBlockedUntil resets all changes to the "blocked_until" field.
-func (m *LoginThrottleMutation) ResetBlockedUntil() {
+func (m *LoginLimitMutation) ResetBlockedUntil() {
 	m.blocked_until = nil
-	delete(m.clearedFields, loginthrottle.FieldBlockedUntil)
+	delete(m.clearedFields, loginlimit.FieldBlockedUntil)
 }
 
-// Where appends a list predicates to the LoginThrottleMutation builder.
-func (m *LoginThrottleMutation) Where(ps ...predicate.LoginThrottle) {
+// SetExpiresAt sets the "expires_at" field.
+func (m *LoginLimitMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *LoginLimitMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the LoginLimit entity.
+// If the LoginLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginLimitMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *LoginLimitMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// Where appends a list predicates to the LoginLimitMutation builder.
+func (m *LoginLimitMutation) Where(ps ...predicate.LoginLimit) {
 	m.predicates = append(m.predicates, ps...)
 }
 
-// WhereP appends storage-level predicates to the LoginThrottleMutation builder. Using this method,
+// WhereP appends storage-level predicates to the LoginLimitMutation builder. Using this method,
 // users can use type-assertion to append predicates that do not depend on any generated package.
-func (m *LoginThrottleMutation) WhereP(ps ...func(*sql.Selector)) {
-	p := make([]predicate.LoginThrottle, len(ps))
+func (m *LoginLimitMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LoginLimit, len(ps))
 	for i := range ps {
 		p[i] = ps[i]
 	}
@@ -2081,36 +2176,39 @@ func (m *LoginThrottleMutation) WhereP(ps ...func(*sql.Selector)) {
 }
 
 // Op returns the operation name.
-func (m *LoginThrottleMutation) Op() Op {
+func (m *LoginLimitMutation) Op() Op {
 	return m.op
 }
 
 // SetOp allows setting the mutation operation.
-func (m *LoginThrottleMutation) SetOp(op Op) {
+func (m *LoginLimitMutation) SetOp(op Op) {
 	m.op = op
 }
 
-// Type returns the node type of this mutation (LoginThrottle).
-func (m *LoginThrottleMutation) Type() string {
+// Type returns the node type of this mutation (LoginLimit).
+func (m *LoginLimitMutation) Type() string {
 	return m.typ
 }
 
 // Fields returns all fields that were changed during this mutation. Note that in
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
-func (m *LoginThrottleMutation) Fields() []string {
-	fields := make([]string, 0, 4)
-	if m.username != nil {
-		fields = append(fields, loginthrottle.FieldUsername)
+func (m *LoginLimitMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.key != nil {
+		fields = append(fields, loginlimit.FieldKey)
 	}
 	if m.failures != nil {
-		fields = append(fields, loginthrottle.FieldFailures)
+		fields = append(fields, loginlimit.FieldFailures)
 	}
 	if m.window_started_at != nil {
-		fields = append(fields, loginthrottle.FieldWindowStartedAt)
+		fields = append(fields, loginlimit.FieldWindowStartedAt)
 	}
 	if m.blocked_until != nil {
-		fields = append(fields, loginthrottle.FieldBlockedUntil)
+		fields = append(fields, loginlimit.FieldBlockedUntil)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, loginlimit.FieldExpiresAt)
 	}
 	return fields
 }
@@ -2118,16 +2216,18 @@ func (m *LoginThrottleMutation) Fields() []string {
 // Field returns the value of a field with the given name. The second boolean
 // return value indicates that this field was not set, or was not defined in the
 // schema.
-func (m *LoginThrottleMutation) Field(name string) (ent.Value, bool) {
+func (m *LoginLimitMutation) Field(name string) (ent.Value, bool) {
 	switch name {
-	case loginthrottle.FieldUsername:
-		return m.Username()
-	case loginthrottle.FieldFailures:
+	case loginlimit.FieldKey:
+		return m.Key()
+	case loginlimit.FieldFailures:
 		return m.Failures()
-	case loginthrottle.FieldWindowStartedAt:
+	case loginlimit.FieldWindowStartedAt:
 		return m.WindowStartedAt()
-	case loginthrottle.FieldBlockedUntil:
+	case loginlimit.FieldBlockedUntil:
 		return m.BlockedUntil()
+	case loginlimit.FieldExpiresAt:
+		return m.ExpiresAt()
 	}
 	return nil, false
 }
@@ -2135,63 +2235,72 @@ func (m *LoginThrottleMutation) Field(name string) (ent.Value, bool) {
 // OldField returns the old value of the field from the database. An error is
 // returned if the mutation operation is not UpdateOne, or the query to the
 // database failed.
-func (m *LoginThrottleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+func (m *LoginLimitMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
 	switch name {
-	case loginthrottle.FieldUsername:
-		return m.OldUsername(ctx)
-	case loginthrottle.FieldFailures:
+	case loginlimit.FieldKey:
+		return m.OldKey(ctx)
+	case loginlimit.FieldFailures:
 		return m.OldFailures(ctx)
-	case loginthrottle.FieldWindowStartedAt:
+	case loginlimit.FieldWindowStartedAt:
 		return m.OldWindowStartedAt(ctx)
-	case loginthrottle.FieldBlockedUntil:
+	case loginlimit.FieldBlockedUntil:
 		return m.OldBlockedUntil(ctx)
+	case loginlimit.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
 	}
-	return nil, fmt.Errorf("unknown LoginThrottle field %s", name)
+	return nil, fmt.Errorf("unknown LoginLimit field %s", name)
 }
 
 // SetField sets the value of a field with the given name. It returns an error if
 // the field is not defined in the schema, or if the type mismatched the field
 // type.
-func (m *LoginThrottleMutation) SetField(name string, value ent.Value) error {
+func (m *LoginLimitMutation) SetField(name string, value ent.Value) error {
 	switch name {
-	case loginthrottle.FieldUsername:
+	case loginlimit.FieldKey:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetUsername(v)
+		m.SetKey(v)
 		return nil
-	case loginthrottle.FieldFailures:
+	case loginlimit.FieldFailures:
 		v, ok := value.(int)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetFailures(v)
 		return nil
-	case loginthrottle.FieldWindowStartedAt:
+	case loginlimit.FieldWindowStartedAt:
 		v, ok := value.(time.Time)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetWindowStartedAt(v)
 		return nil
-	case loginthrottle.FieldBlockedUntil:
+	case loginlimit.FieldBlockedUntil:
 		v, ok := value.(time.Time)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetBlockedUntil(v)
 		return nil
+	case loginlimit.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
 	}
-	return fmt.Errorf("unknown LoginThrottle field %s", name)
+	return fmt.Errorf("unknown LoginLimit field %s", name)
 }
 
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
-func (m *LoginThrottleMutation) AddedFields() []string {
+func (m *LoginLimitMutation) AddedFields() []string {
 	var fields []string
 	if m.addfailures != nil {
-		fields = append(fields, loginthrottle.FieldFailures)
+		fields = append(fields, loginlimit.FieldFailures)
 	}
 	return fields
 }
@@ -2199,9 +2308,9 @@ func (m *LoginThrottleMutation) AddedFields() []string {
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
-func (m *LoginThrottleMutation) AddedField(name string) (ent.Value, bool) {
+func (m *LoginLimitMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
-	case loginthrottle.FieldFailures:
+	case loginlimit.FieldFailures:
 		return m.AddedFailures()
 	}
 	return nil, false
@@ -2210,9 +2319,9 @@ func (m *LoginThrottleMutation) AddedField(name string) (ent.Value, bool) {
 // AddField adds the value to the field with the given name. It returns an error if
 // the field is not defined in the schema, or if the type mismatched the field
 // type.
-func (m *LoginThrottleMutation) AddField(name string, value ent.Value) error {
+func (m *LoginLimitMutation) AddField(name string, value ent.Value) error {
 	switch name {
-	case loginthrottle.FieldFailures:
+	case loginlimit.FieldFailures:
 		v, ok := value.(int)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
@@ -2220,103 +2329,106 @@ func (m *LoginThrottleMutation) AddField(name string, value ent.Value) error {
 		m.AddFailures(v)
 		return nil
 	}
-	return fmt.Errorf("unknown LoginThrottle numeric field %s", name)
+	return fmt.Errorf("unknown LoginLimit numeric field %s", name)
 }
 
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
-func (m *LoginThrottleMutation) ClearedFields() []string {
+func (m *LoginLimitMutation) ClearedFields() []string {
 	var fields []string
-	if m.FieldCleared(loginthrottle.FieldBlockedUntil) {
-		fields = append(fields, loginthrottle.FieldBlockedUntil)
+	if m.FieldCleared(loginlimit.FieldBlockedUntil) {
+		fields = append(fields, loginlimit.FieldBlockedUntil)
 	}
 	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
 // cleared in this mutation.
-func (m *LoginThrottleMutation) FieldCleared(name string) bool {
+func (m *LoginLimitMutation) FieldCleared(name string) bool {
 	_, ok := m.clearedFields[name]
 	return ok
 }
 
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
-func (m *LoginThrottleMutation) ClearField(name string) error {
+func (m *LoginLimitMutation) ClearField(name string) error {
 	switch name {
-	case loginthrottle.FieldBlockedUntil:
+	case loginlimit.FieldBlockedUntil:
 		m.ClearBlockedUntil()
 		return nil
 	}
-	return fmt.Errorf("unknown LoginThrottle nullable field %s", name)
+	return fmt.Errorf("unknown LoginLimit nullable field %s", name)
 }
 
 // ResetField resets all changes in the mutation for the field with the given name.
 // It returns an error if the field is not defined in the schema.
-func (m *LoginThrottleMutation) ResetField(name string) error {
+func (m *LoginLimitMutation) ResetField(name string) error {
 	switch name {
-	case loginthrottle.FieldUsername:
-		m.ResetUsername()
+	case loginlimit.FieldKey:
+		m.ResetKey()
 		return nil
-	case loginthrottle.FieldFailures:
+	case loginlimit.FieldFailures:
 		m.ResetFailures()
 		return nil
-	case loginthrottle.FieldWindowStartedAt:
+	case loginlimit.FieldWindowStartedAt:
 		m.ResetWindowStartedAt()
 		return nil
-	case loginthrottle.FieldBlockedUntil:
+	case loginlimit.FieldBlockedUntil:
 		m.ResetBlockedUntil()
 		return nil
+	case loginlimit.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
 	}
-	return fmt.Errorf("unknown LoginThrottle field %s", name)
+	return fmt.Errorf("unknown LoginLimit field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
-func (m *LoginThrottleMutation) AddedEdges() []string {
+func (m *LoginLimitMutation) AddedEdges() []string {
 	edges := make([]string, 0, 0)
 	return edges
 }
 
 // AddedIDs returns all IDs (to other nodes) that were added for the given edge
 // name in this mutation.
-func (m *LoginThrottleMutation) AddedIDs(name string) []ent.Value {
+func (m *LoginLimitMutation) AddedIDs(name string) []ent.Value {
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
-func (m *LoginThrottleMutation) RemovedEdges() []string {
+func (m *LoginLimitMutation) RemovedEdges() []string {
 	edges := make([]string, 0, 0)
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
-func (m *LoginThrottleMutation) RemovedIDs(name string) []ent.Value {
+func (m *LoginLimitMutation) RemovedIDs(name string) []ent.Value {
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
-func (m *LoginThrottleMutation) ClearedEdges() []string {
+func (m *LoginLimitMutation) ClearedEdges() []string {
 	edges := make([]string, 0, 0)
 	return edges
 }
 
 // EdgeCleared returns a boolean which indicates if the edge with the given name
 // was cleared in this mutation.
-func (m *LoginThrottleMutation) EdgeCleared(name string) bool {
+func (m *LoginLimitMutation) EdgeCleared(name string) bool {
 	return false
 }
 
 // ClearEdge clears the value of the edge with the given name. It returns an error
 // if that edge is not defined in the schema.
-func (m *LoginThrottleMutation) ClearEdge(name string) error {
-	return fmt.Errorf("unknown LoginThrottle unique edge %s", name)
+func (m *LoginLimitMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LoginLimit unique edge %s", name)
 }
 
 // ResetEdge resets all changes to the edge with the given name in this mutation.
 // It returns an error if the edge is not defined in the schema.
-func (m *LoginThrottleMutation) ResetEdge(name string) error {
-	return fmt.Errorf("unknown LoginThrottle edge %s", name)
+func (m *LoginLimitMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LoginLimit edge %s", name)
 }
 
 // OutboxEventMutation represents an operation that mutates the OutboxEvent nodes in the graph.
@@ -3471,6 +3583,1207 @@ func (m *ProcessedEventMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ProcessedEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown ProcessedEvent edge %s", name)
+}
+
+// RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.
+type RefreshTokenMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	token_hash    *[]byte
+	session_id    *uuid.UUID
+	created_at    *time.Time
+	expires_at    *time.Time
+	used_at       *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*RefreshToken, error)
+	predicates    []predicate.RefreshToken
+}
+
+var _ ent.Mutation = (*RefreshTokenMutation)(nil)
+
+// refreshtokenOption allows management of the mutation configuration using functional options.
+type refreshtokenOption func(*RefreshTokenMutation)
+
+// newRefreshTokenMutation creates new mutation for the RefreshToken entity.
+func newRefreshTokenMutation(c config, op Op, opts ...refreshtokenOption) *RefreshTokenMutation {
+	m := &RefreshTokenMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRefreshToken,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRefreshTokenID sets the ID field of the mutation.
+func withRefreshTokenID(id int) refreshtokenOption {
+	return func(m *RefreshTokenMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RefreshToken
+		)
+		m.oldValue = func(ctx context.Context) (*RefreshToken, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RefreshToken.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRefreshToken sets the old RefreshToken of the mutation.
+func withRefreshToken(node *RefreshToken) refreshtokenOption {
+	return func(m *RefreshTokenMutation) {
+		m.oldValue = func(context.Context) (*RefreshToken, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RefreshTokenMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RefreshTokenMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("authdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RefreshTokenMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RefreshTokenMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RefreshToken.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTokenHash sets the "token_hash" field.
+func (m *RefreshTokenMutation) SetTokenHash(b []byte) {
+	m.token_hash = &b
+}
+
+// TokenHash returns the value of the "token_hash" field in the mutation.
+func (m *RefreshTokenMutation) TokenHash() (r []byte, exists bool) {
+	v := m.token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenHash returns the old "token_hash" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldTokenHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenHash: %w", err)
+	}
+	return oldValue.TokenHash, nil
+}
+
+// ResetTokenHash resets all changes to the "token_hash" field.
+func (m *RefreshTokenMutation) ResetTokenHash() {
+	m.token_hash = nil
+}
+
+// SetSessionID sets the "session_id" field.
+func (m *RefreshTokenMutation) SetSessionID(u uuid.UUID) {
+	m.session_id = &u
+}
+
+// SessionID returns the value of the "session_id" field in the mutation.
+func (m *RefreshTokenMutation) SessionID() (r uuid.UUID, exists bool) {
+	v := m.session_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSessionID returns the old "session_id" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldSessionID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSessionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSessionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSessionID: %w", err)
+	}
+	return oldValue.SessionID, nil
+}
+
+// ResetSessionID resets all changes to the "session_id" field.
+func (m *RefreshTokenMutation) ResetSessionID() {
+	m.session_id = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RefreshTokenMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RefreshTokenMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RefreshTokenMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *RefreshTokenMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *RefreshTokenMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *RefreshTokenMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetUsedAt sets the "used_at" field.
+func (m *RefreshTokenMutation) SetUsedAt(t time.Time) {
+	m.used_at = &t
+}
+
+// UsedAt returns the value of the "used_at" field in the mutation.
+func (m *RefreshTokenMutation) UsedAt() (r time.Time, exists bool) {
+	v := m.used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedAt returns the old "used_at" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedAt: %w", err)
+	}
+	return oldValue.UsedAt, nil
+}
+
+// ClearUsedAt clears the value of the "used_at" field.
+func (m *RefreshTokenMutation) ClearUsedAt() {
+	m.used_at = nil
+	m.clearedFields[refreshtoken.FieldUsedAt] = struct{}{}
+}
+
+// UsedAtCleared returns if the "used_at" field was cleared in this mutation.
+func (m *RefreshTokenMutation) UsedAtCleared() bool {
+	_, ok := m.clearedFields[refreshtoken.FieldUsedAt]
+	return ok
+}
+
+// ResetUsedAt resets all changes to the "used_at" field.
+func (m *RefreshTokenMutation) ResetUsedAt() {
+	m.used_at = nil
+	delete(m.clearedFields, refreshtoken.FieldUsedAt)
+}
+
+// Where appends a list predicates to the RefreshTokenMutation builder.
+func (m *RefreshTokenMutation) Where(ps ...predicate.RefreshToken) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RefreshTokenMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RefreshTokenMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RefreshToken, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RefreshTokenMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RefreshTokenMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RefreshToken).
+func (m *RefreshTokenMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RefreshTokenMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.token_hash != nil {
+		fields = append(fields, refreshtoken.FieldTokenHash)
+	}
+	if m.session_id != nil {
+		fields = append(fields, refreshtoken.FieldSessionID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, refreshtoken.FieldCreatedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, refreshtoken.FieldExpiresAt)
+	}
+	if m.used_at != nil {
+		fields = append(fields, refreshtoken.FieldUsedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RefreshTokenMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case refreshtoken.FieldTokenHash:
+		return m.TokenHash()
+	case refreshtoken.FieldSessionID:
+		return m.SessionID()
+	case refreshtoken.FieldCreatedAt:
+		return m.CreatedAt()
+	case refreshtoken.FieldExpiresAt:
+		return m.ExpiresAt()
+	case refreshtoken.FieldUsedAt:
+		return m.UsedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RefreshTokenMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case refreshtoken.FieldTokenHash:
+		return m.OldTokenHash(ctx)
+	case refreshtoken.FieldSessionID:
+		return m.OldSessionID(ctx)
+	case refreshtoken.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case refreshtoken.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case refreshtoken.FieldUsedAt:
+		return m.OldUsedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RefreshToken field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RefreshTokenMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case refreshtoken.FieldTokenHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenHash(v)
+		return nil
+	case refreshtoken.FieldSessionID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSessionID(v)
+		return nil
+	case refreshtoken.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case refreshtoken.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case refreshtoken.FieldUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RefreshToken field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RefreshTokenMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RefreshTokenMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RefreshTokenMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown RefreshToken numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RefreshTokenMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(refreshtoken.FieldUsedAt) {
+		fields = append(fields, refreshtoken.FieldUsedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RefreshTokenMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RefreshTokenMutation) ClearField(name string) error {
+	switch name {
+	case refreshtoken.FieldUsedAt:
+		m.ClearUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RefreshToken nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RefreshTokenMutation) ResetField(name string) error {
+	switch name {
+	case refreshtoken.FieldTokenHash:
+		m.ResetTokenHash()
+		return nil
+	case refreshtoken.FieldSessionID:
+		m.ResetSessionID()
+		return nil
+	case refreshtoken.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case refreshtoken.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case refreshtoken.FieldUsedAt:
+		m.ResetUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RefreshToken field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RefreshTokenMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RefreshTokenMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RefreshTokenMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RefreshTokenMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RefreshTokenMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RefreshTokenMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RefreshTokenMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown RefreshToken unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RefreshTokenMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown RefreshToken edge %s", name)
+}
+
+// SessionMutation represents an operation that mutates the Session nodes in the graph.
+type SessionMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	public_id     *uuid.UUID
+	account_id    *uuid.UUID
+	created_at    *time.Time
+	expires_at    *time.Time
+	ended_at      *time.Time
+	end_reason    *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Session, error)
+	predicates    []predicate.Session
+}
+
+var _ ent.Mutation = (*SessionMutation)(nil)
+
+// sessionOption allows management of the mutation configuration using functional options.
+type sessionOption func(*SessionMutation)
+
+// newSessionMutation creates new mutation for the Session entity.
+func newSessionMutation(c config, op Op, opts ...sessionOption) *SessionMutation {
+	m := &SessionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSession,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSessionID sets the ID field of the mutation.
+func withSessionID(id int) sessionOption {
+	return func(m *SessionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Session
+		)
+		m.oldValue = func(ctx context.Context) (*Session, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Session.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSession sets the old Session of the mutation.
+func withSession(node *Session) sessionOption {
+	return func(m *SessionMutation) {
+		m.oldValue = func(context.Context) (*Session, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SessionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SessionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("authdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SessionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SessionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Session.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPublicID sets the "public_id" field.
+func (m *SessionMutation) SetPublicID(u uuid.UUID) {
+	m.public_id = &u
+}
+
+// PublicID returns the value of the "public_id" field in the mutation.
+func (m *SessionMutation) PublicID() (r uuid.UUID, exists bool) {
+	v := m.public_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPublicID returns the old "public_id" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldPublicID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPublicID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPublicID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPublicID: %w", err)
+	}
+	return oldValue.PublicID, nil
+}
+
+// ResetPublicID resets all changes to the "public_id" field.
+func (m *SessionMutation) ResetPublicID() {
+	m.public_id = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *SessionMutation) SetAccountID(u uuid.UUID) {
+	m.account_id = &u
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *SessionMutation) AccountID() (r uuid.UUID, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldAccountID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *SessionMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SessionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SessionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SessionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *SessionMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *SessionMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *SessionMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *SessionMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *SessionMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *SessionMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[session.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *SessionMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[session.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *SessionMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, session.FieldEndedAt)
+}
+
+// SetEndReason sets the "end_reason" field.
+func (m *SessionMutation) SetEndReason(s string) {
+	m.end_reason = &s
+}
+
+// EndReason returns the value of the "end_reason" field in the mutation.
+func (m *SessionMutation) EndReason() (r string, exists bool) {
+	v := m.end_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndReason returns the old "end_reason" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldEndReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndReason: %w", err)
+	}
+	return oldValue.EndReason, nil
+}
+
+// ClearEndReason clears the value of the "end_reason" field.
+func (m *SessionMutation) ClearEndReason() {
+	m.end_reason = nil
+	m.clearedFields[session.FieldEndReason] = struct{}{}
+}
+
+// EndReasonCleared returns if the "end_reason" field was cleared in this mutation.
+func (m *SessionMutation) EndReasonCleared() bool {
+	_, ok := m.clearedFields[session.FieldEndReason]
+	return ok
+}
+
+// ResetEndReason resets all changes to the "end_reason" field.
+func (m *SessionMutation) ResetEndReason() {
+	m.end_reason = nil
+	delete(m.clearedFields, session.FieldEndReason)
+}
+
+// Where appends a list predicates to the SessionMutation builder.
+func (m *SessionMutation) Where(ps ...predicate.Session) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SessionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SessionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Session, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SessionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SessionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Session).
+func (m *SessionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SessionMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.public_id != nil {
+		fields = append(fields, session.FieldPublicID)
+	}
+	if m.account_id != nil {
+		fields = append(fields, session.FieldAccountID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, session.FieldCreatedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, session.FieldExpiresAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, session.FieldEndedAt)
+	}
+	if m.end_reason != nil {
+		fields = append(fields, session.FieldEndReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SessionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case session.FieldPublicID:
+		return m.PublicID()
+	case session.FieldAccountID:
+		return m.AccountID()
+	case session.FieldCreatedAt:
+		return m.CreatedAt()
+	case session.FieldExpiresAt:
+		return m.ExpiresAt()
+	case session.FieldEndedAt:
+		return m.EndedAt()
+	case session.FieldEndReason:
+		return m.EndReason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SessionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case session.FieldPublicID:
+		return m.OldPublicID(ctx)
+	case session.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case session.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case session.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case session.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	case session.FieldEndReason:
+		return m.OldEndReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown Session field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SessionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case session.FieldPublicID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublicID(v)
+		return nil
+	case session.FieldAccountID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case session.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case session.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case session.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	case session.FieldEndReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Session field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SessionMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SessionMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SessionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Session numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SessionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(session.FieldEndedAt) {
+		fields = append(fields, session.FieldEndedAt)
+	}
+	if m.FieldCleared(session.FieldEndReason) {
+		fields = append(fields, session.FieldEndReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SessionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SessionMutation) ClearField(name string) error {
+	switch name {
+	case session.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	case session.FieldEndReason:
+		m.ClearEndReason()
+		return nil
+	}
+	return fmt.Errorf("unknown Session nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SessionMutation) ResetField(name string) error {
+	switch name {
+	case session.FieldPublicID:
+		m.ResetPublicID()
+		return nil
+	case session.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case session.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case session.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case session.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	case session.FieldEndReason:
+		m.ResetEndReason()
+		return nil
+	}
+	return fmt.Errorf("unknown Session field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SessionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SessionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SessionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SessionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SessionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SessionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SessionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Session unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SessionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Session edge %s", name)
 }
 
 // SigningKeyMutation represents an operation that mutates the SigningKey nodes in the graph.

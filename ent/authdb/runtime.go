@@ -8,8 +8,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/uberpopug/ates/ent/authdb/account"
 	"github.com/uberpopug/ates/ent/authdb/deadletter"
+	"github.com/uberpopug/ates/ent/authdb/loginlimit"
 	"github.com/uberpopug/ates/ent/authdb/outboxevent"
 	"github.com/uberpopug/ates/ent/authdb/processedevent"
+	"github.com/uberpopug/ates/ent/authdb/refreshtoken"
 	"github.com/uberpopug/ates/ent/authdb/schema"
 	"github.com/uberpopug/ates/ent/authdb/signingkey"
 )
@@ -40,6 +42,10 @@ func init() {
 	accountDescUpdatedAt := accountFields[9].Descriptor()
 	// account.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	account.DefaultUpdatedAt = accountDescUpdatedAt.Default.(func() time.Time)
+	// accountDescSearchText is the schema descriptor for search_text field.
+	accountDescSearchText := accountFields[10].Descriptor()
+	// account.DefaultSearchText holds the default value on creation for the search_text field.
+	account.DefaultSearchText = accountDescSearchText.Default.(string)
 	deadletterFields := schema.DeadLetter{}.Fields()
 	_ = deadletterFields
 	// deadletterDescCreatedAt is the schema descriptor for created_at field.
@@ -50,6 +56,12 @@ func init() {
 	deadletterDescUpdatedAt := deadletterFields[10].Descriptor()
 	// deadletter.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	deadletter.DefaultUpdatedAt = deadletterDescUpdatedAt.Default.(func() time.Time)
+	loginlimitFields := schema.LoginLimit{}.Fields()
+	_ = loginlimitFields
+	// loginlimitDescKey is the schema descriptor for key field.
+	loginlimitDescKey := loginlimitFields[0].Descriptor()
+	// loginlimit.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	loginlimit.KeyValidator = loginlimitDescKey.Validators[0].(func(string) error)
 	outboxeventFields := schema.OutboxEvent{}.Fields()
 	_ = outboxeventFields
 	// outboxeventDescCreatedAt is the schema descriptor for created_at field.
@@ -62,6 +74,26 @@ func init() {
 	processedeventDescProcessedAt := processedeventFields[3].Descriptor()
 	// processedevent.DefaultProcessedAt holds the default value on creation for the processed_at field.
 	processedevent.DefaultProcessedAt = processedeventDescProcessedAt.Default.(func() time.Time)
+	refreshtokenFields := schema.RefreshToken{}.Fields()
+	_ = refreshtokenFields
+	// refreshtokenDescTokenHash is the schema descriptor for token_hash field.
+	refreshtokenDescTokenHash := refreshtokenFields[0].Descriptor()
+	// refreshtoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	refreshtoken.TokenHashValidator = func() func([]byte) error {
+		validators := refreshtokenDescTokenHash.Validators
+		fns := [...]func([]byte) error{
+			validators[0].(func([]byte) error),
+			validators[1].(func([]byte) error),
+		}
+		return func(token_hash []byte) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	signingkeyFields := schema.SigningKey{}.Fields()
 	_ = signingkeyFields
 	// signingkeyDescCreatedAt is the schema descriptor for created_at field.

@@ -18,12 +18,16 @@ type Tx struct {
 	Account *AccountClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
 	DeadLetter *DeadLetterClient
-	// LoginThrottle is the client for interacting with the LoginThrottle builders.
-	LoginThrottle *LoginThrottleClient
+	// LoginLimit is the client for interacting with the LoginLimit builders.
+	LoginLimit *LoginLimitClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
 	// ProcessedEvent is the client for interacting with the ProcessedEvent builders.
 	ProcessedEvent *ProcessedEventClient
+	// RefreshToken is the client for interacting with the RefreshToken builders.
+	RefreshToken *RefreshTokenClient
+	// Session is the client for interacting with the Session builders.
+	Session *SessionClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
 
@@ -159,9 +163,11 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.DeadLetter = NewDeadLetterClient(tx.config)
-	tx.LoginThrottle = NewLoginThrottleClient(tx.config)
+	tx.LoginLimit = NewLoginLimitClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
 	tx.ProcessedEvent = NewProcessedEventClient(tx.config)
+	tx.RefreshToken = NewRefreshTokenClient(tx.config)
+	tx.Session = NewSessionClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
 }
 

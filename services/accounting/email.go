@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/uberpopug/ates/ent/accountingdb"
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/mail"
 	"github.com/uberpopug/ates/services/money"
 )
@@ -24,14 +25,12 @@ const (
 	emailRecordTimeout = 10 * time.Second
 )
 
+// emailRetry is the schedule of a payment email's attempts; its next attempt is stored with
+// the payment, so the wait has no jitter.
+var emailRetry = backoff.Policy{Initial: emailBackoffMin, Max: emailBackoffMax}
+
 // emailBackoff is the wait after the attempts-th failed attempt.
-func emailBackoff(attempts int) time.Duration {
-	d := emailBackoffMin
-	for i := 1; i < attempts && d < emailBackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, emailBackoffMax)
-}
+func emailBackoff(attempts int) time.Duration { return emailRetry.Delay(attempts) }
 
 // emailJob is a claimed payment email.
 type emailJob struct {

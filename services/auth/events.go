@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/uberpopug/ates/services/contract"
-
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/outbox"
 )
@@ -15,13 +14,17 @@ const (
 	EventAccountUpdated     = contract.AccountUpdated
 	EventAccountRoleChanged = contract.AccountRoleChanged
 	EventAccountDeactivated = contract.AccountDeactivated
+	EventAccountReactivated = contract.AccountReactivated
+	EventSessionEnded       = contract.SessionEnded
 )
 
 // Event data types of the auth context (see services/contract).
 type (
-	AccountData     = contract.Account
-	RoleChangedData = contract.AccountRoleChangedV1
-	DeactivatedData = contract.AccountDeactivatedV1
+	AccountData      = contract.Account
+	RoleChangedData  = contract.AccountRoleChangedV1
+	DeactivatedData  = contract.AccountDeactivatedV1
+	ReactivatedData  = contract.AccountReactivatedV1
+	SessionEndedData = contract.SessionEndedV1
 )
 
 func accountData(a Account) AccountData {

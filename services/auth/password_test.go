@@ -112,3 +112,20 @@ func TestPasswordVerifyMalformedHash(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultArgon2MeetsOWASP: R-SEC-5, R-AUTH-1 — the default cost is at least OWASP's
+// argon2id recommendation (19 MiB, 2 passes, 1 lane), and hashes say so.
+func TestDefaultArgon2MeetsOWASP(t *testing.T) {
+	t.Parallel()
+	p := DefaultArgon2
+	if p.MemoryKiB < 19*1024 || p.Time < 2 || p.Threads < 1 {
+		t.Fatalf("DefaultArgon2 = %+v, below OWASP's 19 MiB, t=2, p=1", p)
+	}
+	h, err := hashPassword(p, "beakprint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("hash %q does not carry the default parameters", h)
+	}
+}

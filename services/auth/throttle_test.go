@@ -1,148 +1,226 @@
 package auth
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// failures applies one failure at each of the offsets from t0.
-func failures(p ThrottlePolicy, s throttleState, offsets ...time.Duration) throttleState {
-	for _, d := range offsets {
-		s = p.afterFailure(s, t0.Add(d))
-	}
-	return s
-}
+// at is t0 plus d.
+func at(d time.Duration) time.Time { return t0.Add(d) }
 
-// seconds returns n offsets one second apart, starting at from.
-func seconds(from time.Duration, n int) []time.Duration {
-	out := make([]time.Duration, n)
-	for i := range out {
-		out[i] = from + time.Duration(i)*time.Second
-	}
-	return out
-}
-
-func TestThrottleAfterFailure(t *testing.T) {
+// TestThrottleAdmit: R-SEC-3, R-AUTH-4 — the policy's verdict on one attempt, from the three
+// records it is judged by.
+func TestThrottleAdmit(t *testing.T) {
 	t.Parallel()
 	p := DefaultThrottle
+	fresh := func(n int, start time.Duration) limitState { return limitState{Failures: n, WindowStart: at(start)} }
+	blocked := func(n int, until time.Duration) limitState {
+		return limitState{Failures: n, WindowStart: t0, BlockedUntil: at(until)}
+	}
 	tests := []struct {
-		name         string
-		policy       ThrottlePolicy
-		start        throttleState
-		at           []time.Duration
-		wantFailures int
-		wantWindow   time.Duration // offset of WindowStart from t0
-		// wantBlock is BlockedUntil minus the last failure's time; 0 = not blocked.
+		name     string
+		state    attemptState
+		now      time.Duration
+		wantOK   bool
+		wantWait time.Duration
+		// on admission: the pair's count and block (offset from now; 0 = none) after it
+		wantPair  int
 		wantBlock time.Duration
 	}{
-		{"first failure opens the window", p, throttleState{}, seconds(0, 1), 1, 0, 0},
-		{"four failures do not block", p, throttleState{}, seconds(0, 4), 4, 0, 0},
-		{"fifth failure blocks for Block", p, throttleState{}, seconds(0, 5), 5, 0, time.Minute},
-		{"sixth doubles", p, throttleState{}, seconds(0, 6), 6, 0, 2 * time.Minute},
-		{"seventh doubles again", p, throttleState{}, seconds(0, 7), 7, 0, 4 * time.Minute},
-		{"eighth", p, throttleState{}, seconds(0, 8), 8, 0, 8 * time.Minute},
-		{"ninth is capped at MaxBlock", p, throttleState{}, seconds(0, 9), 9, 0, 15 * time.Minute},
-		{"tenth stays at MaxBlock", p, throttleState{}, seconds(0, 10), 10, 0, 15 * time.Minute},
-		{"thousandth stays at MaxBlock", p, throttleState{Failures: 999, WindowStart: t0}, seconds(0, 1), 1000, 0, 15 * time.Minute},
-		{
-			"cap that is not a power of two", ThrottlePolicy{MaxFailures: 5, Window: time.Hour, Block: time.Minute, MaxBlock: 90 * time.Second},
-			throttleState{}, seconds(0, 6), 6, 0, 90 * time.Second,
-		},
-		{
-			"MaxFailures 1 blocks at once", ThrottlePolicy{MaxFailures: 1, Window: time.Hour, Block: 10 * time.Second, MaxBlock: time.Minute},
-			throttleState{}, seconds(0, 1), 1, 0, 10 * time.Second,
-		},
-		{
-			"failure exactly at the window's end still counts", p, throttleState{},
-			[]time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 15 * time.Minute}, 5, 0, time.Minute,
-		},
-		{
-			"failure after the window resets the count", p, throttleState{},
-			[]time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 15*time.Minute + time.Second}, 1, 15*time.Minute + time.Second, 0,
-		},
-		{
-			"window reset forgets an old block", p, throttleState{Failures: 9, WindowStart: t0, BlockedUntil: t0.Add(15 * time.Minute)},
-			[]time.Duration{16 * time.Minute}, 1, 16 * time.Minute, 0,
-		},
+		{"first attempt", attemptState{}, 0, true, 0, 1, 0},
+		{"fourth pair attempt", attemptState{Pair: fresh(3, 0)}, time.Minute, true, 0, 4, 0},
+		{"fifth pair attempt is admitted and blocks the next for a minute", attemptState{Pair: fresh(4, 0)}, time.Minute, true, 0, 5, time.Minute},
+		{"while blocked: refused for the rest of the block", attemptState{Pair: blocked(5, 2*time.Minute)}, time.Minute + 30*time.Second, false, 30 * time.Second, 0, 0},
+		{"after the block: admitted, the block doubles", attemptState{Pair: blocked(5, 2*time.Minute)}, 2 * time.Minute, true, 0, 6, 2 * time.Minute},
+		{"eighth: eight minutes", attemptState{Pair: blocked(7, 5*time.Minute)}, 5 * time.Minute, true, 0, 8, 8 * time.Minute},
+		{"ninth: capped at fifteen", attemptState{Pair: blocked(8, 10*time.Minute)}, 10 * time.Minute, true, 0, 9, 15 * time.Minute},
+		{"hundredth: still fifteen", attemptState{Pair: blocked(99, 10*time.Minute)}, 10 * time.Minute, true, 0, 100, 15 * time.Minute},
+		{"window over: counting starts afresh", attemptState{Pair: fresh(4, 0)}, 15 * time.Minute, true, 0, 1, 0},
+		{"a block outlives its window", attemptState{Pair: blocked(9, 20*time.Minute)}, 16 * time.Minute, false, 4 * time.Minute, 0, 0},
+		{"client ceiling reached: refused until the client's window ends", attemptState{Client: fresh(100, 0)}, 20 * time.Minute, false, 40 * time.Minute, 0, 0},
+		{"client one below the ceiling", attemptState{Client: fresh(99, 0)}, 20 * time.Minute, true, 0, 1, 0},
+		{"client window over", attemptState{Client: fresh(100, 0)}, time.Hour, true, 0, 1, 0},
+		{"username ceiling, fresh client: admitted (one attempt)", attemptState{User: fresh(20, 0)}, time.Minute, true, 0, 1, 0},
+		{"username ceiling far above, fresh client: admitted", attemptState{User: fresh(5000, 0)}, time.Minute, true, 0, 1, 0},
+		{"username ceiling, client already tried: waits for the earlier window end", attemptState{Pair: fresh(1, 2*time.Minute), User: fresh(20, 0)}, 3 * time.Minute, false, 12 * time.Minute, 0, 0},
+		{"username ceiling, client's own window ends first", attemptState{Pair: fresh(1, 2*time.Minute), User: fresh(20, 10*time.Minute)}, 11 * time.Minute, false, 6 * time.Minute, 0, 0},
+		{"username below ceiling, client tried before: admitted", attemptState{Pair: fresh(3, 0), User: fresh(19, 0)}, time.Minute, true, 0, 4, 0},
+		{"username ceiling over with its window", attemptState{Pair: fresh(1, 10*time.Minute), User: fresh(20, 0)}, 15 * time.Minute, true, 0, 2, 0},
+		{"the longest of several refusals", attemptState{Pair: blocked(5, 2*time.Minute), Client: fresh(100, 0)}, time.Minute, false, 59 * time.Minute, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := failures(tt.policy, tt.start, tt.at...)
-			last := t0.Add(tt.at[len(tt.at)-1])
-			if s.Failures != tt.wantFailures {
-				t.Errorf("Failures = %d, want %d", s.Failures, tt.wantFailures)
+			now := at(tt.now)
+			next, wait, ok := p.admit(tt.state, now)
+			if ok != tt.wantOK || wait != tt.wantWait {
+				t.Fatalf("admit = %v, wait %v; want %v, wait %v", ok, wait, tt.wantOK, tt.wantWait)
 			}
-			if want := t0.Add(tt.wantWindow); !s.WindowStart.Equal(want) {
-				t.Errorf("WindowStart = %v, want %v", s.WindowStart, want)
+			if !ok {
+				if next != tt.state {
+					t.Fatalf("a refused attempt changed the state: %+v → %+v", tt.state, next)
+				}
+				return
 			}
-			switch {
-			case tt.wantBlock == 0 && !s.BlockedUntil.IsZero():
-				t.Errorf("BlockedUntil = %v, want not blocked", s.BlockedUntil)
-			case tt.wantBlock != 0 && !s.BlockedUntil.Equal(last.Add(tt.wantBlock)):
-				t.Errorf("BlockedUntil = last failure + %v, want + %v", s.BlockedUntil.Sub(last), tt.wantBlock)
+			if next.Pair.Failures != tt.wantPair {
+				t.Errorf("pair count %d, want %d", next.Pair.Failures, tt.wantPair)
+			}
+			var block time.Duration
+			if !next.Pair.BlockedUntil.IsZero() && next.Pair.BlockedUntil.After(now) {
+				block = next.Pair.BlockedUntil.Sub(now)
+			}
+			if block != tt.wantBlock {
+				t.Errorf("pair block %v, want %v", block, tt.wantBlock)
+			}
+			if next.Client.Failures < 1 || next.User.Failures < 1 {
+				t.Errorf("client %d, username %d: an admitted attempt counts under every key", next.Client.Failures, next.User.Failures)
 			}
 		})
 	}
 }
 
-func TestThrottleBlockedFor(t *testing.T) {
+// TestThrottleSucceededAndGivenBack: R-SEC-3 — a success clears the pair and gives the client
+// and the username their attempt back; an attempt given back (never checked) leaves the records
+// as they were before it, its block lifted.
+func TestThrottleSucceededAndGivenBack(t *testing.T) {
 	t.Parallel()
 	p := DefaultThrottle
-	blocked := throttleState{Failures: 5, WindowStart: t0, BlockedUntil: t0.Add(time.Minute)}
+	before := attemptState{
+		Pair:   limitState{Failures: 4, WindowStart: t0},
+		Client: limitState{Failures: 10, WindowStart: t0},
+		User:   limitState{Failures: 7, WindowStart: t0},
+	}
+	now := at(time.Minute)
+	admitted, _, ok := p.admit(before, now)
+	if !ok || admitted.Pair.BlockedUntil.IsZero() {
+		t.Fatalf("the fifth attempt: admitted %v, state %+v; want admitted with a block", ok, admitted)
+	}
+	s := p.succeeded(admitted)
+	if s.Pair != (limitState{}) || s.Client.Failures != 10 || s.User.Failures != 7 {
+		t.Fatalf("after a success: %+v; want the pair cleared and client 10, username 7", s)
+	}
+	g := p.givenBack(admitted)
+	if g != before {
+		t.Fatalf("given back: %+v; want %+v", g, before)
+	}
+	if z := p.succeeded(attemptState{}); z.Client.Failures != 0 || z.User.Failures != 0 {
+		t.Fatalf("a success never counts below zero: %+v", z)
+	}
+}
+
+// TestThrottleExpiry: R-SEC-3 — a record lasts while its window or its block does.
+func TestThrottleExpiry(t *testing.T) {
+	t.Parallel()
+	w := 15 * time.Minute
 	tests := []struct {
-		name  string
-		state throttleState
-		at    time.Duration
-		want  time.Duration
+		name string
+		s    limitState
+		want time.Time
 	}{
-		{"no record", throttleState{}, 0, 0},
-		{"failures below the limit", throttleState{Failures: 4, WindowStart: t0}, time.Second, 0},
-		{"at the block's start", blocked, 0, time.Minute},
-		{"during the block", blocked, 59 * time.Second, time.Second},
-		{"at the block's end", blocked, time.Minute, 0},
-		{"after the block", blocked, time.Hour, 0},
+		{"nothing counted", limitState{}, time.Time{}},
+		{"counted", limitState{Failures: 2, WindowStart: t0}, at(w)},
+		{"block beyond the window", limitState{Failures: 9, WindowStart: t0, BlockedUntil: at(20 * time.Minute)}, at(20 * time.Minute)},
+		{"block within the window", limitState{Failures: 5, WindowStart: t0, BlockedUntil: at(time.Minute)}, at(w)},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := p.blockedFor(tt.state, t0.Add(tt.at)); got != tt.want {
-				t.Fatalf("blockedFor = %v, want %v", got, tt.want)
-			}
-		})
+		if got := expiry(tt.s, w); !got.Equal(tt.want) {
+			t.Errorf("%s: expiry %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 
-// TestThrottleScenario walks one username through blocks that grow and a window that ends.
-func TestThrottleScenario(t *testing.T) {
+// TestThrottleAgainstABotnet: R-SEC-3 — K addresses guessing one username get at most UserMax
+// attempts plus one per address in a window, and the owner on an address of their own still
+// gets in; one address cannot spray past the client ceiling.
+func TestThrottleAgainstABotnet(t *testing.T) {
 	t.Parallel()
 	p := DefaultThrottle
-	var s throttleState
-	for i := range 5 {
-		if w := p.blockedFor(s, t0.Add(time.Duration(i)*time.Second)); w != 0 {
-			t.Fatalf("blocked for %v before failure %d", w, i+1)
+	const k = 200
+	user := limitState{}
+	clients := make([]limitState, k)
+	pairs := make([]limitState, k)
+	admitted := 0
+	now := t0
+	for range 10 {
+		for i := range k {
+			next, _, ok := p.admit(attemptState{Pair: pairs[i], Client: clients[i], User: user}, now)
+			if ok {
+				admitted++
+				pairs[i], clients[i], user = next.Pair, next.Client, next.User
+			}
+			now = now.Add(100 * time.Millisecond)
 		}
-		s = p.afterFailure(s, t0.Add(time.Duration(i)*time.Second))
 	}
-	at := t0.Add(4 * time.Second)
-	if w := p.blockedFor(s, at); w != time.Minute {
-		t.Fatalf("after 5 failures blocked for %v, want 1m", w)
+	// 2 000 attempts within about three and a half minutes, one window.
+	if max := p.UserMax + k; admitted > max {
+		t.Fatalf("%d attempts admitted, want at most UserMax + K = %d", admitted, max)
 	}
-	// The block ends; one more failure in the same window doubles it.
-	at = at.Add(time.Minute)
-	if w := p.blockedFor(s, at); w != 0 {
-		t.Fatalf("still blocked for %v when the block ended", w)
+	if _, _, ok := p.admit(attemptState{User: user}, now); !ok {
+		t.Fatal("the owner's fresh address is refused while the username is under attack")
 	}
-	s = p.afterFailure(s, at)
-	if w := p.blockedFor(s, at); w != 2*time.Minute {
-		t.Fatalf("after 6 failures blocked for %v, want 2m", w)
+	// One address spraying many usernames stops at the client ceiling.
+	var client limitState
+	sprayed := 0
+	for i := range 1000 {
+		next, _, ok := p.admit(attemptState{Client: client}, now.Add(time.Duration(i)*time.Second))
+		if ok {
+			sprayed++
+			client = next.Client
+		}
 	}
-	// Long after the window, a failure starts over without a block.
-	at = t0.Add(time.Hour)
-	s = p.afterFailure(s, at)
-	if s.Failures != 1 || p.blockedFor(s, at) != 0 {
-		t.Fatalf("after the window: failures %d, blocked %v; want 1 and none", s.Failures, p.blockedFor(s, at))
+	if sprayed != p.ClientMax {
+		t.Fatalf("one address got %d attempts across usernames, want %d", sprayed, p.ClientMax)
+	}
+}
+
+// TestClientKey: R-SEC-3 — clients are IPv4 addresses, IPv6 /64s, ports dropped, anything else
+// hashed to a bounded key, and an empty address is the unknown client.
+func TestClientKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"", "unknown"},
+		{"   ", "unknown"},
+		{"203.0.113.7", "203.0.113.7"},
+		{"203.0.113.7:54321", "203.0.113.7"},
+		{" 203.0.113.7 ", "203.0.113.7"},
+		{"::ffff:203.0.113.7", "203.0.113.7"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2::9]:443", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"::1", "::/64"},
+	}
+	for _, tt := range tests {
+		if got := ClientKey(tt.in); got != tt.want {
+			t.Errorf("ClientKey(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	for _, odd := range []string{"not an address", strings.Repeat("x", 1<<20), "unknown", "h:abc"} {
+		got := ClientKey(odd)
+		if !strings.HasPrefix(got, "h:") || len(got) > maxClientKeyLen {
+			t.Errorf("ClientKey(%.20q…) = %q, want a bounded hash key", odd, got)
+		}
+		if got != ClientKey(odd) {
+			t.Errorf("ClientKey(%.20q…) is not stable", odd)
+		}
+	}
+	if ClientKey("a") == ClientKey("b") {
+		t.Error("different unparseable addresses share a key")
+	}
+	longest := keysFor(strings.Repeat("a", 32), ClientKey("x"))
+	for _, k := range longest.ordered() {
+		if len(k) > 96 {
+			t.Errorf("key %q is longer than the column", k)
+		}
+	}
+	if k := longest.ordered(); len(k) != 3 || !(k[0] < k[1] && k[1] < k[2]) {
+		t.Errorf("keys %v are not three in lock order", k)
+	}
+	// The unknown client shares no ceiling: it has no client record.
+	if k := keysFor("popug", ClientKey("")).ordered(); len(k) != 2 || k[0] != "p:popug unknown" || k[1] != "u:popug" {
+		t.Errorf("keys of the unknown client = %v, want the pair's and the username's", k)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -18,8 +17,6 @@ import (
 	"github.com/uberpopug/ates/ent/authdb"
 	"github.com/uberpopug/ates/ent/authdb/signingkey"
 	"github.com/uberpopug/ates/services/errs"
-	"github.com/uberpopug/ates/services/event"
-	"github.com/uberpopug/ates/services/identity"
 )
 
 // Token issuer and audience (R-AUTH-4).
@@ -30,11 +27,13 @@ const (
 	DefaultTokenTTL = time.Hour
 )
 
-// Claims are an access token's claims: subject = account public id, role, expiry, and the
-// account version the token was issued for (a later role change or deactivation outdates it).
+// Claims are an access token's claims: subject = account public id, role, expiry, the account
+// version the token was issued for (a later change outdates it) and the session it belongs to
+// (a logout ends it, R-SESS-2).
 type Claims struct {
-	Role    string `json:"role"`
-	Version int64  `json:"ver"`
+	Role      string `json:"role"`
+	Version   int64  `json:"ver"`
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -83,8 +82,8 @@ func publicKeys(ctx context.Context, c *authdb.Client) ([]PublicKey, error) {
 	return out, nil
 }
 
-// sign issues an access token for the account.
-func (k signingKey) sign(a Account, now time.Time, ttl time.Duration) (string, time.Time, error) {
+// sign issues an access token for the account in the session (uuid.Nil: none).
+func (k signingKey) sign(a Account, session uuid.UUID, now time.Time, ttl time.Duration) (string, time.Time, error) {
 	exp := now.Add(ttl).Truncate(time.Second)
 	claims := Claims{
 		Role:    string(a.Role),
@@ -97,6 +96,9 @@ func (k signingKey) sign(a Account, now time.Time, ttl time.Duration) (string, t
 			ExpiresAt: jwt.NewNumericDate(exp),
 			ID:        uuid.NewString(),
 		},
+	}
+	if session != uuid.Nil {
+		claims.SessionID = session.String()
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["kid"] = k.id
@@ -127,136 +129,57 @@ func JWKS(keys []PublicKey) ([]byte, error) {
 	return json.Marshal(set)
 }
 
-// Verifier checks access tokens locally with the public keys (R-AUTH-4) and refuses tokens of
-// deactivated accounts and tokens outdated by a later account change (R-AUTH-5).
-type Verifier struct {
-	keys        map[string]ed25519.PublicKey
-	revocations *Revocations
-	now         func() time.Time
-	verified    tokenCache
+// Why a token is refused: RefusalReason's answers, for security.TokenRefused records (R-SEC-7).
+const (
+	RefusedInvalid        = "invalid"
+	RefusedExpired        = "expired"
+	RefusedLifetime       = "lifetime"
+	RefusedUnknownAccount = "unknown_account"
+	RefusedDeactivated    = "deactivated"
+	RefusedOutdated       = "outdated"
+	RefusedSessionEnded   = "session_ended"
+	RefusedUnavailable    = "unavailable"
+)
+
+// refusal is a refused token: a coded error (the client reads its message) with a short
+// reason (the gateway records it).
+type refusal struct {
+	reason string
+	err    *errs.Error
 }
 
-// NewVerifier returns a verifier over the keys; revocations may be shared with an event feed.
-func NewVerifier(keys []PublicKey, revocations *Revocations, now func() time.Time) (*Verifier, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("auth: verifier needs at least one public key")
-	}
-	if revocations == nil || now == nil {
-		return nil, errors.New("auth: verifier needs revocations and a clock")
-	}
-	m := make(map[string]ed25519.PublicKey, len(keys))
-	for _, k := range keys {
-		m[k.ID] = k.Key
-	}
-	return &Verifier{keys: m, revocations: revocations, now: now, verified: newTokenCache(verifiedTokens, verifiedTokenTTL)}, nil
+func (r *refusal) Error() string { return r.err.Message }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refuse(reason, msg string) error {
+	return &refusal{reason: reason, err: errs.E(errs.Unauthenticated, "%s", msg)}
 }
 
-// Verify returns the actor of a valid token, or an Unauthenticated error saying why not.
-//
-// A token whose signature and claims were verified is remembered for a short while
-// (tokenCache), so a client's next requests skip the Ed25519 check; the revocations are checked
-// on every call all the same, so a deactivation or a role change refuses a remembered token as
-// soon as it is known (R-AUTH-5).
-func (v *Verifier) Verify(token string) (identity.Actor, error) {
-	now := v.now()
-	if t, ok := v.verified.get(token, now); ok {
-		if err := v.revocations.check(t.actor.AccountID, t.version); err != nil {
-			return identity.Actor{}, err
-		}
-		return t.actor, nil
+// RefusalReason returns why the verifier refused a token (one of the Refused… constants), or
+// "" when err is not a token refusal.
+func RefusalReason(err error) string {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.reason
 	}
-	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k, ok := v.keys[kid]
-		if !ok {
-			return nil, errors.New("unknown signing key")
-		}
-		return k, nil
-	},
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(TokenIssuer), jwt.WithAudience(TokenAudience),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(func() time.Time { return now }),
-	)
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return identity.Actor{}, errs.E(errs.Unauthenticated, "the access token has expired; log in again")
-	case err != nil:
-		return identity.Actor{}, errs.E(errs.Unauthenticated, "the access token is invalid")
-	}
-	id, err := uuid.Parse(c.Subject)
-	if err != nil {
-		return identity.Actor{}, errs.E(errs.Unauthenticated, "the access token is invalid")
-	}
-	role, err := identity.ParseRole(c.Role)
-	if err != nil {
-		return identity.Actor{}, errs.E(errs.Unauthenticated, "the access token is invalid")
-	}
-	a := identity.Actor{AccountID: id, Role: role}
-	v.verified.put(token, verifiedToken{actor: a, version: c.Version, from: now, until: c.ExpiresAt.Time}, now)
-	if err := v.revocations.check(id, c.Version); err != nil {
-		return identity.Actor{}, err
-	}
-	return a, nil
+	return ""
 }
 
-// Revocations is what a gateway knows of account changes that invalidate tokens: which accounts
-// are deactivated and which account version is current. It is seeded at start and kept current
-// by account events, so a deactivation reaches the gateway within the event latency (R-AUTH-5).
-type Revocations struct {
-	mu       sync.RWMutex
-	accounts map[uuid.UUID]accountState
+// The refusals, one message per reason (R-SEC-1, R-SEC-4, R-AUTH-5).
+func errTokenInvalid() error { return refuse(RefusedInvalid, "the access token is invalid") }
+func errTokenExpired() error {
+	return refuse(RefusedExpired, "the access token has expired; log in again")
 }
-
-type accountState struct {
-	version int64
-	active  bool
+func errTokenLifetime() error {
+	return refuse(RefusedLifetime, "the access token lives longer than this server allows; log in again")
 }
-
-// NewRevocations returns an empty set.
-func NewRevocations() *Revocations {
-	return &Revocations{accounts: map[uuid.UUID]accountState{}}
+func errTokenUnknown() error {
+	return refuse(RefusedUnknownAccount, "the access token's account is unknown; log in again")
 }
-
-// Observe records an account's state at a version; older versions than known are ignored.
-func (r *Revocations) Observe(id uuid.UUID, version int64, active bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cur, ok := r.accounts[id]; ok && cur.version >= version {
-		return
-	}
-	r.accounts[id] = accountState{version: version, active: active}
+func errTokenInactive() error { return refuse(RefusedDeactivated, "the account is deactivated") }
+func errTokenOutdated() error {
+	return refuse(RefusedOutdated, "the account changed since this token was issued; log in again")
 }
-
-func (r *Revocations) check(id uuid.UUID, tokenVersion int64) error {
-	r.mu.RLock()
-	st, ok := r.accounts[id]
-	r.mu.RUnlock()
-	switch {
-	case !ok:
-		return nil
-	case !st.active:
-		return errs.E(errs.Unauthenticated, "the account is deactivated")
-	case tokenVersion < st.version:
-		return errs.E(errs.Unauthenticated, "the account changed since this token was issued; log in again")
-	}
-	return nil
-}
-
-// ApplyEvent keeps the set current from the account replication events (account.created,
-// account.updated); other events are ignored.
-func (r *Revocations) ApplyEvent(e event.Envelope) error {
-	if e.Name != EventAccountCreated && e.Name != EventAccountUpdated {
-		return nil
-	}
-	var d AccountData
-	if err := e.DecodeData(&d); err != nil {
-		return err
-	}
-	id, err := uuid.Parse(d.AccountID)
-	if err != nil {
-		return fmt.Errorf("auth: event %s: account id: %w", e.ID, err)
-	}
-	r.Observe(id, d.Version, d.Active)
-	return nil
+func errTokenSessionEnd() error {
+	return refuse(RefusedSessionEnded, "the session of this token has ended; log in again")
 }

@@ -47,11 +47,17 @@ func mustKey(tb testing.TB, kid string) (signingKey, PublicKey) {
 	return signingKey{id: kid, key: priv}, PublicKey{ID: kid, Key: pub}
 }
 
-// mustVerifier returns a verifier over the keys with fresh revocations and the clock.
+// everyAccountAtVersion1 is a lookup for which every account exists, active, at version 1.
+func everyAccountAtVersion1(context.Context, uuid.UUID) (AccountState, bool, error) {
+	return AccountState{Version: 1, Active: true}, true, nil
+}
+
+// mustVerifier returns a verifier over the keys with fresh revocations and the clock; accounts
+// the revocations do not know are looked up as active at version 1.
 func mustVerifier(tb testing.TB, c *clock, keys ...PublicKey) (*Verifier, *Revocations) {
 	tb.Helper()
-	r := NewRevocations()
-	v, err := NewVerifier(keys, r, c.Now)
+	r := NewRevocationsWithClock(c.Now)
+	v, err := NewVerifier(VerifierConfig{Keys: keys, Revocations: r, Clock: c.Now, Lookup: everyAccountAtVersion1})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -100,7 +106,7 @@ func TestTokenSignAndVerify(t *testing.T) {
 	key, pub := mustKey(t, "k1")
 	v, _ := mustVerifier(t, c, pub)
 	acc := Account{ID: uuid.New(), Role: identity.Accountant, Version: 3}
-	tok, exp, err := key.sign(acc, t0.Add(500*time.Millisecond), time.Hour)
+	tok, exp, err := key.sign(acc, uuid.Nil, t0.Add(500*time.Millisecond), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +220,7 @@ func TestTokenVerifierSeveralKeys(t *testing.T) {
 	c := &clock{now: t0}
 	v, _ := mustVerifier(t, c, p1, p2)
 	for _, k := range []signingKey{k1, k2} {
-		tok, _, err := k.sign(Account{ID: uuid.New(), Role: identity.Worker, Version: 1}, t0, time.Hour)
+		tok, _, err := k.sign(Account{ID: uuid.New(), Role: identity.Worker, Version: 1}, uuid.Nil, t0, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,13 +234,13 @@ func TestNewVerifierNeedsItsDependencies(t *testing.T) {
 	t.Parallel()
 	_, pub := mustKey(t, "k1")
 	c := &clock{now: t0}
-	if _, err := NewVerifier(nil, NewRevocations(), c.Now); err == nil {
+	if _, err := NewVerifier(VerifierConfig{Revocations: NewRevocations(), Clock: c.Now}); err == nil {
 		t.Error("NewVerifier without keys: want an error")
 	}
-	if _, err := NewVerifier([]PublicKey{pub}, nil, c.Now); err == nil {
+	if _, err := NewVerifier(VerifierConfig{Keys: []PublicKey{pub}, Clock: c.Now}); err == nil {
 		t.Error("NewVerifier without revocations: want an error")
 	}
-	if _, err := NewVerifier([]PublicKey{pub}, NewRevocations(), nil); err == nil {
+	if _, err := NewVerifier(VerifierConfig{Keys: []PublicKey{pub}, Revocations: NewRevocations()}); err == nil {
 		t.Error("NewVerifier without a clock: want an error")
 	}
 }
@@ -288,7 +294,8 @@ func TestRevocations(t *testing.T) {
 		// want is "" when the token is accepted, else a word of the refusal's message.
 		want string
 	}{
-		{"unknown account is accepted", nil, 1, ""},
+		{"unknown account is looked up (version 1, active)", nil, 1, ""},
+		{"unknown account looked up refuses an older token", nil, 0, "changed"},
 		{"active at the token's version", []observe{{1, true}}, 1, ""},
 		{"deactivated account refused", []observe{{2, false}}, 1, "deactivated"},
 		{"deactivated refuses even a token of the deactivation's version", []observe{{2, false}}, 2, "deactivated"},
@@ -311,7 +318,7 @@ func TestRevocations(t *testing.T) {
 			}
 			// Another account's state never matters.
 			r.Observe(uuid.New(), 99, false)
-			tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: tt.token}, t0, time.Hour)
+			tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: tt.token}, uuid.Nil, t0, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -352,7 +359,7 @@ func TestRevocationsApplyEvent(t *testing.T) {
 			Role: string(role), Active: active, Version: version, ChangedAt: t0}
 	}
 	tokenAt := func(version int64) string {
-		tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: version}, t0, time.Hour)
+		tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: version}, uuid.Nil, t0, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,7 +413,7 @@ func TestRevocationsConcurrent(t *testing.T) {
 	key, pub := mustKey(t, "k1")
 	v, r := mustVerifier(t, &clock{now: t0}, pub)
 	id := uuid.New()
-	tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: 1}, t0, time.Hour)
+	tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: 1}, uuid.Nil, t0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 package auth
 
 import (
-	"sync"
 	"time"
 
-	"github.com/uberpopug/ates/services/identity"
+	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // How many verified tokens a Verifier remembers, and for how long at most.
@@ -13,72 +13,67 @@ const (
 	verifiedTokenTTL = time.Minute
 )
 
-// verifiedToken is what verifying a token's signature and claims established: valid from the
+// cachedToken is what verifying a token's signature and claims established, usable from the
 // moment it was verified until until (its expiry, or sooner).
-type verifiedToken struct {
-	actor   identity.Actor
-	version int64 // the account version the token was issued for
-	from    time.Time
-	until   time.Time
+type cachedToken struct {
+	token Token
+	from  time.Time
+	until time.Time
 }
 
 // tokenCache remembers verified tokens by their exact text, so only a token that was itself
-// verified can hit. An entry is used only while from ≤ now < until, with until the token's
-// expiry or ttl after verification, whichever comes first; the cache holds at most limit entries.
-// It never remembers a refusal, and it never answers for the revocations: Verify checks those
-// on every call.
+// verified can hit. An entry is used only while from ≤ now < until (the verifier's clock), with
+// until the token's expiry or ttl after verification, whichever comes first; the least recently
+// used entry goes when limit are held, and entries leave after ttl of wall time anyway. It
+// never remembers a refusal, and it never answers for the account or the session: the verifier
+// checks those on every call.
 type tokenCache struct {
-	mu      sync.RWMutex
-	entries map[string]verifiedToken
-	limit   int
-	ttl     time.Duration
+	lru *expirable.LRU[string, cachedToken]
+	ttl time.Duration
 }
 
 func newTokenCache(limit int, ttl time.Duration) tokenCache {
-	return tokenCache{entries: make(map[string]verifiedToken), limit: limit, ttl: ttl}
+	return tokenCache{lru: expirable.NewLRU[string, cachedToken](limit, nil, ttl), ttl: ttl}
 }
 
 // get returns the token's entry when it is valid at now.
-func (c *tokenCache) get(token string, now time.Time) (verifiedToken, bool) {
-	c.mu.RLock()
-	t, ok := c.entries[token]
-	c.mu.RUnlock()
+func (c tokenCache) get(token string, now time.Time) (Token, bool) {
+	t, ok := c.lru.Get(token)
 	if !ok || now.Before(t.from) || !now.Before(t.until) {
-		return verifiedToken{}, false
+		return Token{}, false
 	}
-	return t, true
+	return t.token, true
 }
 
-// put remembers a token verified at now. When full, it drops the entries no longer valid and,
-// if that is not enough, arbitrary ones down to three quarters of limit.
-func (c *tokenCache) put(token string, t verifiedToken, now time.Time) {
-	if limit := now.Add(c.ttl); limit.Before(t.until) {
-		t.until = limit
+// put remembers a token verified at now.
+func (c tokenCache) put(token string, t Token, now time.Time) {
+	until := t.ExpiresAt
+	if limit := now.Add(c.ttl); limit.Before(until) {
+		until = limit
 	}
-	if !now.Before(t.until) {
+	if !now.Before(until) {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[token]; !ok && len(c.entries) >= c.limit {
-		for k, e := range c.entries {
-			if now.Before(e.from) || !now.Before(e.until) {
-				delete(c.entries, k)
-			}
-		}
-		for k := range c.entries { // map order: arbitrary
-			if len(c.entries) <= c.limit*3/4 {
-				break
-			}
-			delete(c.entries, k)
-		}
-	}
-	c.entries[token] = t
+	c.lru.Add(token, cachedToken{token: t, from: now, until: until})
 }
 
 // len is how many tokens are remembered.
-func (c *tokenCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
+func (c tokenCache) len() int { return c.lru.Len() }
+
+// expiringSet remembers ids for ttl by the caller's clock (and drops them after ttl of wall
+// time, or the least recently used when limit are held).
+type expiringSet struct {
+	lru *expirable.LRU[uuid.UUID, time.Time]
+	ttl time.Duration
+}
+
+func newExpiringSet(limit int, ttl time.Duration) *expiringSet {
+	return &expiringSet{lru: expirable.NewLRU[uuid.UUID, time.Time](limit, nil, ttl), ttl: ttl}
+}
+
+func (s *expiringSet) add(id uuid.UUID, now time.Time) { s.lru.Add(id, now.Add(s.ttl)) }
+
+func (s *expiringSet) has(id uuid.UUID, now time.Time) bool {
+	until, ok := s.lru.Get(id)
+	return ok && now.Before(until)
 }

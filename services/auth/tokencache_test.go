@@ -20,7 +20,7 @@ func TestVerifierRemembersVerifiedTokens(t *testing.T) {
 	key, pub := mustKey(t, "k1")
 	v, _ := mustVerifier(t, c, pub)
 	id := uuid.New()
-	tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: 1}, t0, time.Hour)
+	tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: 1}, uuid.Nil, t0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestVerifierRememberedTokenExpires(t *testing.T) {
 	c := &clock{now: t0}
 	key, pub := mustKey(t, "k1")
 	v, _ := mustVerifier(t, c, pub)
-	tok, exp, err := key.sign(Account{ID: uuid.New(), Role: identity.Worker, Version: 1}, t0, time.Hour)
+	tok, exp, err := key.sign(Account{ID: uuid.New(), Role: identity.Worker, Version: 1}, uuid.Nil, t0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestVerifierRememberedTokenRevoked(t *testing.T) {
 			key, pub := mustKey(t, "k1")
 			v, r := mustVerifier(t, &clock{now: t0}, pub)
 			id := uuid.New()
-			tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: 1}, t0, time.Hour)
+			tok, _, err := key.sign(Account{ID: id, Role: identity.Worker, Version: 1}, uuid.Nil, t0, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +114,7 @@ func TestVerifierCacheIsBounded(t *testing.T) {
 	key, pub := mustKey(t, "k1")
 	v, _ := mustVerifier(t, &clock{now: t0}, pub)
 	for i := range verifiedTokens + 100 {
-		tok, _, err := key.sign(Account{ID: uuid.New(), Role: identity.Worker, Version: 1}, t0, time.Hour)
+		tok, _, err := key.sign(Account{ID: uuid.New(), Role: identity.Worker, Version: 1}, uuid.Nil, t0, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -71,8 +71,42 @@ func TestNewAccountValidate(t *testing.T) {
 		{"email with display name", func(n *NewAccount) { n.Email = "Popug <popug@uberpopug.com>" }, "email"},
 		{"email with spaces", func(n *NewAccount) { n.Email = " popug@uberpopug.com " }, "email"},
 		{"email two at signs", func(n *NewAccount) { n.Email = "po@pug@uberpopug.com" }, "email"},
-		{"email 254 chars", func(n *NewAccount) { n.Email = strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com" }, ""},
-		{"email 255 chars", func(n *NewAccount) { n.Email = strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com" }, "email"},
+		{"email 254 chars", func(n *NewAccount) { n.Email = strings.Repeat("a", 64) + "@" + longDomain(185) + ".com" }, ""},
+		{"email 255 chars", func(n *NewAccount) { n.Email = strings.Repeat("a", 64) + "@" + longDomain(186) + ".com" }, "email"},
+		{"email huge", func(n *NewAccount) { n.Email = strings.Repeat("a", 1<<20) + "@uberpopug.com" }, "email"},
+		{"email local part 65 chars", func(n *NewAccount) { n.Email = strings.Repeat("a", 65) + "@uberpopug.com" }, "email"},
+		{"email domain label 64 chars", func(n *NewAccount) { n.Email = "popug@" + strings.Repeat("b", 64) + ".com" }, "email"},
+		{"email domain without a dot", func(n *NewAccount) { n.Email = "popug@localhost" }, "email"},
+		{"email domain empty label", func(n *NewAccount) { n.Email = "popug@uberpopug..com" }, "email"},
+		{"email domain label leading hyphen", func(n *NewAccount) { n.Email = "popug@-uberpopug.com" }, "email"},
+		{"email domain literal", func(n *NewAccount) { n.Email = "popug@[127.0.0.1]" }, "email"},
+		{"email quoted local part", func(n *NewAccount) { n.Email = `"po pug"@uberpopug.com` }, "email"},
+		{"email NUL", func(n *NewAccount) { n.Email = "po\x00pug@uberpopug.com" }, "email"},
+		{"email newline", func(n *NewAccount) { n.Email = "popug@uberpopug.com\nBcc: x@y.com" }, "email"},
+		{"email RLO", func(n *NewAccount) { n.Email = "popug\u202e@uberpopug.com" }, "email"},
+		{"email zero-width", func(n *NewAccount) { n.Email = "po\u200bpug@uberpopug.com" }, "email"},
+		{"email no-break space", func(n *NewAccount) { n.Email = "po\u00a0pug@uberpopug.com" }, "email"},
+		{"email internationalized", func(n *NewAccount) { n.Email = "попуг@уберпопуг.рф" }, ""},
+		{"email plus tag", func(n *NewAccount) { n.Email = "popug+ates@uberpopug.com" }, ""},
+
+		// Full name hygiene (R-SEC-6).
+		{"fullName NUL", func(n *NewAccount) { n.FullName = "Popug\x00" }, "fullName"},
+		{"fullName newline", func(n *NewAccount) { n.FullName = "Popug\nPopugovich" }, "fullName"},
+		{"fullName C1", func(n *NewAccount) { n.FullName = "Popug\u009b" }, "fullName"},
+		{"fullName RLO", func(n *NewAccount) { n.FullName = "Popug \u202evohcivogupoP" }, "fullName"},
+		{"fullName isolate", func(n *NewAccount) { n.FullName = "\u2067Popug\u2069" }, "fullName"},
+		{"fullName zero-width only", func(n *NewAccount) { n.FullName = "\u200b\u200c\u2060\ufeff" }, "fullName"},
+		{"fullName hebrew with RLM", func(n *NewAccount) { n.FullName = "\u05e4\u05d5\u05e4\u05d5\u05d2\u200f" }, ""},
+		{"fullName invalid UTF-8", func(n *NewAccount) { n.FullName = "Popug\xff" }, "fullName"},
+
+		// Beak print hygiene (R-SEC-6): no control characters; the rest is the popug's choice.
+		{"password NUL", func(n *NewAccount) { n.Password = "beakprint\x00" }, "password"},
+		{"password tab", func(n *NewAccount) { n.Password = "beak\tprint" }, "password"},
+		{"password newline", func(n *NewAccount) { n.Password = "beakprint\n" }, "password"},
+		{"password C1", func(n *NewAccount) { n.Password = "beakprint\u0085" }, "password"},
+		{"password DEL", func(n *NewAccount) { n.Password = "beakprint\x7f" }, "password"},
+		{"password huge", func(n *NewAccount) { n.Password = strings.Repeat("p", 1<<20) }, "password"},
+		{"password with zero-width and bidi", func(n *NewAccount) { n.Password = "beak\u200bprint\u202e" }, ""},
 
 		// Role: one of the four.
 		{"role empty", func(n *NewAccount) { n.Role = "" }, "role"},
@@ -109,5 +143,42 @@ func TestNewAccountValidate(t *testing.T) {
 				t.Fatal("the error has no message")
 			}
 		})
+	}
+}
+
+// longDomain is a domain of n characters made of labels of at most 63.
+func longDomain(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strings.Repeat("b", min(63, n-b.Len())))
+	}
+	return b.String()
+}
+
+// TestNewAccountValidateReportsEveryField: R-SEC-6 — sign-up and account creation report every
+// offending field in Meta["fields"], in input order; Field and Message are the first's.
+func TestNewAccountValidateReportsEveryField(t *testing.T) {
+	t.Parallel()
+	err := NewAccount{Username: "X", Password: "short", FullName: "\u200b", Email: "nope", Role: "ROOT"}.Validate()
+	e, ok := errs.As(err)
+	if !ok || e.Code != errs.Invalid || e.Field != "username" || e.Message == "" {
+		t.Fatalf("Validate() = %#v, want BAD_USER_INPUT on username", err)
+	}
+	fields, _ := e.Meta["fields"].([]map[string]string)
+	var got []string
+	for _, f := range fields {
+		if f["message"] == "" {
+			t.Errorf("field %s has no message", f["field"])
+		}
+		got = append(got, f["field"])
+	}
+	if strings.Join(got, ",") != "username,password,fullName,email,role" {
+		t.Fatalf("fields = %v, want every field", got)
+	}
+	if fields[0]["message"] != e.Message {
+		t.Fatalf("Message %q is not the first field's %q", e.Message, fields[0]["message"])
 	}
 }

@@ -12,11 +12,20 @@
 //   - A durable queue (Subscription.Queue set) is shared: its consumers compete, each message
 //     goes to one of them. A private subscription (Queue empty) gets its own exclusive queue
 //     that lives as long as the consumer: every private subscriber sees every message.
+//   - A feed (Subscription.Feed set) is a private subscription whose queue outlives its
+//     consumer's connection: named by the feed, durable, expiring only when unused for long, so
+//     a consumer that reconnects gets what was published meanwhile. Whenever a subscription's
+//     queue may have lost messages — the transport had to create it when the consumer
+//     (re)attached — OnGap is called before the next delivery (R-REL-1).
 //   - A queue with one consumer gets the messages of one Publish call in their order, except
 //     that messages of different Keys may be reordered between each other (RabbitMQ packs the
 //     messages of a topic together); each key's messages keep their order.
 //   - The handler's nil return acknowledges the message; an error, or the consumer stopping
 //     before the handler returned, puts it back for redelivery (Delivery.Redelivered set).
+//   - Stop lets running handlers finish, and tells them it is waiting: Stopping(ctx) of a
+//     handler's context closes. A handler that is only waiting (for a database to come back)
+//     gives up then and returns an error, so its delivery is redelivered later and Stop is not
+//     held up by an outage (R-OPS-5, R-REL-2).
 //     A transport may carry messages published together as one unit (RabbitMQ's packs): a
 //     redelivery then brings back the unit's other messages too. Consumers are idempotent
 //     (inboxes), so at-least-once is the contract; exactly-once effect is theirs.
@@ -50,6 +59,23 @@ type Delivery struct {
 	Redelivered bool
 }
 
+// stoppingKey is the context key of the channel Stopping returns.
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying stopping, the channel a transport closes when the consumer
+// whose handlers get ctx is asked to stop. Transports call it; handlers read it with Stopping.
+func WithStopping(ctx context.Context, stopping <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping)
+}
+
+// Stopping returns the channel that closes when the consumer running the handler that got ctx
+// is stopping (Consumer.Stop): a handler waiting out a temporary failure gives up then and
+// returns an error (R-OPS-5). Outside a handler it returns nil, which never closes.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	return ch
+}
+
 // Handler processes one delivery; nil acknowledges it, an error requeues it.
 type Handler func(ctx context.Context, d Delivery) error
 
@@ -77,6 +103,23 @@ type Subscription struct {
 	// Batch bounds the deliveries one BatchHandler call gets (SubscribeBatch; default 100). A
 	// batch is what the queue holds when the handler is free, without waiting for more.
 	Batch int
+	// Feed, on a private subscription (Queue empty), names a feed of this process that survives
+	// reconnects (R-REL-1): its purpose and the process instance, e.g. "gateway.<instance>.balances",
+	// unique to the process. The transport keeps its queue across lost connections and broker
+	// restarts (RabbitMQ: a durable queue named after the feed, neither exclusive nor auto-deleted,
+	// expiring when unused for rabbitmq.Config.FeedExpiry), so what is published while the
+	// consumer is away waits for it; Stop deletes the queue. The in-process bus has no broker to
+	// lose: a feed is a private subscription there.
+	Feed string
+	// OnGap, when set, is called whenever the subscription's queue may have lost messages: the
+	// transport had to create it when the consumer attached or re-attached (it expired, the
+	// broker lost it, a private queue is new after every reconnect). It is called from the
+	// consumer, before the next delivery is handed over, and must not block for long. The first
+	// attachment counts too: a brand-new process's feed reports one gap before anything is
+	// delivered, since a transport cannot tell it from a queue lost while it kept no memory of
+	// it — with nobody subscribed yet, harmless. The in-process bus never loses messages and
+	// never calls it.
+	OnGap func()
 	// Linger is how long a batch waits for more deliveries after its first (SubscribeBatch on
 	// RabbitMQ; default DefaultLinger). A consumer whose results nobody waits for, such as a
 	// read model, may wait longer: larger batches cost less per event. The in-process bus hands
@@ -108,6 +151,22 @@ type Transport interface {
 	SubscribeBatch(ctx context.Context, s Subscription, h BatchHandler) (Consumer, error)
 	// Close releases the transport's resources.
 	Close() error
+}
+
+// Link is implemented by a transport that depends on a connection to a broker (RabbitMQ).
+type Link interface {
+	// Connected reports whether the transport holds a live connection now, and returns a
+	// channel that is closed at its next change (lost, or replaced by a new one).
+	Connected() (up bool, changed <-chan struct{})
+}
+
+// Connected reports t's connection (Link); a transport without a broker (in-process) is always
+// connected and its channel is nil, which never closes (R-REL-3).
+func Connected(t Transport) (up bool, changed <-chan struct{}) {
+	if l, ok := t.(Link); ok {
+		return l.Connected()
+	}
+	return true, nil
 }
 
 // Normalize fills the subscription's defaults.

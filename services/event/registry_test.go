@@ -28,6 +28,8 @@ var validData = map[string]any{
 	"account.updated/1":      contract.Account{AccountID: popug, Username: "kesha", Email: "k@u.com", FullName: "Kesha", Role: "MANAGER", Active: false, Version: 3, ChangedAt: t0},
 	"account.role_changed/1": contract.AccountRoleChangedV1{AccountID: popug, OldRole: "WORKER", NewRole: "MANAGER", Version: 2, ChangedAt: t0},
 	"account.deactivated/1":  contract.AccountDeactivatedV1{AccountID: popug, Version: 3, ChangedAt: t0},
+	"account.reactivated/1":  contract.AccountReactivatedV1{AccountID: popug, Version: 4, ChangedAt: t0},
+	"session.ended/1":        contract.SessionEndedV1{SessionID: taskID, AccountID: popug, Reason: contract.SessionEndedLogout, EndedAt: t0, TokensExpireBy: t0},
 	"task.created/1":         contract.TaskCreatedV1{TaskID: taskID, Title: "[UBERPOP-42] - Fix", Description: "d", CreatedAt: t0},
 	"task.created/2":         contract.TaskCreatedV2{TaskID: taskID, Title: "Fix", JiraID: ptr("UBERPOP-42"), Description: "d", CreatedAt: t0},
 	"task.updated/1":         contract.TaskUpdatedV1{TaskID: taskID, Title: "Fix", Description: "d", Status: "DONE", CreatedAt: t0, CompletedAt: &t0},

@@ -10,7 +10,9 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/uberpopug/ates/ent/eventschema"
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/errs"
+	"github.com/uberpopug/ates/services/fault"
 	"github.com/uberpopug/ates/services/storage"
 )
 
@@ -70,7 +72,18 @@ func (c *Consumer[T]) deadLetter(ctx context.Context, l DeadLetter, body []byte,
 			}),
 		).
 		Query()
-	if _, err := c.cfg.DB.ExecContext(ctx, query, args...); err != nil {
+	waits := backoff.New(c.cfg.OutageBackoff)
+	for {
+		_, err := c.cfg.DB.ExecContext(ctx, query, args...)
+		if err == nil {
+			break
+		}
+		if fault.IsTransient(ctx, err) {
+			// The store is away for a moment: the event waits for it, as it would to be applied.
+			if ok, _ := c.waitOut(ctx, waits, err, "event_id", l.EventID, "event", l.Name, "storing", "dead letter"); ok {
+				continue
+			}
+		}
 		c.log.Error("storing a dead letter failed; the event goes back to the queue",
 			"event_id", l.EventID, "event", l.Name, "version", l.Version, "cause", cause, "error", err)
 		return fmt.Errorf("inbox %s: dead-lettering event %s (%w): %w", c.cfg.Name, l.EventID, cause, err)

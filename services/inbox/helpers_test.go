@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/uberpopug/ates/ent/authdb"
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/inbox"
@@ -136,6 +137,9 @@ type testConsumer struct {
 
 var consumerSeq atomic.Int64
 
+// quickOutageBackoff waits out temporary failures in milliseconds, so tests need not wait long.
+var quickOutageBackoff = backoff.Policy{Initial: time.Millisecond, Max: 20 * time.Millisecond, Jitter: 0.5}
+
 // uniqueName gives each test its own consumer name, so metrics do not mix.
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s_%d", prefix, consumerSeq.Add(1))
@@ -162,9 +166,10 @@ func MustConsumer(tb testing.TB, db *storage.DB, client *authdb.Client, name str
 			}
 			return nil
 		},
-		MaxAttempts: maxAttempts,
-		Backoff:     func(int) time.Duration { return time.Millisecond },
-		Logger:      testLogger(tb),
+		MaxAttempts:   maxAttempts,
+		Backoff:       func(int) time.Duration { return time.Millisecond },
+		OutageBackoff: quickOutageBackoff,
+		Logger:        testLogger(tb),
 	})
 	if err != nil {
 		tb.Fatal(err)

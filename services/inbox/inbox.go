@@ -4,6 +4,13 @@
 // that transaction commits, retries failures with backoff and moves what cannot be processed
 // to the dead-letter store, where it stays visible and can be re-driven.
 //
+// Temporary failures (R-REL-2): a failure fault.IsTransient recognises — the database
+// restarting, a refused or dropped connection, a deadlock — is not the event's fault. The
+// consumer holds the delivery and retries it with a capped, jittered backoff (OutageBackoff)
+// for as long as the failure lasts; such attempts never count toward MaxAttempts and never
+// dead-letter. Only deterministic failures count. When the consumer is stopped meanwhile
+// (bus.Stopping) it hands the delivery back to the transport instead.
+//
 // Exactly once: the processed-event record (consumer, event id) is unique, so a redelivered,
 // duplicated or replayed event, even delivered to two replicas at the same moment, is applied
 // once (R-ACC-4). On PostgreSQL the second replica's insert waits for the first transaction and
@@ -28,8 +35,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/uberpopug/ates/ent/eventschema"
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/services/fault"
 	"github.com/uberpopug/ates/services/storage"
 )
 
@@ -46,21 +55,21 @@ type Tx interface {
 // Defaults of Config (R-EVT-5).
 const (
 	DefaultMaxAttempts = 5
-	defaultBackoffBase = 50 * time.Millisecond
-	defaultBackoffCap  = 2 * time.Second
 	// maxErrorText bounds the error text stored with a dead letter.
 	maxErrorText = 16 << 10
 )
 
+// attemptBackoff is the wait after a failed attempt that counts (R-EVT-5).
+var attemptBackoff = backoff.Policy{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
+
+// DefaultOutageBackoff is how a consumer waits out a temporary failure (R-REL-2): from 100 ms,
+// doubling, at most 5 s, jittered so that replicas do not retry in step. A database back from
+// a restart is used again within 5 s; an outage costs a few attempts a minute per held batch.
+var DefaultOutageBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5}
+
 // DefaultBackoff waits 50ms after the first failed attempt, doubling per attempt up to 2s
 // (R-EVT-5).
-func DefaultBackoff(attempt int) time.Duration {
-	d := defaultBackoffBase
-	for i := 1; i < attempt && d < defaultBackoffCap; i++ {
-		d *= 2
-	}
-	return min(d, defaultBackoffCap)
-}
+func DefaultBackoff(attempt int) time.Duration { return attemptBackoff.Delay(attempt) }
 
 // Config is what a Consumer needs (R-EVT-2, R-EVT-5); the zero values of MaxAttempts, Backoff,
 // Logger and Now take defaults, everything else is required.
@@ -89,6 +98,9 @@ type Config[T Tx] struct {
 	MaxAttempts int
 	// Backoff is the wait after failed attempt n (1-based) (default DefaultBackoff).
 	Backoff func(attempt int) time.Duration
+	// OutageBackoff is the wait between attempts while a temporary failure lasts (zero value:
+	// DefaultOutageBackoff, R-REL-2).
+	OutageBackoff backoff.Policy
 	// Logger receives the consumer's logs (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock of processed_at and dead-letter timestamps (default time.Now).
@@ -101,7 +113,7 @@ type Consumer[T Tx] struct {
 	cfg Config[T]
 	log *slog.Logger
 
-	consumed, retried, deadLettered, duplicates, batchFallbacks prometheus.Counter
+	consumed, retried, deadLettered, duplicates, batchFallbacks, held prometheus.Counter
 }
 
 // New returns a consumer; it refuses a missing dependency (R-EVT-5).
@@ -128,6 +140,9 @@ func New[T Tx](cfg Config[T]) (*Consumer[T], error) {
 	if cfg.Backoff == nil {
 		cfg.Backoff = DefaultBackoff
 	}
+	if cfg.OutageBackoff == (backoff.Policy{}) {
+		cfg.OutageBackoff = DefaultOutageBackoff
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -142,6 +157,7 @@ func New[T Tx](cfg Config[T]) (*Consumer[T], error) {
 		deadLettered:   deadLetteredTotal.WithLabelValues(cfg.Name),
 		duplicates:     duplicateTotal.WithLabelValues(cfg.Name),
 		batchFallbacks: batchFallbackTotal.WithLabelValues(cfg.Name),
+		held:           heldTotal.WithLabelValues(cfg.Name),
 	}, nil
 }
 
@@ -150,8 +166,9 @@ func (c *Consumer[T]) Name() string { return c.cfg.Name }
 
 // Handler returns the bus handler of the consumer (R-EVT-2, R-EVT-5). It acknowledges (returns
 // nil) once the event is applied and committed, was applied before, or is safely stored as a
-// dead letter. It returns an error, so the transport redelivers, only when ctx ends before
-// that, or when the dead letter cannot be stored: an event is never dropped.
+// dead letter. It returns an error, so the transport redelivers, only when the consumer stops
+// before that, or when the dead letter cannot be stored: an event is never dropped. While a
+// temporary failure lasts it holds the delivery (R-REL-2).
 func (c *Consumer[T]) Handler() bus.Handler {
 	return func(ctx context.Context, d bus.Delivery) error {
 		e, err := c.cfg.Registry.Parse(d.Body)
@@ -163,11 +180,30 @@ func (c *Consumer[T]) Handler() bus.Handler {
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errHandedBack) {
 			return fmt.Errorf("inbox %s: event %s not applied before stopping: %w", c.cfg.Name, e.ID, err)
 		}
 		return c.deadLetter(ctx, letterOf(d, e), d.Body, err, attempts)
 	}
+}
+
+// errHandedBack marks a failure the consumer stopped waiting out: the delivery goes back to the
+// transport, never to the dead-letter store.
+var errHandedBack = errors.New("the consumer is stopping; the event goes back to the queue")
+
+// waitOut waits before the next attempt after a temporary failure and reports whether to make
+// it; false — the consumer stops — comes with the error to return (R-REL-2).
+func (c *Consumer[T]) waitOut(ctx context.Context, waits *backoff.Retry, err error, attrs ...any) (bool, error) {
+	c.held.Inc()
+	wait := waits.Next()
+	if waits.Failures() == 1 || waits.Failures()%10 == 0 {
+		c.log.Warn("temporary failure; holding the delivery and retrying (not counted as an attempt)",
+			append(attrs, "kind", fault.Classify(ctx, err), "waits", waits.Failures(), "retry_in", wait, "error", err)...)
+	}
+	if !backoff.SleepOr(ctx, bus.Stopping(ctx), wait) {
+		return false, fmt.Errorf("%w: %w", errHandedBack, err)
+	}
+	return true, nil
 }
 
 // BatchHandler returns the bus batch handler of the consumer (R-EVT-5): the valid events of a
@@ -195,12 +231,22 @@ func (c *Consumer[T]) BatchHandler() bus.BatchHandler {
 		if len(valid) == 0 {
 			return nil
 		}
-		err := c.applyBatch(ctx, valid)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("inbox %s: batch not applied before stopping: %w", c.cfg.Name, err)
+		waits := backoff.New(c.cfg.OutageBackoff)
+		var err error
+		for {
+			if err = c.applyBatch(ctx, valid); err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("inbox %s: batch not applied before stopping: %w", c.cfg.Name, err)
+			}
+			if !fault.IsTransient(ctx, err) {
+				break
+			}
+			// The whole batch waits: one by one its events would only wait in turn (R-REL-2).
+			if ok, err := c.waitOut(ctx, waits, err, "events", len(valid)); !ok {
+				return fmt.Errorf("inbox %s: batch not applied before stopping: %w", c.cfg.Name, err)
+			}
 		}
 		c.batchFallbacks.Inc()
 		c.log.Warn("applying a batch failed; applying its events one by one", "events", len(valid), "error", err)
@@ -310,7 +356,12 @@ func (c *Consumer[T]) recordProcessed(ctx context.Context, tx T, es []event.Enve
 
 // apply runs attempts until the event is applied (or found applied before), a permanent error,
 // MaxAttempts failures or the end of ctx. extra, when set, runs in the applying transaction.
+//
+// A temporary failure (fault.IsTransient) is retried after OutageBackoff for as long as it
+// lasts and does not count as an attempt; when the consumer stops meanwhile the error wraps
+// errHandedBack (R-REL-2). attempts counts the deterministic failures, plus the success.
 func (c *Consumer[T]) apply(ctx context.Context, e event.Envelope, extra func(ctx context.Context, tx T) error) (applied bool, attempts int, err error) {
+	waits := backoff.New(c.cfg.OutageBackoff)
 	for attempt := 1; ; attempt++ {
 		applied, err := c.once(ctx, e, extra)
 		if err == nil {
@@ -324,6 +375,13 @@ func (c *Consumer[T]) apply(ctx context.Context, e event.Envelope, extra func(ct
 		}
 		if ctx.Err() != nil {
 			return false, attempt, err
+		}
+		if !IsPermanent(err) && fault.IsTransient(ctx, err) {
+			attempt-- // not the event's fault: it does not count (R-REL-2)
+			if ok, err := c.waitOut(ctx, waits, err, "event_id", e.ID, "event", e.Name); !ok {
+				return false, attempt, err
+			}
+			continue
 		}
 		if IsPermanent(err) || attempt >= c.cfg.MaxAttempts {
 			return false, attempt, err

@@ -23,6 +23,10 @@ var (
 		Name: "ates_events_duplicate_total",
 		Help: "Deliveries of events already applied, acknowledged without applying them again (R-EVT-5, R-OPS-4).",
 	}, []string{"consumer"})
+	heldTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ates_events_held_total",
+		Help: "Waits of a held delivery (or batch) for a temporary failure to pass; not counted as attempts (R-REL-2, R-OPS-4).",
+	}, []string{"consumer"})
 	batchFallbackTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "ates_event_batches_split_total",
 		Help: "Batches whose transaction failed and whose events were then applied one by one (R-EVT-5, R-OPS-4).",

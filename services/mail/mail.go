@@ -16,6 +16,8 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/uberpopug/ates/services/storage"
 )
 
 // Message is one email with a plain-text and an HTML body.
@@ -126,10 +128,15 @@ type Mailbox struct {
 	log  *slog.Logger
 }
 
-// NewMailbox returns a mailbox writing into dir (created when missing).
+// NewMailbox returns a mailbox writing into dir (created when missing). The folder and its
+// .eml files are their owner's only (0700, 0600), also when they existed with wider modes:
+// emails name popugs and their payouts (R-SEC-5).
 func NewMailbox(dir, from string, log *slog.Logger) (*Mailbox, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("mail: creating the mailbox folder: %w", err)
+	if err := storage.PrivateDirectory(dir); err != nil {
+		return nil, fmt.Errorf("mail: the mailbox folder: %w", err)
+	}
+	if err := storage.TightenFiles(dir, ".eml"); err != nil {
+		return nil, fmt.Errorf("mail: the mailbox folder: %w", err)
 	}
 	return &Mailbox{dir: dir, from: from, log: log}, nil
 }
@@ -144,7 +151,8 @@ func (b *Mailbox) Send(_ context.Context, m Message) error {
 	_, _ = rand.Read(rnd[:])
 	name := time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd[:]) + ".eml"
 	tmp := filepath.Join(b.dir, "."+name+".tmp")
-	if err := msg.WriteToFile(tmp); err != nil {
+	if err := writePrivate(tmp, msg); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("mail: writing %s: %w", name, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(b.dir, name)); err != nil {
@@ -152,4 +160,21 @@ func (b *Mailbox) Send(_ context.Context, m Message) error {
 	}
 	b.log.Info("email written to the mailbox", "to", m.To, "subject", m.Subject, "file", name)
 	return nil
+}
+
+// writePrivate writes the message to a new file of mode 0600, whatever the umask (R-SEC-5).
+func writePrivate(path string, msg *gomail.Msg) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, storage.PrivateFile)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(storage.PrivateFile); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := msg.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

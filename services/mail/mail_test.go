@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/uberpopug/ates/services/mail"
@@ -242,5 +243,64 @@ func TestMailboxWritesEml(t *testing.T) {
 			continue
 		}
 		checkDelivered(t, raw, m)
+	}
+}
+
+// TestMailboxIsPrivate: R-SEC-5 — under umask 0 the mailbox folder is created 0700 and every
+// .eml 0600; a folder and emails that exist world-readable are tightened when it is opened.
+func TestMailboxIsPrivate(t *testing.T) {
+	old := syscall.Umask(0)
+	t.Cleanup(func() { syscall.Umask(old) })
+	mode := func(path string) os.FileMode {
+		t.Helper()
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Mode().Perm()
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := filepath.Join(t.TempDir(), "data", "mailbox")
+	b, err := mail.NewMailbox(dir, from, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(context.Background(), message("kesha@uberpopug.com", "Kesha")); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(dir); m != 0o700 {
+		t.Errorf("mailbox folder mode %v, want 0700", m)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("emails %v, %v; want one", files, err)
+	}
+	if m := mode(files[0]); m != 0o600 {
+		t.Errorf("email mode %v, want 0600", m)
+	}
+
+	// Opened up by hand (or written by an older version), then opened again.
+	old1 := filepath.Join(dir, "old.eml")
+	if err := os.WriteFile(old1, []byte("Subject: old\r\n\r\nold\r\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{old1, files[0]} {
+		if err := os.Chmod(p, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mail.NewMailbox(dir, from, log); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(dir); m != 0o700 {
+		t.Errorf("reopened mailbox folder mode %v, want 0700", m)
+	}
+	for _, p := range []string{old1, files[0]} {
+		if m := mode(p); m != 0o600 {
+			t.Errorf("%s mode %v after reopening, want 0600", filepath.Base(p), m)
+		}
 	}
 }

@@ -213,8 +213,15 @@ type collector struct {
 
 func MustCollect(tb testing.TB, ctx context.Context, t bus.Transport, topics ...string) *collector {
 	tb.Helper()
+	return MustCollectFrom(tb, ctx, t, bus.Subscription{Topics: topics})
+}
+
+// MustCollectFrom collects the deliveries of the subscription (a durable queue keeps what is
+// published while its consumer is away).
+func MustCollectFrom(tb testing.TB, ctx context.Context, t bus.Transport, s bus.Subscription) *collector {
+	tb.Helper()
 	c := &collector{more: make(chan struct{}, 1)}
-	sub, err := t.Subscribe(ctx, bus.Subscription{Topics: topics}, func(_ context.Context, d bus.Delivery) error {
+	sub, err := t.Subscribe(ctx, s, func(_ context.Context, d bus.Delivery) error {
 		c.mu.Lock()
 		c.msgs = append(c.msgs, d.Message)
 		c.mu.Unlock()

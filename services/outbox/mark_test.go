@@ -120,7 +120,10 @@ func TestRelayReadsFromItsMark(t *testing.T) {
 	if fromMark > 64 {
 		t.Errorf("the read from the mark touched %d pages, want a few dozen at most", fromMark)
 	}
-	if fromStart < 4*fromMark {
+	// The control's cost varies from run to run (173 – 1 558 pages seen): each read from the
+	// start that passes sent rows dead to every transaction marks their index entries dead,
+	// and later reads skip their heap pages. It stays well above the read from the mark.
+	if fromStart < 2*fromMark {
 		t.Errorf("control: the read from the start touched %d pages, want far more than from the mark (%d)", fromStart, fromMark)
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/uberpopug/ates/ent/eventschema"
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/fault"
 	"github.com/uberpopug/ates/services/storage"
 )
 
@@ -200,7 +202,9 @@ type queryer interface {
 // Run relays until ctx is done, then returns nil (R-EVT-4, R-OPS-5). Failures (database or
 // bus down) are logged and retried with bounded exponential backoff; rows not yet marked sent
 // are published again, so nothing is lost and duplicates are possible. On PostgreSQL Run
-// stands by while another relay holds the database's relay lock.
+// stands by while another relay holds the database's relay lock, and while its transport has
+// no broker connection (bus.Connected): an active relay whose transport loses the broker gives
+// the lock up, so a connected replica takes over (R-REL-3).
 func (r *Relay) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("outbox: relay is already running")
@@ -209,57 +213,132 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.log.Info("outbox relay starting", "database", r.db.Name, "dialect", r.db.Dialect)
 	defer r.log.Info("outbox relay stopped")
 
+	dbFailures := backoff.New(r.backoffPolicy())
 	if r.db.Dialect != dialect.Postgres {
 		// SQLite: one process owns the file; no lock is needed.
-		r.active.Store(true)
-		defer r.active.Store(false)
-		failures := 0
 		for ctx.Err() == nil {
-			if err := r.publishLoop(ctx, r.db.SQL); err != nil && ctx.Err() == nil {
-				failures++
-				r.log.Error("outbox relay: database error; retrying", "error", err, "failures", failures)
-				r.sleep(ctx, r.backoff(failures))
+			if !r.awaitLink(ctx) {
+				return nil
+			}
+			r.active.Store(true)
+			err := r.publishWhileLinked(ctx, r.db.SQL)
+			r.active.Store(false)
+			switch {
+			case errors.Is(err, errLinkDown):
+				r.log.Warn("outbox relay: the event transport is down; waiting for it")
+			case err != nil && ctx.Err() == nil:
+				wait := dbFailures.Next()
+				r.logDatabaseError(ctx, "outbox relay: database error; retrying", err, dbFailures, wait)
+				r.sleep(ctx, wait)
 			}
 		}
 		return nil
 	}
 
-	failures := 0
 	standbyLogged := false
 	for ctx.Err() == nil {
+		// A relay that cannot reach the broker never holds the lock: a connected replica
+		// publishes meanwhile (R-REL-3).
+		if !r.awaitLink(ctx) {
+			return nil
+		}
 		conn, locked, err := r.acquire(ctx)
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
 				return nil
 			}
-			failures++
-			r.log.Error("outbox relay: taking the relay lock failed; retrying", "error", err, "failures", failures)
-			r.sleep(ctx, r.backoff(failures))
+			wait := dbFailures.Next()
+			r.logDatabaseError(ctx, "outbox relay: taking the relay lock failed; retrying", err, dbFailures, wait)
+			r.sleep(ctx, wait)
 		case !locked:
-			failures = 0
+			dbFailures.Reset()
 			if !standbyLogged {
 				r.log.Info("outbox relay standing by: another relay is active for this database")
 				standbyLogged = true
 			}
 			r.sleep(ctx, r.opts.StandbyInterval)
 		default:
-			failures, standbyLogged = 0, false
+			dbFailures.Reset()
+			standbyLogged = false
 			r.active.Store(true)
 			r.log.Info("outbox relay active")
 			stopListening := r.listen()
-			err := r.publishLoop(ctx, conn)
+			err := r.publishWhileLinked(ctx, conn)
 			stopListening()
 			r.active.Store(false)
 			r.release(conn)
-			if err != nil && ctx.Err() == nil {
-				failures++
-				r.log.Error("outbox relay: database error; giving up the relay lock and retrying", "error", err)
-				r.sleep(ctx, r.backoff(failures))
+			switch {
+			case errors.Is(err, errLinkDown):
+				r.log.Warn("outbox relay: the event transport is down; gave the relay lock up so that a connected replica takes over")
+			case err != nil && ctx.Err() == nil:
+				wait := dbFailures.Next()
+				r.logDatabaseError(ctx, "outbox relay: database error; giving up the relay lock and retrying", err, dbFailures, wait)
+				r.sleep(ctx, wait)
 			}
 		}
 	}
 	return nil
+}
+
+// logDatabaseError logs a failed database step: a temporary failure (the database restarting,
+// fault.IsTransient) as a warning, anything else as an error.
+func (r *Relay) logDatabaseError(ctx context.Context, msg string, err error, failures *backoff.Retry, wait time.Duration) {
+	level := slog.LevelError
+	if fault.IsTransient(ctx, err) {
+		level = slog.LevelWarn
+	}
+	r.log.Log(ctx, level, msg, "error", err, "failures", failures.Failures(), "retry_in", wait)
+}
+
+// errLinkDown ends an active relay's publishing when its transport lost the broker (R-REL-3).
+var errLinkDown = errors.New("outbox: the event transport lost its broker connection")
+
+// awaitLink waits until the transport is connected (bus.Connected); false means ctx ended.
+func (r *Relay) awaitLink(ctx context.Context) bool {
+	for {
+		up, changed := bus.Connected(r.t)
+		if up {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// publishWhileLinked runs publishLoop on q until ctx is done (nil), the database fails (its
+// error) or the transport loses its broker (errLinkDown): a relay waiting for a broker that is
+// away would hold its lock for the whole outage, and the replica that reconnects first could
+// not take over (R-REL-3).
+func (r *Relay) publishWhileLinked(ctx context.Context, q queryer) error {
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		for {
+			up, changed := bus.Connected(r.t)
+			if !up {
+				cancel(errLinkDown)
+				return
+			}
+			select {
+			case <-changed:
+			case <-lctx.Done():
+				return
+			}
+		}
+	}()
+	err := r.publishLoop(lctx, q)
+	cancel(nil)
+	<-watching
+	if err == nil && ctx.Err() == nil && errors.Is(context.Cause(lctx), errLinkDown) {
+		return errLinkDown
+	}
+	return err
 }
 
 // acquire takes a dedicated connection and tries the relay's advisory lock on it.
@@ -309,11 +388,13 @@ func (r *Relay) discard(conn *sql.Conn) {
 // publishLoop relays batches through q until ctx is done (nil) or the database fails (error).
 // Publish errors are retried here, with backoff, without giving up q.
 func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
-	failures := 0
+	failures := backoff.New(r.backoffPolicy())
 	var (
-		lagAt time.Time
-		pos   position
+		lagAt    time.Time
+		pos      position
+		linkLost bool
 	)
+loop:
 	for ctx.Err() == nil {
 		if time.Since(lagAt) >= lagRefresh {
 			lagAt = time.Now()
@@ -325,22 +406,28 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 		switch {
 		case err != nil && !dbErr:
 			if ctx.Err() != nil {
-				return nil
+				break // stopping, or the link watcher ended the loop
 			}
-			failures++
 			r.errors.Inc()
+			if up, _ := bus.Connected(r.t); !up && fault.IsTransient(ctx, err) {
+				// The broker went away under this publication: give the lock up now, not
+				// after a backoff (R-REL-3).
+				linkLost = true
+				break loop
+			}
+			wait := failures.Next()
 			r.log.Warn("outbox relay: publishing failed; the events stay unsent and are retried",
-				"error", err, "events", n, "failures", failures)
-			r.sleep(ctx, r.backoff(failures))
+				"error", err, "events", n, "failures", failures.Failures(), "retry_in", wait)
+			r.sleep(ctx, wait)
 		case err != nil:
 			return err
 		case n == r.opts.BatchSize:
-			failures = 0 // more rows are likely waiting
+			failures.Reset() // more rows are likely waiting
 		default:
 			// Caught up. A row committed since the read has woken the relay already (Notify
 			// keeps one wake-up for the next idle), so the relay reads again at once only
 			// then, and otherwise at its poll: no read just to find the outbox empty.
-			failures = 0
+			failures.Reset()
 			r.idle(ctx)
 		}
 	}
@@ -349,6 +436,9 @@ func (r *Relay) publishLoop(ctx context.Context, q queryer) error {
 	defer cancel()
 	if err := r.markSent(mctx, q, &pos); err != nil {
 		r.log.Warn("outbox relay: marking the last published events sent", "error", err)
+	}
+	if linkLost {
+		return errLinkDown
 	}
 	return nil
 }
@@ -613,11 +703,8 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// backoff is PollInterval doubled per consecutive failure, capped at MaxBackoff.
-func (r *Relay) backoff(failures int) time.Duration {
-	d := r.opts.PollInterval
-	for i := 1; i < failures && d < r.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, r.opts.MaxBackoff)
+// backoffPolicy is the wait after consecutive failures: PollInterval doubled per failure,
+// capped at MaxBackoff, jittered so that replicas do not retry in step.
+func (r *Relay) backoffPolicy() backoff.Policy {
+	return backoff.Policy{Initial: r.opts.PollInterval, Max: r.opts.MaxBackoff, Jitter: 0.5}
 }

@@ -65,6 +65,10 @@ func Open(ctx context.Context, cfg Config, contextName string) (*DB, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("storage: neither a data directory nor a database URL is configured")
 	}
+	// The data directory holds the databases and the signing key: its owner's only (R-SEC-5).
+	if err := PrivateDirectory(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	return OpenSQLite(ctx, filepath.Join(cfg.DataDir, contextName+".db"))
 }
 
@@ -101,10 +105,21 @@ func OpenURL(ctx context.Context, raw string) (*DB, error) {
 	}
 }
 
+// sqliteFiles are the files SQLite keeps beside a database in WAL mode.
+var sqliteFiles = []string{"-wal", "-shm", "-journal"}
+
 // OpenSQLite opens (creating) a SQLite database file with foreign keys, WAL and a busy timeout.
+// The file and its -wal and -shm are its owner's only (0600), also when they existed with a
+// wider mode; a missing directory is created 0700 (R-SEC-5).
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("storage: creating data directory: %w", err)
+	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
+		if err := PrivateDirectory(filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+	}
+	// SQLite creates -wal and -shm with the database file's mode.
+	if err := PrivateFiles(path, sqliteFiles...); err != nil {
+		return nil, err
 	}
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
@@ -118,6 +133,11 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
 	}
+	// The first connection made -wal and -shm: make sure of their mode too.
+	if err := PrivateFiles(path, sqliteFiles...); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return &DB{SQL: db, Dialect: dialect.SQLite, Name: path}, nil
 }
 
@@ -126,7 +146,7 @@ func OpenPostgres(ctx context.Context, raw string) (*DB, error) {
 	if err := ensurePostgresDatabase(ctx, raw); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("postgres", withBinaryParameters(raw))
+	db, err := sql.Open("postgres", withDefaults(raw))
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
@@ -138,6 +158,30 @@ func OpenPostgres(ctx context.Context, raw string) (*DB, error) {
 		return nil, fmt.Errorf("storage: connecting to PostgreSQL: %w", err)
 	}
 	return &DB{SQL: db, Dialect: dialect.Postgres, Name: databaseName(raw), URL: raw}, nil
+}
+
+// DefaultConnectTimeout bounds establishing a PostgreSQL connection (lib/pq's connect_timeout,
+// in whole seconds) unless the URL sets one: without it a connection to a server that does not
+// answer waits for the operating system's TCP timeout, minutes, and every request waiting for a
+// pooled connection with it; with it an outage is an error the gateway answers UNAVAILABLE
+// (R-REL-4).
+const DefaultConnectTimeout = 5 * time.Second
+
+// withDefaults adds the connection parameters aTES relies on unless the URL sets them:
+// binary parameters (withBinaryParameters) and a bounded connect timeout
+// (DefaultConnectTimeout).
+func withDefaults(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw // sql.Open reports it
+	}
+	q := u.Query()
+	if q.Has("connect_timeout") {
+		return withBinaryParameters(raw)
+	}
+	q.Set("connect_timeout", fmt.Sprint(int(DefaultConnectTimeout/time.Second)))
+	u.RawQuery = q.Encode()
+	return withBinaryParameters(u.String())
 }
 
 // withBinaryParameters turns lib/pq's binary_parameters on unless the URL sets it: a statement
@@ -177,7 +221,7 @@ func ensurePostgresDatabase(ctx context.Context, raw string) error {
 	}
 	admin := *u
 	admin.Path = "/postgres"
-	db, err := sql.Open("postgres", admin.String())
+	db, err := sql.Open("postgres", withDefaults(admin.String()))
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -191,14 +235,33 @@ func ensurePostgresDatabase(ctx context.Context, raw string) error {
 		return nil
 	}
 	_, err = db.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name))
-	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && pqErr.Code == "42P04" { // created concurrently by another process
+	if err == nil {
 		return nil
 	}
-	if err != nil {
+	if !createdMeanwhile(err) {
 		return fmt.Errorf("storage: creating database %s: %w", name, err)
 	}
+	// Another process created it at the same moment (gateways and workers start together,
+	// R-OPS-2): it exists now, which is all this process needs.
+	err = db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists)
+	if err != nil {
+		return fmt.Errorf("storage: connecting to PostgreSQL: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("storage: creating database %s: another process was creating it and it does not exist", name)
+	}
 	return nil
+}
+
+// createdMeanwhile reports whether CREATE DATABASE failed because another session created the
+// database concurrently: 42P04 duplicate_database when that one committed first, 23505 on
+// pg_database's name index when both inserted the catalogue row at once.
+func createdMeanwhile(err error) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	return pqErr.Code == "42P04" || (pqErr.Code == "23505" && pqErr.Constraint == "pg_database_datname_index")
 }
 
 // migrationLock is the PostgreSQL advisory lock key that serializes schema migrations.

@@ -65,6 +65,30 @@ func TestNewTaskValidate(t *testing.T) {
 		// the first offending field is named
 		{"title before jiraId", NewTask{Title: "", JiraID: ptr("bad"), Description: ""}, "title"},
 		{"jiraId before description", NewTask{Title: "Fix", JiraID: ptr("bad"), Description: ""}, "jiraId"},
+		// input hygiene (R-SEC-6)
+		{"title with fullwidth bracket", NewTask{Title: "［UBERPOP-42］ Fix", Description: desc}, "title"},
+		{"title with tortoise shell brackets", NewTask{Title: "〔UBERPOP-42〕 Fix", Description: desc}, "title"},
+		{"title with white square brackets", NewTask{Title: "⟦UBERPOP-42⟧ Fix", Description: desc}, "title"},
+		{"title with round brackets", NewTask{Title: "(UBERPOP-42) Fix", Description: desc}, ""},
+		{"title NUL", NewTask{Title: "Fix\x00", Description: desc}, "title"},
+		{"title newline", NewTask{Title: "Fix\nthe scanner", Description: desc}, "title"},
+		{"title tab", NewTask{Title: "Fix\tthe scanner", Description: desc}, "title"},
+		{"title C1 control", NewTask{Title: "Fix\u0085", Description: desc}, "title"},
+		{"title RLO", NewTask{Title: "Fix \u202egninnacs", Description: desc}, "title"},
+		{"title isolate", NewTask{Title: "Fix \u2066scanner\u2069", Description: desc}, "title"},
+		{"title zero-width only", NewTask{Title: "\u200b\u200d\ufeff", Description: desc}, "title"},
+		{"title RLM kept", NewTask{Title: "\u05ea\u05d9\u05e7\u05d5\u05df\u200f", Description: desc}, ""},
+		{"jiraId 32 chars", NewTask{Title: "Fix", JiraID: ptr("A-" + strings.Repeat("1", 30)), Description: desc}, ""},
+		{"jiraId 33 chars", NewTask{Title: "Fix", JiraID: ptr("A-" + strings.Repeat("1", 31)), Description: desc}, "jiraId"},
+		{"jiraId fullwidth letters", NewTask{Title: "Fix", JiraID: ptr("ＵＢＥＲＰＯＰ-42"), Description: desc}, "jiraId"},
+		{"jiraId fullwidth brackets", NewTask{Title: "Fix", JiraID: ptr("［UBERPOP-42］"), Description: desc}, "jiraId"},
+		{"jiraId fullwidth digits", NewTask{Title: "Fix", JiraID: ptr("UBERPOP-４２"), Description: desc}, "jiraId"},
+		{"description newline and tab", NewTask{Title: "Fix", Description: "line one\n\tline two\r\n"}, ""},
+		{"description NUL", NewTask{Title: "Fix", Description: "a\x00b"}, "description"},
+		{"description bell", NewTask{Title: "Fix", Description: "a\ab"}, "description"},
+		{"description RLO", NewTask{Title: "Fix", Description: "a\u202eb"}, "description"},
+		{"description zero-width only", NewTask{Title: "Fix", Description: "\u200b\n\u2060"}, "description"},
+		{"description invalid UTF-8", NewTask{Title: "Fix", Description: "a\xffb"}, "description"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,3 +156,28 @@ func TestLockedRand(t *testing.T) {
 type seqRand struct{ v int }
 
 func (s seqRand) IntN(int) int { return s.v }
+
+// TestNewTaskValidateReportsEveryField: R-SEC-6 — a task with several offending fields is
+// refused with all of them in Meta["fields"], in input order; Field is the first.
+func TestNewTaskValidateReportsEveryField(t *testing.T) {
+	t.Parallel()
+	err := NewTask{Title: "[X-1] Fix", JiraID: ptr("x"), Description: "\u200b"}.Validate()
+	e, ok := errs.As(err)
+	if !ok || e.Code != errs.Invalid || e.Field != "title" {
+		t.Fatalf("Validate() = %#v, want BAD_USER_INPUT on title", err)
+	}
+	fields, _ := e.Meta["fields"].([]map[string]string)
+	var got []string
+	for _, f := range fields {
+		if f["message"] == "" {
+			t.Errorf("field %s has no message", f["field"])
+		}
+		got = append(got, f["field"])
+	}
+	if strings.Join(got, ",") != "title,jiraId,description" {
+		t.Fatalf("fields = %v, want title, jiraId, description", got)
+	}
+	if err := (NewTask{Title: "Fix", Description: "d"}).Validate(); err != nil {
+		t.Fatalf("valid task refused: %v", err)
+	}
+}

@@ -72,7 +72,23 @@ func unreachable(tb testing.TB, what, u string, err error) {
 	if os.Getenv("CI") != "" {
 		tb.Fatalf("%s at %s is unreachable and CI is set: %v", what, redact(u), err)
 	}
+	noteSkip(what, tb.Name())
 	tb.Skipf("skipping: %s at %s is unreachable (%v); set CI=1 to make this a failure", what, redact(u), err)
+}
+
+// noteSkip appends "what test" to the file ATES_TEST_SKIPS names, when it does: `make test`
+// lists the tests its servers' absence skipped, which go test without -v does not show.
+func noteSkip(what, test string) {
+	path := os.Getenv("ATES_TEST_SKIPS")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.WriteString(what + " unreachable: " + test + "\n")
 }
 
 func redact(raw string) string {

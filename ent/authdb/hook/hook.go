@@ -33,16 +33,16 @@ func (f DeadLetterFunc) Mutate(ctx context.Context, m authdb.Mutation) (authdb.V
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *authdb.DeadLetterMutation", m)
 }
 
-// The LoginThrottleFunc type is an adapter to allow the use of ordinary
-// function as LoginThrottle mutator.
-type LoginThrottleFunc func(context.Context, *authdb.LoginThrottleMutation) (authdb.Value, error)
+// The LoginLimitFunc type is an adapter to allow the use of ordinary
+// function as LoginLimit mutator.
+type LoginLimitFunc func(context.Context, *authdb.LoginLimitMutation) (authdb.Value, error)
 
 // Mutate calls f(ctx, m).
-func (f LoginThrottleFunc) Mutate(ctx context.Context, m authdb.Mutation) (authdb.Value, error) {
-	if mv, ok := m.(*authdb.LoginThrottleMutation); ok {
+func (f LoginLimitFunc) Mutate(ctx context.Context, m authdb.Mutation) (authdb.Value, error) {
+	if mv, ok := m.(*authdb.LoginLimitMutation); ok {
 		return f(ctx, mv)
 	}
-	return nil, fmt.Errorf("unexpected mutation type %T. expect *authdb.LoginThrottleMutation", m)
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *authdb.LoginLimitMutation", m)
 }
 
 // The OutboxEventFunc type is an adapter to allow the use of ordinary
@@ -67,6 +67,30 @@ func (f ProcessedEventFunc) Mutate(ctx context.Context, m authdb.Mutation) (auth
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *authdb.ProcessedEventMutation", m)
+}
+
+// The RefreshTokenFunc type is an adapter to allow the use of ordinary
+// function as RefreshToken mutator.
+type RefreshTokenFunc func(context.Context, *authdb.RefreshTokenMutation) (authdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RefreshTokenFunc) Mutate(ctx context.Context, m authdb.Mutation) (authdb.Value, error) {
+	if mv, ok := m.(*authdb.RefreshTokenMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *authdb.RefreshTokenMutation", m)
+}
+
+// The SessionFunc type is an adapter to allow the use of ordinary
+// function as Session mutator.
+type SessionFunc func(context.Context, *authdb.SessionMutation) (authdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SessionFunc) Mutate(ctx context.Context, m authdb.Mutation) (authdb.Value, error) {
+	if mv, ok := m.(*authdb.SessionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *authdb.SessionMutation", m)
 }
 
 // The SigningKeyFunc type is an adapter to allow the use of ordinary

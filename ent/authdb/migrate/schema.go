@@ -22,6 +22,7 @@ var (
 		{Name: "version", Type: field.TypeInt64, Default: 1},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "search_text", Type: field.TypeString, Default: ""},
 	}
 	// AccountsTable holds the schema information for the "accounts" table.
 	AccountsTable = &schema.Table{
@@ -61,19 +62,27 @@ var (
 			},
 		},
 	}
-	// LoginThrottlesColumns holds the columns for the "login_throttles" table.
-	LoginThrottlesColumns = []*schema.Column{
+	// LoginLimitsColumns holds the columns for the "login_limits" table.
+	LoginLimitsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "username", Type: field.TypeString, Unique: true},
+		{Name: "key", Type: field.TypeString, Unique: true, Size: 96},
 		{Name: "failures", Type: field.TypeInt},
 		{Name: "window_started_at", Type: field.TypeTime},
 		{Name: "blocked_until", Type: field.TypeTime, Nullable: true},
+		{Name: "expires_at", Type: field.TypeTime},
 	}
-	// LoginThrottlesTable holds the schema information for the "login_throttles" table.
-	LoginThrottlesTable = &schema.Table{
-		Name:       "login_throttles",
-		Columns:    LoginThrottlesColumns,
-		PrimaryKey: []*schema.Column{LoginThrottlesColumns[0]},
+	// LoginLimitsTable holds the schema information for the "login_limits" table.
+	LoginLimitsTable = &schema.Table{
+		Name:       "login_limits",
+		Columns:    LoginLimitsColumns,
+		PrimaryKey: []*schema.Column{LoginLimitsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "loginlimit_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{LoginLimitsColumns[5]},
+			},
+		},
 	}
 	// OutboxEventsColumns holds the columns for the "outbox_events" table.
 	OutboxEventsColumns = []*schema.Column{
@@ -122,6 +131,66 @@ var (
 			},
 		},
 	}
+	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
+	RefreshTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true, Size: 32},
+		{Name: "session_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+	}
+	// RefreshTokensTable holds the schema information for the "refresh_tokens" table.
+	RefreshTokensTable = &schema.Table{
+		Name:       "refresh_tokens",
+		Columns:    RefreshTokensColumns,
+		PrimaryKey: []*schema.Column{RefreshTokensColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "refreshtoken_session_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefreshTokensColumns[2]},
+			},
+			{
+				Name:    "refreshtoken_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{RefreshTokensColumns[4]},
+			},
+		},
+	}
+	// SessionsColumns holds the columns for the "sessions" table.
+	SessionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "public_id", Type: field.TypeUUID, Unique: true},
+		{Name: "account_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "end_reason", Type: field.TypeString, Nullable: true},
+	}
+	// SessionsTable holds the schema information for the "sessions" table.
+	SessionsTable = &schema.Table{
+		Name:       "sessions",
+		Columns:    SessionsColumns,
+		PrimaryKey: []*schema.Column{SessionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "session_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{SessionsColumns[2]},
+			},
+			{
+				Name:    "session_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{SessionsColumns[4]},
+			},
+			{
+				Name:    "session_ended_at",
+				Unique:  false,
+				Columns: []*schema.Column{SessionsColumns[5]},
+			},
+		},
+	}
 	// SigningKeysColumns holds the columns for the "signing_keys" table.
 	SigningKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -141,9 +210,11 @@ var (
 	Tables = []*schema.Table{
 		AccountsTable,
 		DeadLettersTable,
-		LoginThrottlesTable,
+		LoginLimitsTable,
 		OutboxEventsTable,
 		ProcessedEventsTable,
+		RefreshTokensTable,
+		SessionsTable,
 		SigningKeysTable,
 	}
 )

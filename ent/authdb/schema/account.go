@@ -25,5 +25,8 @@ func (Account) Fields() []ent.Field {
 		field.Int64("version").Default(1),
 		field.Time("created_at").Default(time.Now).Immutable(),
 		field.Time("updated_at").Default(time.Now),
+		// SearchText is username, full name and email, lower-cased and joined by line feeds:
+		// what Search looks in (a trigram index on PostgreSQL; auth.Migrate).
+		field.String("search_text").Default(""),
 	}
 }

@@ -34,6 +34,7 @@ func Run(t *testing.T, newTransport func(t *testing.T) bus.Transport) {
 		{"HandlerErrorRedelivers", testHandlerErrorRedelivers},
 		{"ConsumerDiesBeforeAck", testConsumerDiesBeforeAck},
 		{"StopIsGraceful", testStopIsGraceful},
+		{"StopReachesWaitingHandler", testStopReachesWaitingHandler},
 		{"OrderWithConcurrencyOne", testOrderWithConcurrencyOne},
 		{"OrderPerKeyAcrossTopics", testOrderPerKeyAcrossTopics},
 		{"ThousandMessages", testThousandMessages},

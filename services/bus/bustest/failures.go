@@ -167,3 +167,52 @@ func testStopIsGraceful(t *testing.T, tr bus.Transport) {
 	awaitPublished(ctx, t, sent)
 	assertExactlyOnce(t, "consumer after the graceful stop", got, []bus.Message{sentinel})
 }
+
+// testStopReachesWaitingHandler: a handler waiting out a temporary failure learns through
+// bus.Stopping that Stop waits for it; it gives up with an error, Stop returns, and the
+// message is delivered again to the next consumer (R-OPS-5, R-REL-2).
+func testStopReachesWaitingHandler(t *testing.T, tr bus.Transport) {
+	ctx := testContext(t)
+	s := newScope(t)
+	sub := bus.Subscription{Queue: s.queue("waiting"), Topics: []string{s.topic("#")}}
+
+	started := make(chan struct{}, 1)
+	waiting := func(hctx context.Context, d bus.Delivery) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		select {
+		case <-bus.Stopping(hctx):
+			return errInduced // the database is still away: hand the message back
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c := mustSubscribe(ctx, t, tr, sub, waiting)
+	if bus.Stopping(ctx) != nil {
+		t.Fatal("Stopping outside a handler is not nil")
+	}
+	m := message(s.topic("job"))
+	published := publishAsync(ctx, tr, m)
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatalf("the message never reached the consumer: %v", ctx.Err())
+	}
+	stopped := make(chan struct{})
+	go func() { c.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		t.Fatalf("Stop did not return: the waiting handler was never told (%v)", ctx.Err())
+	}
+
+	next := newRecorder()
+	mustSubscribe(ctx, t, tr, sub, next.handler())
+	got := next.waitIDs(ctx, t, m.ID)
+	awaitPublished(ctx, t, published)
+	if len(got) != 1 || !got[0].Redelivered {
+		t.Fatalf("next consumer got %v, want %s once, redelivered", got, m.ID)
+	}
+}

@@ -209,9 +209,10 @@ func (b *Bus) subscribe(ctx context.Context, s bus.Subscription, h bus.BatchHand
 
 	abortCtx, abort := context.WithCancel(ctx)
 	c := &consumer{bus: b, q: q, batch: s.Batch, stopping: make(chan struct{}), abort: abort}
+	handlerCtx := bus.WithStopping(abortCtx, c.stopping)
 	for range s.Concurrency {
 		c.wg.Add(1)
-		go c.work(abortCtx, h)
+		go c.work(handlerCtx, h)
 	}
 	go func() {
 		<-abortCtx.Done()

@@ -24,6 +24,17 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// TestFeedContract: the in-process bus has no broker: a feed loses nothing and reports no gap
+// (R-REL-1).
+func TestFeedContract(t *testing.T) {
+	t.Parallel()
+	bustest.RunFeeds(t, func(t *testing.T) bustest.FeedRig {
+		b := inproc.New()
+		t.Cleanup(func() { _ = b.Close() })
+		return bustest.FeedRig{Publisher: b, Subscriber: b}
+	})
+}
+
 // TestRepublishedMessageIsQueuedOnce: a relay that retries while no consumer is up must not
 // pile up copies of the same message in memory.
 func TestRepublishedMessageIsQueuedOnce(t *testing.T) {

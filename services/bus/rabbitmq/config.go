@@ -7,6 +7,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/uberpopug/ates/services/backoff"
 )
 
 // Config configures a Transport.
@@ -20,9 +22,11 @@ type Config struct {
 	// Logger receives the transport's structured logs (default slog.Default()).
 	Logger *slog.Logger
 	// ReconnectDelay is the first wait before redialling a lost connection; it doubles on each
-	// failed attempt up to MaxReconnectDelay (default 500ms).
+	// failed attempt up to MaxReconnectDelay, each wait jittered by up to half (default
+	// DefaultReconnectDelay).
 	ReconnectDelay time.Duration
-	// MaxReconnectDelay caps the wait between reconnection attempts (default 30s).
+	// MaxReconnectDelay caps the wait between reconnection attempts (default
+	// DefaultMaxReconnectDelay).
 	MaxReconnectDelay time.Duration
 	// DialTimeout bounds each TCP connection attempt (default 10s).
 	DialTimeout time.Duration
@@ -38,6 +42,28 @@ type Config struct {
 	// PackBytes bounds a pack's ids and bodies (default DefaultPackBytes); a larger message
 	// travels alone.
 	PackBytes int
+	// FeedExpiry is how long a feed's queue (bus.Subscription.Feed) outlives its last
+	// consumer: long enough for reconnects and broker restarts, short enough that a process
+	// gone for good leaves no queue filling up for long (default DefaultFeedExpiry).
+	FeedExpiry time.Duration
+}
+
+// DefaultFeedExpiry is Config.FeedExpiry when unset (R-REL-1).
+const DefaultFeedExpiry = 5 * time.Minute
+
+// Reconnect backoff defaults (R-REL-3): a broker that comes back is found within
+// DefaultMaxReconnectDelay, however long it was away, and processes retry out of step.
+const (
+	DefaultReconnectDelay    = 250 * time.Millisecond
+	DefaultMaxReconnectDelay = 3 * time.Second
+)
+
+// reconnectJitter is the share of each reconnect wait drawn at random.
+const reconnectJitter = 0.5
+
+// reconnectPolicy is the backoff of dialling and of resuming consumers.
+func (c Config) reconnectPolicy() backoff.Policy {
+	return backoff.Policy{Initial: c.ReconnectDelay, Max: c.MaxReconnectDelay, Jitter: reconnectJitter}
 }
 
 // DefaultExchange is the exchange used when Config.Exchange is empty.
@@ -51,10 +77,10 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	if c.ReconnectDelay <= 0 {
-		c.ReconnectDelay = 500 * time.Millisecond
+		c.ReconnectDelay = DefaultReconnectDelay
 	}
 	if c.MaxReconnectDelay <= 0 {
-		c.MaxReconnectDelay = 30 * time.Second
+		c.MaxReconnectDelay = DefaultMaxReconnectDelay
 	}
 	if c.MaxReconnectDelay < c.ReconnectDelay {
 		c.MaxReconnectDelay = c.ReconnectDelay
@@ -73,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PackBytes <= 0 {
 		c.PackBytes = DefaultPackBytes
+	}
+	if c.FeedExpiry <= 0 {
+		c.FeedExpiry = DefaultFeedExpiry
 	}
 	return c
 }

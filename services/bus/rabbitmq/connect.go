@@ -4,23 +4,23 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/uberpopug/ates/services/backoff"
 )
 
 // connect dials until it succeeds or ctx is done, with backoff between attempts.
 func (t *Transport) connect(ctx context.Context) (*amqp.Connection, <-chan *amqp.Error, error) {
-	b := newBackoff(t.cfg.ReconnectDelay, t.cfg.MaxReconnectDelay)
+	b := backoff.New(t.cfg.reconnectPolicy())
 	for attempt := 1; ; attempt++ {
 		conn, lost, err := t.dial(ctx)
 		if err == nil {
 			return conn, lost, nil
 		}
-		delay := b.next()
+		delay := b.Next()
 		t.log.Warn("cannot connect; retrying", "url", redact(t.cfg.URL), "attempt", attempt, "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
+		if !backoff.Sleep(ctx, delay) {
 			return nil, nil, fmt.Errorf("rabbitmq: connecting to %s: %w (last attempt: %w)", redact(t.cfg.URL), ctx.Err(), err)
 		}
 	}
@@ -104,32 +104,5 @@ func (t *Transport) logBlocked(blocked <-chan amqp.Blocking) {
 		} else {
 			t.log.Info("broker unblocked publishing")
 		}
-	}
-}
-
-// backoff yields growing, jittered delays.
-type backoff struct{ cur, max time.Duration }
-
-func newBackoff(first, max time.Duration) *backoff { return &backoff{cur: first, max: max} }
-
-// next returns the next delay, within a quarter of the nominal one either way.
-func (b *backoff) next() time.Duration {
-	d := b.cur
-	b.cur = min(2*b.cur, b.max)
-	if spread := d / 2; spread > 0 {
-		d = d - d/4 + rand.N(spread)
-	}
-	return d
-}
-
-// sleep waits for d, or reports false when ctx is done first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

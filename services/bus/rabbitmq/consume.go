@@ -10,6 +10,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/bus"
 )
 
@@ -19,6 +20,7 @@ type consumer struct {
 	t       *Transport
 	sub     bus.Subscription
 	queue   string // prefixed durable queue name; empty for a private subscription
+	feed    string // prefixed queue name of a feed (bus.Subscription.Feed); empty otherwise
 	handler bus.Handler
 	batch   bus.BatchHandler // instead of handler: one worker taking batches (SubscribeBatch)
 	log     *slog.Logger
@@ -37,12 +39,16 @@ type session struct {
 	ch         *amqp.Channel
 	queue      string
 	deliveries <-chan amqp.Delivery
+	// created is set when the queue had to be created for this session: what was published
+	// to it before may be lost (bus.Subscription.OnGap).
+	created bool
 }
 
 // Subscribe declares and binds the subscription's queue and consumes it in the background; see
 // bus.Transport. Prefetch is the channel's QoS, Concurrency the number of handler goroutines.
-// After a lost connection the consumer resumes by itself; a private subscription then gets a new
-// queue, so what was published while it was away is not delivered to it.
+// After a lost connection the consumer resumes by itself. A private subscription then gets a
+// new queue, so what was published while it was away is not delivered to it (OnGap says so); a
+// feed's queue waits for it (bus.Subscription.Feed).
 func (t *Transport) Subscribe(ctx context.Context, s bus.Subscription, h bus.Handler) (bus.Consumer, error) {
 	if h == nil {
 		return nil, errors.New("rabbitmq: subscribe: nil handler")
@@ -90,11 +96,14 @@ func (cs consumers) Stop() {
 
 func (t *Transport) subscribe(ctx context.Context, s bus.Subscription, h bus.Handler, bh bus.BatchHandler) (*consumer, error) {
 	c := &consumer{t: t, sub: s, handler: h, batch: bh, stopping: make(chan struct{}), done: make(chan struct{})}
-	if s.Queue != "" {
+	switch {
+	case s.Queue != "":
 		c.queue = t.cfg.QueuePrefix + s.Queue
+	case s.Feed != "":
+		c.feed = t.cfg.QueuePrefix + "feed." + s.Feed
 	}
-	c.log = t.log.With("queue", c.queue, "topics", s.Topics)
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.log = t.log.With("queue", c.queue+c.feed, "topics", s.Topics)
+	c.ctx, c.cancel = context.WithCancel(bus.WithStopping(ctx, c.stopping))
 	c.quit, c.stopQuit = context.WithCancel(c.ctx)
 
 	conn, err := t.waitConn(ctx)
@@ -120,14 +129,20 @@ func (t *Transport) subscribe(ctx context.Context, s bus.Subscription, h bus.Han
 }
 
 // Stop stops taking deliveries, waits for the running handlers (whose deliveries are then
-// acknowledged or requeued as usual) and hands prefetched deliveries back to the queue.
+// acknowledged or requeued as usual) and hands prefetched deliveries back to the queue. A
+// feed's queue is deleted: nobody will read it again (if the broker is away it expires).
 func (c *consumer) Stop() {
+	first := false
 	c.stopOnce.Do(func() {
+		first = true
 		close(c.stopping)
 		c.stopQuit()
 	})
 	<-c.done
 	c.cancel()
+	if first && c.feed != "" {
+		c.t.deleteQueue(c.feed)
+	}
 }
 
 // abort stops at once: the channel closes and every unacknowledged delivery goes back.
@@ -139,7 +154,7 @@ func (c *consumer) open(conn *amqp.Connection) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening a consumer channel: %w", err)
 	}
-	sess, err := c.consume(ch)
+	sess, err := c.consume(conn, ch)
 	if err != nil {
 		closeChannel(ch)
 		return nil, err
@@ -147,37 +162,98 @@ func (c *consumer) open(conn *amqp.Connection) (*session, error) {
 	return sess, nil
 }
 
-func (c *consumer) consume(ch *amqp.Channel) (*session, error) {
+func (c *consumer) consume(conn *amqp.Connection, ch *amqp.Channel) (*session, error) {
 	if err := ch.Qos(c.sub.Prefetch, 0, false); err != nil {
 		return nil, fmt.Errorf("setting prefetch %d: %w", c.sub.Prefetch, err)
 	}
-	name := c.queue
-	if name == "" {
+	name, created := c.queue, false
+	switch {
+	case c.feed != "":
+		var err error
+		if created, err = c.t.declareFeed(conn, ch, c.feed, c.sub.Topics); err != nil {
+			return nil, err
+		}
+		name = c.feed
+	case name == "":
 		q, err := ch.QueueDeclare("", false, true, true, false, nil)
 		if err != nil {
 			return nil, fmt.Errorf("declaring a private queue: %w", err)
 		}
-		name = q.Name
+		name, created = q.Name, true
 		if err := c.t.bind(ch, name, c.sub.Topics); err != nil {
 			return nil, err
 		}
-	} else if err := c.t.declareQueue(ch, name, c.sub.Topics); err != nil {
-		return nil, err
+	default:
+		if err := c.t.declareQueue(ch, name, c.sub.Topics); err != nil {
+			return nil, err
+		}
 	}
 	deliveries, err := ch.Consume(name, "", false, false, false, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("consuming queue %q: %w", name, err)
 	}
-	return &session{ch: ch, queue: name, deliveries: deliveries}, nil
+	return &session{ch: ch, queue: name, deliveries: deliveries, created: created}, nil
+}
+
+// declareFeed declares a feed's queue (durable, expiring when unused for FeedExpiry) and binds
+// its topics; created reports that it did not exist before (R-REL-1). Whether it existed is
+// asked of the broker on a channel of its own (a passive declaration of a missing queue closes
+// its channel), never remembered: a transport that restarted knows nothing of its past.
+func (t *Transport) declareFeed(conn *amqp.Connection, ch *amqp.Channel, name string, topics []string) (created bool, err error) {
+	probe, err := conn.Channel()
+	if err != nil {
+		return false, fmt.Errorf("opening a channel to look for queue %q: %w", name, err)
+	}
+	_, err = probe.QueueDeclarePassive(name, true, false, false, false, nil)
+	var amqpErr *amqp.Error
+	switch {
+	case err == nil:
+		closeChannel(probe)
+	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound:
+		created = true // the broker closed the probe's channel
+	default:
+		closeChannel(probe)
+		return false, fmt.Errorf("looking for queue %q: %w", name, err)
+	}
+	args := amqp.Table{amqp.QueueTTLArg: t.cfg.FeedExpiry.Milliseconds()}
+	if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+		return false, fmt.Errorf("declaring feed queue %q: %w", name, err)
+	}
+	return created, t.bind(ch, name, topics)
+}
+
+// deleteQueue deletes a queue if the transport is connected; otherwise it is left to expire.
+func (t *Transport) deleteQueue(name string) {
+	t.mu.Lock()
+	conn := t.conn
+	t.mu.Unlock()
+	if conn == nil || conn.IsClosed() {
+		return
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return
+	}
+	defer closeChannel(ch)
+	if _, err := ch.QueueDelete(name, false, false, false); err != nil {
+		t.log.Warn("deleting a stopped feed's queue; it expires by itself", "queue", name, "err", err)
+	}
 }
 
 // run serves sessions until the consumer stops, resuming after lost channels.
 func (c *consumer) run(sess *session) {
 	defer close(c.done)
 	defer c.t.unregister(c)
-	flaps := newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
-	for {
+	flaps := backoff.New(c.t.cfg.reconnectPolicy())
+	for first := true; ; first = false {
 		started := time.Now()
+		if sess.created && c.sub.OnGap != nil {
+			// Before anything from the new queue is handed over (R-REL-1).
+			if !first {
+				c.log.Warn("the subscription's queue was created anew: messages published meanwhile may be lost; reporting a gap")
+			}
+			c.sub.OnGap()
+		}
 		c.serve(sess)
 		// Deliveries not acknowledged (prefetched, or held by an aborted handler) go back now.
 		closeChannel(sess.ch)
@@ -188,11 +264,11 @@ func (c *consumer) run(sess *session) {
 		if time.Since(started) < time.Second {
 			// A channel that keeps closing at once (say, the server cancels the consumer
 			// again and again) must not make a busy loop.
-			if !sleep(c.quit, flaps.next()) {
+			if !backoff.Sleep(c.quit, flaps.Next()) {
 				return
 			}
 		} else {
-			flaps = newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+			flaps.Reset()
 		}
 		if sess = c.reopen(); sess == nil {
 			return
@@ -224,7 +300,7 @@ func (c *consumer) serve(sess *session) {
 
 // reopen waits for a connection and consumes again; nil means the consumer stopped meanwhile.
 func (c *consumer) reopen() *session {
-	b := newBackoff(c.t.cfg.ReconnectDelay, c.t.cfg.MaxReconnectDelay)
+	b := backoff.New(c.t.cfg.reconnectPolicy())
 	for {
 		conn, err := c.t.waitConn(c.quit)
 		if err != nil {
@@ -234,9 +310,9 @@ func (c *consumer) reopen() *session {
 		if err == nil {
 			return sess
 		}
-		delay := b.next()
+		delay := b.Next()
 		c.log.Warn("cannot resume consumer; retrying", "retry_in", delay, "err", err)
-		if !sleep(c.quit, delay) {
+		if !backoff.Sleep(c.quit, delay) {
 			return nil
 		}
 	}

@@ -83,7 +83,9 @@ func deleteTopology(tb testing.TB, url, exchange string, queues []string) {
 	for _, q := range queues {
 		do("queue "+q, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
 	}
-	do("exchange "+exchange, func(ch *amqp.Channel) error { return ch.ExchangeDelete(exchange, false, false) })
+	if exchange != "" {
+		do("exchange "+exchange, func(ch *amqp.Channel) error { return ch.ExchangeDelete(exchange, false, false) })
+	}
 }
 
 func testMessage(topic string) bus.Message {

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uberpopug/ates/services/backoff"
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/bus/bustest"
+	"github.com/uberpopug/ates/services/bus/rabbitmq/amqptest"
 	"github.com/uberpopug/ates/services/testenv"
 )
 
@@ -17,6 +19,30 @@ func TestContract(t *testing.T) {
 	t.Parallel()
 	bustest.Run(t, func(t *testing.T) bus.Transport {
 		return mustNew(t, testConfig(t, url), url)
+	})
+}
+
+// TestFeedContract runs the feed cases with the subscriber reaching the broker through a proxy
+// the cases can cut (R-REL-1).
+func TestFeedContract(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	bustest.RunFeeds(t, func(t *testing.T) bustest.FeedRig {
+		p := amqptest.StartProxy(t, url)
+		cfg := testConfig(t, url)
+		proxied := cfg
+		proxied.URL = p.URL(url)
+		return bustest.FeedRig{
+			Publisher:  mustNew(t, cfg, url),
+			Subscriber: mustNew(t, proxied, url),
+			Cut: func(t *testing.T) func() {
+				p.Drop(time.Hour)
+				return p.Allow
+			},
+			DeleteFeedQueue: func(t *testing.T, feed string) {
+				deleteTopology(t, url, "", []string{cfg.QueuePrefix + "feed." + feed})
+			},
+		}
 	})
 }
 
@@ -35,11 +61,11 @@ func TestRedeliveryAfterConsumerConnectionDies(t *testing.T) {
 	url := testenv.RequireRabbitMQ(t)
 	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
-	p := startProxy(t, url)
+	p := amqptest.StartProxy(t, url)
 	cfg := testConfig(t, url)
 	direct := mustNew(t, cfg, url)
 	proxied := cfg
-	proxied.URL = p.url(url)
+	proxied.URL = p.URL(url)
 	doomed := mustNew(t, proxied, url)
 
 	sub := bus.Subscription{Queue: "jobs", Topics: []string{"job.*"}}
@@ -81,7 +107,7 @@ func TestRedeliveryAfterConsumerConnectionDies(t *testing.T) {
 		t.Fatalf("Subscribe survivor: %v", err)
 	}
 	defer sc.Stop()
-	p.drop(2 * time.Second) // the doomed consumer's connection dies mid-handler and stays away
+	p.Drop(2 * time.Second) // the doomed consumer's connection dies mid-handler and stays away
 
 	survivor.wait(ctx, t, []string{m.ID})
 	survivor.mu.Lock()
@@ -99,11 +125,11 @@ func TestNoEventLostWhenConnectionDropsWhilePublishing(t *testing.T) {
 	url := testenv.RequireRabbitMQ(t)
 	t.Parallel()
 	ctx := testContext(t, 45*time.Second)
-	p := startProxy(t, url)
+	p := amqptest.StartProxy(t, url)
 	cfg := testConfig(t, url)
 	consumerSide := mustNew(t, cfg, url)
 	proxied := cfg
-	proxied.URL = p.url(url)
+	proxied.URL = p.URL(url)
 	publisher := mustNew(t, proxied, url)
 
 	got := newSeen()
@@ -124,8 +150,8 @@ func TestNoEventLostWhenConnectionDropsWhilePublishing(t *testing.T) {
 		for attempt := 1; ; attempt++ {
 			if i == heldBatch && attempt == 1 {
 				// Nothing reaches the broker and no confirm comes back; then the connection dies.
-				p.hold()
-				time.AfterFunc(200*time.Millisecond, func() { p.drop(300 * time.Millisecond) })
+				p.Hold()
+				time.AfterFunc(200*time.Millisecond, func() { p.Drop(300 * time.Millisecond) })
 			}
 			bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := publisher.Publish(bctx, batch...)
@@ -147,7 +173,7 @@ func TestNoEventLostWhenConnectionDropsWhilePublishing(t *testing.T) {
 	for i := 0; i*batchSize < total; i++ {
 		if i == 12 {
 			// An unsynchronised cut while the consumer is still catching up.
-			go p.drop(100 * time.Millisecond)
+			go p.Drop(100 * time.Millisecond)
 		}
 		if i == heldBatch {
 			// Publish returns nil only for confirmed messages; held ones cannot be.
@@ -161,10 +187,10 @@ func TestNoEventLostWhenConnectionDropsWhilePublishing(t *testing.T) {
 	}
 
 	got.wait(ctx, t, msgIDs(msgs))
-	if n := p.accepted.Load(); n < 3 {
+	if n := p.Accepted(); n < 3 {
 		t.Errorf("the publisher connected %d times, want at least 3 (two cuts)", n)
 	}
-	t.Logf("%d publish attempts failed and were retried; %d connections", failures.Load(), p.accepted.Load())
+	t.Logf("%d publish attempts failed and were retried; %d connections", failures.Load(), p.Accepted())
 }
 
 // TestConsumerResumesAfterConnectionDrop: consumers come back by themselves after their
@@ -173,11 +199,11 @@ func TestConsumerResumesAfterConnectionDrop(t *testing.T) {
 	url := testenv.RequireRabbitMQ(t)
 	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
-	p := startProxy(t, url)
+	p := amqptest.StartProxy(t, url)
 	cfg := testConfig(t, url)
 	publisher := mustNew(t, cfg, url)
 	proxied := cfg
-	proxied.URL = p.url(url)
+	proxied.URL = p.URL(url)
 	consumerSide := mustNew(t, proxied, url)
 
 	durable, private := newSeen(), newSeen()
@@ -201,7 +227,7 @@ func TestConsumerResumesAfterConnectionDrop(t *testing.T) {
 	}
 	durable.wait(ctx, t, msgIDs(before))
 
-	p.drop(500 * time.Millisecond)
+	p.Drop(500 * time.Millisecond)
 	during := testMessages("work.item", 50)
 	if err := publisher.Publish(ctx, during...); err != nil {
 		t.Fatalf("Publish during the consumer's outage: %v", err)
@@ -215,14 +241,14 @@ func TestConsumerResumesAfterConnectionDrop(t *testing.T) {
 		if err := publisher.Publish(ctx, probe); err != nil {
 			t.Fatalf("Publish probe: %v", err)
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !backoff.Sleep(ctx, 100*time.Millisecond) {
 			t.Fatal("the private subscription did not resume")
 		}
 		if private.times(probe.ID) > 0 {
 			break
 		}
 	}
-	if n := p.accepted.Load(); n < 2 {
+	if n := p.Accepted(); n < 2 {
 		t.Errorf("the consumer side connected %d times, want at least 2", n)
 	}
 }
@@ -233,11 +259,11 @@ func TestPublishDuringOutage(t *testing.T) {
 	url := testenv.RequireRabbitMQ(t)
 	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
-	p := startProxy(t, url)
+	p := amqptest.StartProxy(t, url)
 	cfg := testConfig(t, url)
 	consumerSide := mustNew(t, cfg, url)
 	proxied := cfg
-	proxied.URL = p.url(url)
+	proxied.URL = p.URL(url)
 	publisher := mustNew(t, proxied, url)
 
 	got := newSeen()
@@ -247,7 +273,7 @@ func TestPublishDuringOutage(t *testing.T) {
 	}
 	defer c.Stop()
 
-	p.drop(time.Second)
+	p.Drop(time.Second)
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	lost := testMessage("evt.lost")
 	err = publisher.Publish(short, lost)

@@ -169,6 +169,17 @@ func (t *Transport) remember(queue string, topics []string) {
 	t.queues[queue] = known
 }
 
+// Connected reports whether the transport holds a live connection, and returns a channel closed
+// at the connection's next change (bus.Link): the outbox relay gives its lock up while it is
+// down (R-REL-3).
+func (t *Transport) Connected() (bool, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.closed && t.conn != nil && !t.conn.IsClosed(), t.changed
+}
+
+var _ bus.Link = (*Transport)(nil)
+
 // waitConn returns the live connection, waiting for a reconnect if need be.
 func (t *Transport) waitConn(ctx context.Context) (*amqp.Connection, error) {
 	for {

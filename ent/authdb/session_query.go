@@ -12,69 +12,69 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/uberpopug/ates/ent/authdb/loginthrottle"
 	"github.com/uberpopug/ates/ent/authdb/predicate"
+	"github.com/uberpopug/ates/ent/authdb/session"
 )
 
-// LoginThrottleQuery is the builder for querying LoginThrottle entities.
-type LoginThrottleQuery struct {
+// SessionQuery is the builder for querying Session entities.
+type SessionQuery struct {
 	config
 	ctx        *QueryContext
-	order      []loginthrottle.OrderOption
+	order      []session.OrderOption
 	inters     []Interceptor
-	predicates []predicate.LoginThrottle
+	predicates []predicate.Session
 	modifiers  []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
 }
 
-// Where adds a new predicate for the LoginThrottleQuery builder.
-func (_q *LoginThrottleQuery) Where(ps ...predicate.LoginThrottle) *LoginThrottleQuery {
+// Where adds a new predicate for the SessionQuery builder.
+func (_q *SessionQuery) Where(ps ...predicate.Session) *SessionQuery {
 	_q.predicates = append(_q.predicates, ps...)
 	return _q
 }
 
 // Limit the number of records to be returned by this query.
-func (_q *LoginThrottleQuery) Limit(limit int) *LoginThrottleQuery {
+func (_q *SessionQuery) Limit(limit int) *SessionQuery {
 	_q.ctx.Limit = &limit
 	return _q
 }
 
 // Offset to start from.
-func (_q *LoginThrottleQuery) Offset(offset int) *LoginThrottleQuery {
+func (_q *SessionQuery) Offset(offset int) *SessionQuery {
 	_q.ctx.Offset = &offset
 	return _q
 }
 
 // Unique configures the query builder to filter duplicate records on query.
 // By default, unique is set to true, and can be disabled using this method.
-func (_q *LoginThrottleQuery) Unique(unique bool) *LoginThrottleQuery {
+func (_q *SessionQuery) Unique(unique bool) *SessionQuery {
 	_q.ctx.Unique = &unique
 	return _q
 }
 
 // Order specifies how the records should be ordered.
-func (_q *LoginThrottleQuery) Order(o ...loginthrottle.OrderOption) *LoginThrottleQuery {
+func (_q *SessionQuery) Order(o ...session.OrderOption) *SessionQuery {
 	_q.order = append(_q.order, o...)
 	return _q
 }
 
-// First returns the first LoginThrottle entity from the query.
-// Returns a *NotFoundError when no LoginThrottle was found.
-func (_q *LoginThrottleQuery) First(ctx context.Context) (*LoginThrottle, error) {
+// First returns the first Session entity from the query.
+// Returns a *NotFoundError when no Session was found.
+func (_q *SessionQuery) First(ctx context.Context) (*Session, error) {
 	nodes, err := _q.Limit(1).All(setContextOp(ctx, _q.ctx, ent.OpQueryFirst))
 	if err != nil {
 		return nil, err
 	}
 	if len(nodes) == 0 {
-		return nil, &NotFoundError{loginthrottle.Label}
+		return nil, &NotFoundError{session.Label}
 	}
 	return nodes[0], nil
 }
 
 // FirstX is like First, but panics if an error occurs.
-func (_q *LoginThrottleQuery) FirstX(ctx context.Context) *LoginThrottle {
+func (_q *SessionQuery) FirstX(ctx context.Context) *Session {
 	node, err := _q.First(ctx)
 	if err != nil && !IsNotFound(err) {
 		panic(err)
@@ -82,22 +82,22 @@ func (_q *LoginThrottleQuery) FirstX(ctx context.Context) *LoginThrottle {
 	return node
 }
 
-// FirstID returns the first LoginThrottle ID from the query.
-// Returns a *NotFoundError when no LoginThrottle ID was found.
-func (_q *LoginThrottleQuery) FirstID(ctx context.Context) (id int, err error) {
+// FirstID returns the first Session ID from the query.
+// Returns a *NotFoundError when no Session ID was found.
+func (_q *SessionQuery) FirstID(ctx context.Context) (id int, err error) {
 	var ids []int
 	if ids, err = _q.Limit(1).IDs(setContextOp(ctx, _q.ctx, ent.OpQueryFirstID)); err != nil {
 		return
 	}
 	if len(ids) == 0 {
-		err = &NotFoundError{loginthrottle.Label}
+		err = &NotFoundError{session.Label}
 		return
 	}
 	return ids[0], nil
 }
 
 // FirstIDX is like FirstID, but panics if an error occurs.
-func (_q *LoginThrottleQuery) FirstIDX(ctx context.Context) int {
+func (_q *SessionQuery) FirstIDX(ctx context.Context) int {
 	id, err := _q.FirstID(ctx)
 	if err != nil && !IsNotFound(err) {
 		panic(err)
@@ -105,10 +105,10 @@ func (_q *LoginThrottleQuery) FirstIDX(ctx context.Context) int {
 	return id
 }
 
-// Only returns a single LoginThrottle entity found by the query, ensuring it only returns one.
-// Returns a *NotSingularError when more than one LoginThrottle entity is found.
-// Returns a *NotFoundError when no LoginThrottle entities are found.
-func (_q *LoginThrottleQuery) Only(ctx context.Context) (*LoginThrottle, error) {
+// Only returns a single Session entity found by the query, ensuring it only returns one.
+// Returns a *NotSingularError when more than one Session entity is found.
+// Returns a *NotFoundError when no Session entities are found.
+func (_q *SessionQuery) Only(ctx context.Context) (*Session, error) {
 	nodes, err := _q.Limit(2).All(setContextOp(ctx, _q.ctx, ent.OpQueryOnly))
 	if err != nil {
 		return nil, err
@@ -117,14 +117,14 @@ func (_q *LoginThrottleQuery) Only(ctx context.Context) (*LoginThrottle, error) 
 	case 1:
 		return nodes[0], nil
 	case 0:
-		return nil, &NotFoundError{loginthrottle.Label}
+		return nil, &NotFoundError{session.Label}
 	default:
-		return nil, &NotSingularError{loginthrottle.Label}
+		return nil, &NotSingularError{session.Label}
 	}
 }
 
 // OnlyX is like Only, but panics if an error occurs.
-func (_q *LoginThrottleQuery) OnlyX(ctx context.Context) *LoginThrottle {
+func (_q *SessionQuery) OnlyX(ctx context.Context) *Session {
 	node, err := _q.Only(ctx)
 	if err != nil {
 		panic(err)
@@ -132,10 +132,10 @@ func (_q *LoginThrottleQuery) OnlyX(ctx context.Context) *LoginThrottle {
 	return node
 }
 
-// OnlyID is like Only, but returns the only LoginThrottle ID in the query.
-// Returns a *NotSingularError when more than one LoginThrottle ID is found.
+// OnlyID is like Only, but returns the only Session ID in the query.
+// Returns a *NotSingularError when more than one Session ID is found.
 // Returns a *NotFoundError when no entities are found.
-func (_q *LoginThrottleQuery) OnlyID(ctx context.Context) (id int, err error) {
+func (_q *SessionQuery) OnlyID(ctx context.Context) (id int, err error) {
 	var ids []int
 	if ids, err = _q.Limit(2).IDs(setContextOp(ctx, _q.ctx, ent.OpQueryOnlyID)); err != nil {
 		return
@@ -144,15 +144,15 @@ func (_q *LoginThrottleQuery) OnlyID(ctx context.Context) (id int, err error) {
 	case 1:
 		id = ids[0]
 	case 0:
-		err = &NotFoundError{loginthrottle.Label}
+		err = &NotFoundError{session.Label}
 	default:
-		err = &NotSingularError{loginthrottle.Label}
+		err = &NotSingularError{session.Label}
 	}
 	return
 }
 
 // OnlyIDX is like OnlyID, but panics if an error occurs.
-func (_q *LoginThrottleQuery) OnlyIDX(ctx context.Context) int {
+func (_q *SessionQuery) OnlyIDX(ctx context.Context) int {
 	id, err := _q.OnlyID(ctx)
 	if err != nil {
 		panic(err)
@@ -160,18 +160,18 @@ func (_q *LoginThrottleQuery) OnlyIDX(ctx context.Context) int {
 	return id
 }
 
-// All executes the query and returns a list of LoginThrottles.
-func (_q *LoginThrottleQuery) All(ctx context.Context) ([]*LoginThrottle, error) {
+// All executes the query and returns a list of Sessions.
+func (_q *SessionQuery) All(ctx context.Context) ([]*Session, error) {
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryAll)
 	if err := _q.prepareQuery(ctx); err != nil {
 		return nil, err
 	}
-	qr := querierAll[[]*LoginThrottle, *LoginThrottleQuery]()
-	return withInterceptors[[]*LoginThrottle](ctx, _q, qr, _q.inters)
+	qr := querierAll[[]*Session, *SessionQuery]()
+	return withInterceptors[[]*Session](ctx, _q, qr, _q.inters)
 }
 
 // AllX is like All, but panics if an error occurs.
-func (_q *LoginThrottleQuery) AllX(ctx context.Context) []*LoginThrottle {
+func (_q *SessionQuery) AllX(ctx context.Context) []*Session {
 	nodes, err := _q.All(ctx)
 	if err != nil {
 		panic(err)
@@ -179,20 +179,20 @@ func (_q *LoginThrottleQuery) AllX(ctx context.Context) []*LoginThrottle {
 	return nodes
 }
 
-// IDs executes the query and returns a list of LoginThrottle IDs.
-func (_q *LoginThrottleQuery) IDs(ctx context.Context) (ids []int, err error) {
+// IDs executes the query and returns a list of Session IDs.
+func (_q *SessionQuery) IDs(ctx context.Context) (ids []int, err error) {
 	if _q.ctx.Unique == nil && _q.path != nil {
 		_q.Unique(true)
 	}
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryIDs)
-	if err = _q.Select(loginthrottle.FieldID).Scan(ctx, &ids); err != nil {
+	if err = _q.Select(session.FieldID).Scan(ctx, &ids); err != nil {
 		return nil, err
 	}
 	return ids, nil
 }
 
 // IDsX is like IDs, but panics if an error occurs.
-func (_q *LoginThrottleQuery) IDsX(ctx context.Context) []int {
+func (_q *SessionQuery) IDsX(ctx context.Context) []int {
 	ids, err := _q.IDs(ctx)
 	if err != nil {
 		panic(err)
@@ -201,16 +201,16 @@ func (_q *LoginThrottleQuery) IDsX(ctx context.Context) []int {
 }
 
 // Count returns the count of the given query.
-func (_q *LoginThrottleQuery) Count(ctx context.Context) (int, error) {
+func (_q *SessionQuery) Count(ctx context.Context) (int, error) {
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryCount)
 	if err := _q.prepareQuery(ctx); err != nil {
 		return 0, err
 	}
-	return withInterceptors[int](ctx, _q, querierCount[*LoginThrottleQuery](), _q.inters)
+	return withInterceptors[int](ctx, _q, querierCount[*SessionQuery](), _q.inters)
 }
 
 // CountX is like Count, but panics if an error occurs.
-func (_q *LoginThrottleQuery) CountX(ctx context.Context) int {
+func (_q *SessionQuery) CountX(ctx context.Context) int {
 	count, err := _q.Count(ctx)
 	if err != nil {
 		panic(err)
@@ -219,7 +219,7 @@ func (_q *LoginThrottleQuery) CountX(ctx context.Context) int {
 }
 
 // Exist returns true if the query has elements in the graph.
-func (_q *LoginThrottleQuery) Exist(ctx context.Context) (bool, error) {
+func (_q *SessionQuery) Exist(ctx context.Context) (bool, error) {
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryExist)
 	switch _, err := _q.FirstID(ctx); {
 	case IsNotFound(err):
@@ -232,7 +232,7 @@ func (_q *LoginThrottleQuery) Exist(ctx context.Context) (bool, error) {
 }
 
 // ExistX is like Exist, but panics if an error occurs.
-func (_q *LoginThrottleQuery) ExistX(ctx context.Context) bool {
+func (_q *SessionQuery) ExistX(ctx context.Context) bool {
 	exist, err := _q.Exist(ctx)
 	if err != nil {
 		panic(err)
@@ -240,18 +240,18 @@ func (_q *LoginThrottleQuery) ExistX(ctx context.Context) bool {
 	return exist
 }
 
-// Clone returns a duplicate of the LoginThrottleQuery builder, including all associated steps. It can be
+// Clone returns a duplicate of the SessionQuery builder, including all associated steps. It can be
 // used to prepare common query builders and use them differently after the clone is made.
-func (_q *LoginThrottleQuery) Clone() *LoginThrottleQuery {
+func (_q *SessionQuery) Clone() *SessionQuery {
 	if _q == nil {
 		return nil
 	}
-	return &LoginThrottleQuery{
+	return &SessionQuery{
 		config:     _q.config,
 		ctx:        _q.ctx.Clone(),
-		order:      append([]loginthrottle.OrderOption{}, _q.order...),
+		order:      append([]session.OrderOption{}, _q.order...),
 		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.LoginThrottle{}, _q.predicates...),
+		predicates: append([]predicate.Session{}, _q.predicates...),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -265,19 +265,19 @@ func (_q *LoginThrottleQuery) Clone() *LoginThrottleQuery {
 // Example:
 //
 //	var v []struct {
-//		Username string `json:"username,omitempty"`
+//		PublicID uuid.UUID `json:"public_id,omitempty"`
 //		Count int `json:"count,omitempty"`
 //	}
 //
-//	client.LoginThrottle.Query().
-//		GroupBy(loginthrottle.FieldUsername).
+//	client.Session.Query().
+//		GroupBy(session.FieldPublicID).
 //		Aggregate(authdb.Count()).
 //		Scan(ctx, &v)
-func (_q *LoginThrottleQuery) GroupBy(field string, fields ...string) *LoginThrottleGroupBy {
+func (_q *SessionQuery) GroupBy(field string, fields ...string) *SessionGroupBy {
 	_q.ctx.Fields = append([]string{field}, fields...)
-	grbuild := &LoginThrottleGroupBy{build: _q}
+	grbuild := &SessionGroupBy{build: _q}
 	grbuild.flds = &_q.ctx.Fields
-	grbuild.label = loginthrottle.Label
+	grbuild.label = session.Label
 	grbuild.scan = grbuild.Scan
 	return grbuild
 }
@@ -288,26 +288,26 @@ func (_q *LoginThrottleQuery) GroupBy(field string, fields ...string) *LoginThro
 // Example:
 //
 //	var v []struct {
-//		Username string `json:"username,omitempty"`
+//		PublicID uuid.UUID `json:"public_id,omitempty"`
 //	}
 //
-//	client.LoginThrottle.Query().
-//		Select(loginthrottle.FieldUsername).
+//	client.Session.Query().
+//		Select(session.FieldPublicID).
 //		Scan(ctx, &v)
-func (_q *LoginThrottleQuery) Select(fields ...string) *LoginThrottleSelect {
+func (_q *SessionQuery) Select(fields ...string) *SessionSelect {
 	_q.ctx.Fields = append(_q.ctx.Fields, fields...)
-	sbuild := &LoginThrottleSelect{LoginThrottleQuery: _q}
-	sbuild.label = loginthrottle.Label
+	sbuild := &SessionSelect{SessionQuery: _q}
+	sbuild.label = session.Label
 	sbuild.flds, sbuild.scan = &_q.ctx.Fields, sbuild.Scan
 	return sbuild
 }
 
-// Aggregate returns a LoginThrottleSelect configured with the given aggregations.
-func (_q *LoginThrottleQuery) Aggregate(fns ...AggregateFunc) *LoginThrottleSelect {
+// Aggregate returns a SessionSelect configured with the given aggregations.
+func (_q *SessionQuery) Aggregate(fns ...AggregateFunc) *SessionSelect {
 	return _q.Select().Aggregate(fns...)
 }
 
-func (_q *LoginThrottleQuery) prepareQuery(ctx context.Context) error {
+func (_q *SessionQuery) prepareQuery(ctx context.Context) error {
 	for _, inter := range _q.inters {
 		if inter == nil {
 			return fmt.Errorf("authdb: uninitialized interceptor (forgotten import authdb/runtime?)")
@@ -319,7 +319,7 @@ func (_q *LoginThrottleQuery) prepareQuery(ctx context.Context) error {
 		}
 	}
 	for _, f := range _q.ctx.Fields {
-		if !loginthrottle.ValidColumn(f) {
+		if !session.ValidColumn(f) {
 			return &ValidationError{Name: f, err: fmt.Errorf("authdb: invalid field %q for query", f)}
 		}
 	}
@@ -333,16 +333,16 @@ func (_q *LoginThrottleQuery) prepareQuery(ctx context.Context) error {
 	return nil
 }
 
-func (_q *LoginThrottleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*LoginThrottle, error) {
+func (_q *SessionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Session, error) {
 	var (
-		nodes = []*LoginThrottle{}
+		nodes = []*Session{}
 		_spec = _q.querySpec()
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*LoginThrottle).scanValues(nil, columns)
+		return (*Session).scanValues(nil, columns)
 	}
 	_spec.Assign = func(columns []string, values []any) error {
-		node := &LoginThrottle{config: _q.config}
+		node := &Session{config: _q.config}
 		nodes = append(nodes, node)
 		return node.assignValues(columns, values)
 	}
@@ -361,7 +361,7 @@ func (_q *LoginThrottleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 	return nodes, nil
 }
 
-func (_q *LoginThrottleQuery) sqlCount(ctx context.Context) (int, error) {
+func (_q *SessionQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
@@ -373,8 +373,8 @@ func (_q *LoginThrottleQuery) sqlCount(ctx context.Context) (int, error) {
 	return sqlgraph.CountNodes(ctx, _q.driver, _spec)
 }
 
-func (_q *LoginThrottleQuery) querySpec() *sqlgraph.QuerySpec {
-	_spec := sqlgraph.NewQuerySpec(loginthrottle.Table, loginthrottle.Columns, sqlgraph.NewFieldSpec(loginthrottle.FieldID, field.TypeInt))
+func (_q *SessionQuery) querySpec() *sqlgraph.QuerySpec {
+	_spec := sqlgraph.NewQuerySpec(session.Table, session.Columns, sqlgraph.NewFieldSpec(session.FieldID, field.TypeInt))
 	_spec.From = _q.sql
 	if unique := _q.ctx.Unique; unique != nil {
 		_spec.Unique = *unique
@@ -383,9 +383,9 @@ func (_q *LoginThrottleQuery) querySpec() *sqlgraph.QuerySpec {
 	}
 	if fields := _q.ctx.Fields; len(fields) > 0 {
 		_spec.Node.Columns = make([]string, 0, len(fields))
-		_spec.Node.Columns = append(_spec.Node.Columns, loginthrottle.FieldID)
+		_spec.Node.Columns = append(_spec.Node.Columns, session.FieldID)
 		for i := range fields {
-			if fields[i] != loginthrottle.FieldID {
+			if fields[i] != session.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
 		}
@@ -413,12 +413,12 @@ func (_q *LoginThrottleQuery) querySpec() *sqlgraph.QuerySpec {
 	return _spec
 }
 
-func (_q *LoginThrottleQuery) sqlQuery(ctx context.Context) *sql.Selector {
+func (_q *SessionQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	builder := sql.Dialect(_q.driver.Dialect())
-	t1 := builder.Table(loginthrottle.Table)
+	t1 := builder.Table(session.Table)
 	columns := _q.ctx.Fields
 	if len(columns) == 0 {
-		columns = loginthrottle.Columns
+		columns = session.Columns
 	}
 	selector := builder.Select(t1.Columns(columns...)...).From(t1)
 	if _q.sql != nil {
@@ -451,7 +451,7 @@ func (_q *LoginThrottleQuery) sqlQuery(ctx context.Context) *sql.Selector {
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being
 // updated, deleted or "selected ... for update" by other sessions, until the transaction is
 // either committed or rolled-back.
-func (_q *LoginThrottleQuery) ForUpdate(opts ...sql.LockOption) *LoginThrottleQuery {
+func (_q *SessionQuery) ForUpdate(opts ...sql.LockOption) *SessionQuery {
 	if _q.driver.Dialect() == dialect.Postgres {
 		_q.Unique(false)
 	}
@@ -464,7 +464,7 @@ func (_q *LoginThrottleQuery) ForUpdate(opts ...sql.LockOption) *LoginThrottleQu
 // ForShare behaves similarly to ForUpdate, except that it acquires a shared mode lock
 // on any rows that are read. Other sessions can read the rows, but cannot modify them
 // until your transaction commits.
-func (_q *LoginThrottleQuery) ForShare(opts ...sql.LockOption) *LoginThrottleQuery {
+func (_q *SessionQuery) ForShare(opts ...sql.LockOption) *SessionQuery {
 	if _q.driver.Dialect() == dialect.Postgres {
 		_q.Unique(false)
 	}
@@ -475,33 +475,33 @@ func (_q *LoginThrottleQuery) ForShare(opts ...sql.LockOption) *LoginThrottleQue
 }
 
 // Modify adds a query modifier for attaching custom logic to queries.
-func (_q *LoginThrottleQuery) Modify(modifiers ...func(s *sql.Selector)) *LoginThrottleSelect {
+func (_q *SessionQuery) Modify(modifiers ...func(s *sql.Selector)) *SessionSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
 }
 
-// LoginThrottleGroupBy is the group-by builder for LoginThrottle entities.
-type LoginThrottleGroupBy struct {
+// SessionGroupBy is the group-by builder for Session entities.
+type SessionGroupBy struct {
 	selector
-	build *LoginThrottleQuery
+	build *SessionQuery
 }
 
 // Aggregate adds the given aggregation functions to the group-by query.
-func (_g *LoginThrottleGroupBy) Aggregate(fns ...AggregateFunc) *LoginThrottleGroupBy {
+func (_g *SessionGroupBy) Aggregate(fns ...AggregateFunc) *SessionGroupBy {
 	_g.fns = append(_g.fns, fns...)
 	return _g
 }
 
 // Scan applies the selector query and scans the result into the given value.
-func (_g *LoginThrottleGroupBy) Scan(ctx context.Context, v any) error {
+func (_g *SessionGroupBy) Scan(ctx context.Context, v any) error {
 	ctx = setContextOp(ctx, _g.build.ctx, ent.OpQueryGroupBy)
 	if err := _g.build.prepareQuery(ctx); err != nil {
 		return err
 	}
-	return scanWithInterceptors[*LoginThrottleQuery, *LoginThrottleGroupBy](ctx, _g.build, _g, _g.build.inters, v)
+	return scanWithInterceptors[*SessionQuery, *SessionGroupBy](ctx, _g.build, _g, _g.build.inters, v)
 }
 
-func (_g *LoginThrottleGroupBy) sqlScan(ctx context.Context, root *LoginThrottleQuery, v any) error {
+func (_g *SessionGroupBy) sqlScan(ctx context.Context, root *SessionQuery, v any) error {
 	selector := root.sqlQuery(ctx).Select()
 	aggregation := make([]string, 0, len(_g.fns))
 	for _, fn := range _g.fns {
@@ -528,28 +528,28 @@ func (_g *LoginThrottleGroupBy) sqlScan(ctx context.Context, root *LoginThrottle
 	return sql.ScanSlice(rows, v)
 }
 
-// LoginThrottleSelect is the builder for selecting fields of LoginThrottle entities.
-type LoginThrottleSelect struct {
-	*LoginThrottleQuery
+// SessionSelect is the builder for selecting fields of Session entities.
+type SessionSelect struct {
+	*SessionQuery
 	selector
 }
 
 // Aggregate adds the given aggregation functions to the selector query.
-func (_s *LoginThrottleSelect) Aggregate(fns ...AggregateFunc) *LoginThrottleSelect {
+func (_s *SessionSelect) Aggregate(fns ...AggregateFunc) *SessionSelect {
 	_s.fns = append(_s.fns, fns...)
 	return _s
 }
 
 // Scan applies the selector query and scans the result into the given value.
-func (_s *LoginThrottleSelect) Scan(ctx context.Context, v any) error {
+func (_s *SessionSelect) Scan(ctx context.Context, v any) error {
 	ctx = setContextOp(ctx, _s.ctx, ent.OpQuerySelect)
 	if err := _s.prepareQuery(ctx); err != nil {
 		return err
 	}
-	return scanWithInterceptors[*LoginThrottleQuery, *LoginThrottleSelect](ctx, _s.LoginThrottleQuery, _s, _s.inters, v)
+	return scanWithInterceptors[*SessionQuery, *SessionSelect](ctx, _s.SessionQuery, _s, _s.inters, v)
 }
 
-func (_s *LoginThrottleSelect) sqlScan(ctx context.Context, root *LoginThrottleQuery, v any) error {
+func (_s *SessionSelect) sqlScan(ctx context.Context, root *SessionQuery, v any) error {
 	selector := root.sqlQuery(ctx)
 	aggregation := make([]string, 0, len(_s.fns))
 	for _, fn := range _s.fns {
@@ -571,7 +571,7 @@ func (_s *LoginThrottleSelect) sqlScan(ctx context.Context, root *LoginThrottleQ
 }
 
 // Modify adds a query modifier for attaching custom logic to queries.
-func (_s *LoginThrottleSelect) Modify(modifiers ...func(s *sql.Selector)) *LoginThrottleSelect {
+func (_s *SessionSelect) Modify(modifiers ...func(s *sql.Selector)) *SessionSelect {
 	_s.modifiers = append(_s.modifiers, modifiers...)
 	return _s
 }

@@ -11,33 +11,33 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/uberpopug/ates/ent/authdb/loginthrottle"
+	"github.com/uberpopug/ates/ent/authdb/loginlimit"
 	"github.com/uberpopug/ates/ent/authdb/predicate"
 )
 
-// LoginThrottleUpdate is the builder for updating LoginThrottle entities.
-type LoginThrottleUpdate struct {
+// LoginLimitUpdate is the builder for updating LoginLimit entities.
+type LoginLimitUpdate struct {
 	config
 	hooks     []Hook
-	mutation  *LoginThrottleMutation
+	mutation  *LoginLimitMutation
 	modifiers []func(*sql.UpdateBuilder)
 }
 
-// Where appends a list predicates to the LoginThrottleUpdate builder.
-func (_u *LoginThrottleUpdate) Where(ps ...predicate.LoginThrottle) *LoginThrottleUpdate {
+// Where appends a list predicates to the LoginLimitUpdate builder.
+func (_u *LoginLimitUpdate) Where(ps ...predicate.LoginLimit) *LoginLimitUpdate {
 	_u.mutation.Where(ps...)
 	return _u
 }
 
 // SetFailures sets the "failures" field.
-func (_u *LoginThrottleUpdate) SetFailures(v int) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) SetFailures(v int) *LoginLimitUpdate {
 	_u.mutation.ResetFailures()
 	_u.mutation.SetFailures(v)
 	return _u
 }
 
 // SetNillableFailures sets the "failures" field if the given value is not nil.
-func (_u *LoginThrottleUpdate) SetNillableFailures(v *int) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) SetNillableFailures(v *int) *LoginLimitUpdate {
 	if v != nil {
 		_u.SetFailures(*v)
 	}
@@ -45,19 +45,19 @@ func (_u *LoginThrottleUpdate) SetNillableFailures(v *int) *LoginThrottleUpdate 
 }
 
 // AddFailures adds value to the "failures" field.
-func (_u *LoginThrottleUpdate) AddFailures(v int) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) AddFailures(v int) *LoginLimitUpdate {
 	_u.mutation.AddFailures(v)
 	return _u
 }
 
 // SetWindowStartedAt sets the "window_started_at" field.
-func (_u *LoginThrottleUpdate) SetWindowStartedAt(v time.Time) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) SetWindowStartedAt(v time.Time) *LoginLimitUpdate {
 	_u.mutation.SetWindowStartedAt(v)
 	return _u
 }
 
 // SetNillableWindowStartedAt sets the "window_started_at" field if the given value is not nil.
-func (_u *LoginThrottleUpdate) SetNillableWindowStartedAt(v *time.Time) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) SetNillableWindowStartedAt(v *time.Time) *LoginLimitUpdate {
 	if v != nil {
 		_u.SetWindowStartedAt(*v)
 	}
@@ -65,13 +65,13 @@ func (_u *LoginThrottleUpdate) SetNillableWindowStartedAt(v *time.Time) *LoginTh
 }
 
 // SetBlockedUntil sets the "blocked_until" field.
-func (_u *LoginThrottleUpdate) SetBlockedUntil(v time.Time) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) SetBlockedUntil(v time.Time) *LoginLimitUpdate {
 	_u.mutation.SetBlockedUntil(v)
 	return _u
 }
 
 // SetNillableBlockedUntil sets the "blocked_until" field if the given value is not nil.
-func (_u *LoginThrottleUpdate) SetNillableBlockedUntil(v *time.Time) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) SetNillableBlockedUntil(v *time.Time) *LoginLimitUpdate {
 	if v != nil {
 		_u.SetBlockedUntil(*v)
 	}
@@ -79,23 +79,37 @@ func (_u *LoginThrottleUpdate) SetNillableBlockedUntil(v *time.Time) *LoginThrot
 }
 
 // ClearBlockedUntil clears the value of the "blocked_until" field.
-func (_u *LoginThrottleUpdate) ClearBlockedUntil() *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) ClearBlockedUntil() *LoginLimitUpdate {
 	_u.mutation.ClearBlockedUntil()
 	return _u
 }
 
-// Mutation returns the LoginThrottleMutation object of the builder.
-func (_u *LoginThrottleUpdate) Mutation() *LoginThrottleMutation {
+// SetExpiresAt sets the "expires_at" field.
+func (_u *LoginLimitUpdate) SetExpiresAt(v time.Time) *LoginLimitUpdate {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *LoginLimitUpdate) SetNillableExpiresAt(v *time.Time) *LoginLimitUpdate {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// Mutation returns the LoginLimitMutation object of the builder.
+func (_u *LoginLimitUpdate) Mutation() *LoginLimitMutation {
 	return _u.mutation
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
-func (_u *LoginThrottleUpdate) Save(ctx context.Context) (int, error) {
+func (_u *LoginLimitUpdate) Save(ctx context.Context) (int, error) {
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
 // SaveX is like Save, but panics if an error occurs.
-func (_u *LoginThrottleUpdate) SaveX(ctx context.Context) int {
+func (_u *LoginLimitUpdate) SaveX(ctx context.Context) int {
 	affected, err := _u.Save(ctx)
 	if err != nil {
 		panic(err)
@@ -104,26 +118,26 @@ func (_u *LoginThrottleUpdate) SaveX(ctx context.Context) int {
 }
 
 // Exec executes the query.
-func (_u *LoginThrottleUpdate) Exec(ctx context.Context) error {
+func (_u *LoginLimitUpdate) Exec(ctx context.Context) error {
 	_, err := _u.Save(ctx)
 	return err
 }
 
 // ExecX is like Exec, but panics if an error occurs.
-func (_u *LoginThrottleUpdate) ExecX(ctx context.Context) {
+func (_u *LoginLimitUpdate) ExecX(ctx context.Context) {
 	if err := _u.Exec(ctx); err != nil {
 		panic(err)
 	}
 }
 
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
-func (_u *LoginThrottleUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *LoginThrottleUpdate {
+func (_u *LoginLimitUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *LoginLimitUpdate {
 	_u.modifiers = append(_u.modifiers, modifiers...)
 	return _u
 }
 
-func (_u *LoginThrottleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
-	_spec := sqlgraph.NewUpdateSpec(loginthrottle.Table, loginthrottle.Columns, sqlgraph.NewFieldSpec(loginthrottle.FieldID, field.TypeInt))
+func (_u *LoginLimitUpdate) sqlSave(ctx context.Context) (_node int, err error) {
+	_spec := sqlgraph.NewUpdateSpec(loginlimit.Table, loginlimit.Columns, sqlgraph.NewFieldSpec(loginlimit.FieldID, field.TypeInt))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
 			for i := range ps {
@@ -132,24 +146,27 @@ func (_u *LoginThrottleUpdate) sqlSave(ctx context.Context) (_node int, err erro
 		}
 	}
 	if value, ok := _u.mutation.Failures(); ok {
-		_spec.SetField(loginthrottle.FieldFailures, field.TypeInt, value)
+		_spec.SetField(loginlimit.FieldFailures, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.AddedFailures(); ok {
-		_spec.AddField(loginthrottle.FieldFailures, field.TypeInt, value)
+		_spec.AddField(loginlimit.FieldFailures, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.WindowStartedAt(); ok {
-		_spec.SetField(loginthrottle.FieldWindowStartedAt, field.TypeTime, value)
+		_spec.SetField(loginlimit.FieldWindowStartedAt, field.TypeTime, value)
 	}
 	if value, ok := _u.mutation.BlockedUntil(); ok {
-		_spec.SetField(loginthrottle.FieldBlockedUntil, field.TypeTime, value)
+		_spec.SetField(loginlimit.FieldBlockedUntil, field.TypeTime, value)
 	}
 	if _u.mutation.BlockedUntilCleared() {
-		_spec.ClearField(loginthrottle.FieldBlockedUntil, field.TypeTime)
+		_spec.ClearField(loginlimit.FieldBlockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(loginlimit.FieldExpiresAt, field.TypeTime, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
-			err = &NotFoundError{loginthrottle.Label}
+			err = &NotFoundError{loginlimit.Label}
 		} else if sqlgraph.IsConstraintError(err) {
 			err = &ConstraintError{msg: err.Error(), wrap: err}
 		}
@@ -159,24 +176,24 @@ func (_u *LoginThrottleUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	return _node, nil
 }
 
-// LoginThrottleUpdateOne is the builder for updating a single LoginThrottle entity.
-type LoginThrottleUpdateOne struct {
+// LoginLimitUpdateOne is the builder for updating a single LoginLimit entity.
+type LoginLimitUpdateOne struct {
 	config
 	fields    []string
 	hooks     []Hook
-	mutation  *LoginThrottleMutation
+	mutation  *LoginLimitMutation
 	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetFailures sets the "failures" field.
-func (_u *LoginThrottleUpdateOne) SetFailures(v int) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) SetFailures(v int) *LoginLimitUpdateOne {
 	_u.mutation.ResetFailures()
 	_u.mutation.SetFailures(v)
 	return _u
 }
 
 // SetNillableFailures sets the "failures" field if the given value is not nil.
-func (_u *LoginThrottleUpdateOne) SetNillableFailures(v *int) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) SetNillableFailures(v *int) *LoginLimitUpdateOne {
 	if v != nil {
 		_u.SetFailures(*v)
 	}
@@ -184,19 +201,19 @@ func (_u *LoginThrottleUpdateOne) SetNillableFailures(v *int) *LoginThrottleUpda
 }
 
 // AddFailures adds value to the "failures" field.
-func (_u *LoginThrottleUpdateOne) AddFailures(v int) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) AddFailures(v int) *LoginLimitUpdateOne {
 	_u.mutation.AddFailures(v)
 	return _u
 }
 
 // SetWindowStartedAt sets the "window_started_at" field.
-func (_u *LoginThrottleUpdateOne) SetWindowStartedAt(v time.Time) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) SetWindowStartedAt(v time.Time) *LoginLimitUpdateOne {
 	_u.mutation.SetWindowStartedAt(v)
 	return _u
 }
 
 // SetNillableWindowStartedAt sets the "window_started_at" field if the given value is not nil.
-func (_u *LoginThrottleUpdateOne) SetNillableWindowStartedAt(v *time.Time) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) SetNillableWindowStartedAt(v *time.Time) *LoginLimitUpdateOne {
 	if v != nil {
 		_u.SetWindowStartedAt(*v)
 	}
@@ -204,13 +221,13 @@ func (_u *LoginThrottleUpdateOne) SetNillableWindowStartedAt(v *time.Time) *Logi
 }
 
 // SetBlockedUntil sets the "blocked_until" field.
-func (_u *LoginThrottleUpdateOne) SetBlockedUntil(v time.Time) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) SetBlockedUntil(v time.Time) *LoginLimitUpdateOne {
 	_u.mutation.SetBlockedUntil(v)
 	return _u
 }
 
 // SetNillableBlockedUntil sets the "blocked_until" field if the given value is not nil.
-func (_u *LoginThrottleUpdateOne) SetNillableBlockedUntil(v *time.Time) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) SetNillableBlockedUntil(v *time.Time) *LoginLimitUpdateOne {
 	if v != nil {
 		_u.SetBlockedUntil(*v)
 	}
@@ -218,36 +235,50 @@ func (_u *LoginThrottleUpdateOne) SetNillableBlockedUntil(v *time.Time) *LoginTh
 }
 
 // ClearBlockedUntil clears the value of the "blocked_until" field.
-func (_u *LoginThrottleUpdateOne) ClearBlockedUntil() *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) ClearBlockedUntil() *LoginLimitUpdateOne {
 	_u.mutation.ClearBlockedUntil()
 	return _u
 }
 
-// Mutation returns the LoginThrottleMutation object of the builder.
-func (_u *LoginThrottleUpdateOne) Mutation() *LoginThrottleMutation {
+// SetExpiresAt sets the "expires_at" field.
+func (_u *LoginLimitUpdateOne) SetExpiresAt(v time.Time) *LoginLimitUpdateOne {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *LoginLimitUpdateOne) SetNillableExpiresAt(v *time.Time) *LoginLimitUpdateOne {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// Mutation returns the LoginLimitMutation object of the builder.
+func (_u *LoginLimitUpdateOne) Mutation() *LoginLimitMutation {
 	return _u.mutation
 }
 
-// Where appends a list predicates to the LoginThrottleUpdate builder.
-func (_u *LoginThrottleUpdateOne) Where(ps ...predicate.LoginThrottle) *LoginThrottleUpdateOne {
+// Where appends a list predicates to the LoginLimitUpdate builder.
+func (_u *LoginLimitUpdateOne) Where(ps ...predicate.LoginLimit) *LoginLimitUpdateOne {
 	_u.mutation.Where(ps...)
 	return _u
 }
 
 // Select allows selecting one or more fields (columns) of the returned entity.
 // The default is selecting all fields defined in the entity schema.
-func (_u *LoginThrottleUpdateOne) Select(field string, fields ...string) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) Select(field string, fields ...string) *LoginLimitUpdateOne {
 	_u.fields = append([]string{field}, fields...)
 	return _u
 }
 
-// Save executes the query and returns the updated LoginThrottle entity.
-func (_u *LoginThrottleUpdateOne) Save(ctx context.Context) (*LoginThrottle, error) {
+// Save executes the query and returns the updated LoginLimit entity.
+func (_u *LoginLimitUpdateOne) Save(ctx context.Context) (*LoginLimit, error) {
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
 // SaveX is like Save, but panics if an error occurs.
-func (_u *LoginThrottleUpdateOne) SaveX(ctx context.Context) *LoginThrottle {
+func (_u *LoginLimitUpdateOne) SaveX(ctx context.Context) *LoginLimit {
 	node, err := _u.Save(ctx)
 	if err != nil {
 		panic(err)
@@ -256,39 +287,39 @@ func (_u *LoginThrottleUpdateOne) SaveX(ctx context.Context) *LoginThrottle {
 }
 
 // Exec executes the query on the entity.
-func (_u *LoginThrottleUpdateOne) Exec(ctx context.Context) error {
+func (_u *LoginLimitUpdateOne) Exec(ctx context.Context) error {
 	_, err := _u.Save(ctx)
 	return err
 }
 
 // ExecX is like Exec, but panics if an error occurs.
-func (_u *LoginThrottleUpdateOne) ExecX(ctx context.Context) {
+func (_u *LoginLimitUpdateOne) ExecX(ctx context.Context) {
 	if err := _u.Exec(ctx); err != nil {
 		panic(err)
 	}
 }
 
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
-func (_u *LoginThrottleUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *LoginThrottleUpdateOne {
+func (_u *LoginLimitUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *LoginLimitUpdateOne {
 	_u.modifiers = append(_u.modifiers, modifiers...)
 	return _u
 }
 
-func (_u *LoginThrottleUpdateOne) sqlSave(ctx context.Context) (_node *LoginThrottle, err error) {
-	_spec := sqlgraph.NewUpdateSpec(loginthrottle.Table, loginthrottle.Columns, sqlgraph.NewFieldSpec(loginthrottle.FieldID, field.TypeInt))
+func (_u *LoginLimitUpdateOne) sqlSave(ctx context.Context) (_node *LoginLimit, err error) {
+	_spec := sqlgraph.NewUpdateSpec(loginlimit.Table, loginlimit.Columns, sqlgraph.NewFieldSpec(loginlimit.FieldID, field.TypeInt))
 	id, ok := _u.mutation.ID()
 	if !ok {
-		return nil, &ValidationError{Name: "id", err: errors.New(`authdb: missing "LoginThrottle.id" for update`)}
+		return nil, &ValidationError{Name: "id", err: errors.New(`authdb: missing "LoginLimit.id" for update`)}
 	}
 	_spec.Node.ID.Value = id
 	if fields := _u.fields; len(fields) > 0 {
 		_spec.Node.Columns = make([]string, 0, len(fields))
-		_spec.Node.Columns = append(_spec.Node.Columns, loginthrottle.FieldID)
+		_spec.Node.Columns = append(_spec.Node.Columns, loginlimit.FieldID)
 		for _, f := range fields {
-			if !loginthrottle.ValidColumn(f) {
+			if !loginlimit.ValidColumn(f) {
 				return nil, &ValidationError{Name: f, err: fmt.Errorf("authdb: invalid field %q for query", f)}
 			}
-			if f != loginthrottle.FieldID {
+			if f != loginlimit.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, f)
 			}
 		}
@@ -301,27 +332,30 @@ func (_u *LoginThrottleUpdateOne) sqlSave(ctx context.Context) (_node *LoginThro
 		}
 	}
 	if value, ok := _u.mutation.Failures(); ok {
-		_spec.SetField(loginthrottle.FieldFailures, field.TypeInt, value)
+		_spec.SetField(loginlimit.FieldFailures, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.AddedFailures(); ok {
-		_spec.AddField(loginthrottle.FieldFailures, field.TypeInt, value)
+		_spec.AddField(loginlimit.FieldFailures, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.WindowStartedAt(); ok {
-		_spec.SetField(loginthrottle.FieldWindowStartedAt, field.TypeTime, value)
+		_spec.SetField(loginlimit.FieldWindowStartedAt, field.TypeTime, value)
 	}
 	if value, ok := _u.mutation.BlockedUntil(); ok {
-		_spec.SetField(loginthrottle.FieldBlockedUntil, field.TypeTime, value)
+		_spec.SetField(loginlimit.FieldBlockedUntil, field.TypeTime, value)
 	}
 	if _u.mutation.BlockedUntilCleared() {
-		_spec.ClearField(loginthrottle.FieldBlockedUntil, field.TypeTime)
+		_spec.ClearField(loginlimit.FieldBlockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(loginlimit.FieldExpiresAt, field.TypeTime, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
-	_node = &LoginThrottle{config: _u.config}
+	_node = &LoginLimit{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues
 	if err = sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
-			err = &NotFoundError{loginthrottle.Label}
+			err = &NotFoundError{loginlimit.Label}
 		} else if sqlgraph.IsConstraintError(err) {
 			err = &ConstraintError{msg: err.Error(), wrap: err}
 		}

@@ -1,4 +1,6 @@
-package rabbitmq
+// Package amqptest helps tests cause broker outages: a TCP proxy between a client and
+// RabbitMQ that a test can cut (R-REL-3).
+package amqptest
 
 import (
 	"net"
@@ -9,9 +11,10 @@ import (
 	"time"
 )
 
-// proxy is a TCP proxy to the broker that a test can cut: drop kills every connection through it
-// and refuses new ones for a while; hold stops forwarding, so what is in flight stays in flight.
-type proxy struct {
+// Proxy is a TCP proxy to the broker that a test can cut: Drop kills every connection through
+// it and refuses new ones for a while (the broker is away); Hold stops forwarding, so what is in
+// flight stays in flight.
+type Proxy struct {
 	ln       net.Listener
 	target   string
 	accepted atomic.Int64 // connections forwarded to the broker
@@ -25,8 +28,9 @@ type proxy struct {
 	wg          sync.WaitGroup
 }
 
-// startProxy listens on a free local port and forwards to the broker of amqpURL.
-func startProxy(tb testing.TB, amqpURL string) *proxy {
+// StartProxy listens on a free local port and forwards to the broker of amqpURL; it is closed
+// when the test ends.
+func StartProxy(tb testing.TB, amqpURL string) *Proxy {
 	tb.Helper()
 	u, err := url.Parse(amqpURL)
 	if err != nil {
@@ -36,7 +40,7 @@ func startProxy(tb testing.TB, amqpURL string) *proxy {
 	if err != nil {
 		tb.Fatalf("proxy: listening: %v", err)
 	}
-	p := &proxy{ln: ln, target: u.Host, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: u.Host, conns: map[net.Conn]struct{}{}}
 	p.cond = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
@@ -44,8 +48,8 @@ func startProxy(tb testing.TB, amqpURL string) *proxy {
 	return p
 }
 
-// url is amqpURL with the proxy in place of the broker.
-func (p *proxy) url(amqpURL string) string {
+// URL is amqpURL with the proxy in place of the broker.
+func (p *Proxy) URL(amqpURL string) string {
 	u, err := url.Parse(amqpURL)
 	if err != nil {
 		return amqpURL
@@ -54,15 +58,16 @@ func (p *proxy) url(amqpURL string) string {
 	return u.String()
 }
 
-// hold stops forwarding in both directions until drop.
-func (p *proxy) hold() {
+// Hold stops forwarding in both directions until Drop.
+func (p *Proxy) Hold() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.holding = true
 }
 
-// drop closes every connection through the proxy and refuses new ones for refuseFor.
-func (p *proxy) drop(refuseFor time.Duration) {
+// Drop closes every connection through the proxy and refuses new ones for refuseFor; it
+// returns the moment the refusal ends: when the broker is back for the proxy's clients.
+func (p *Proxy) Drop(refuseFor time.Duration) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.refuseUntil = time.Now().Add(refuseFor)
@@ -72,18 +77,29 @@ func (p *proxy) drop(refuseFor time.Duration) {
 		c.Close()
 	}
 	clear(p.conns)
+	return p.refuseUntil
 }
 
-func (p *proxy) close() {
+// Allow ends a refusal begun by Drop now: the broker is back for the proxy's clients.
+func (p *Proxy) Allow() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuseUntil = time.Time{}
+}
+
+// Accepted is how many connections the proxy forwarded to the broker so far.
+func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
+
+func (p *Proxy) close() {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
 	p.ln.Close()
-	p.drop(0)
+	p.Drop(0)
 	p.wg.Wait()
 }
 
-func (p *proxy) accept() {
+func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
 		client, err := p.ln.Accept()
@@ -102,7 +118,7 @@ func (p *proxy) accept() {
 	}
 }
 
-func (p *proxy) serve(client net.Conn) {
+func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
 	broker, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
@@ -123,7 +139,7 @@ func (p *proxy) serve(client net.Conn) {
 	p.forward(client, broker)
 }
 
-func (p *proxy) track(conns ...net.Conn) bool {
+func (p *Proxy) track(conns ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -136,7 +152,7 @@ func (p *proxy) track(conns ...net.Conn) bool {
 }
 
 // forward copies src to dst, pausing while the proxy holds; it closes both when either ends.
-func (p *proxy) forward(dst, src net.Conn) {
+func (p *Proxy) forward(dst, src net.Conn) {
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 32<<10)

@@ -8,30 +8,30 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/uberpopug/ates/ent/authdb/loginthrottle"
+	"github.com/uberpopug/ates/ent/authdb/loginlimit"
 	"github.com/uberpopug/ates/ent/authdb/predicate"
 )
 
-// LoginThrottleDelete is the builder for deleting a LoginThrottle entity.
-type LoginThrottleDelete struct {
+// LoginLimitDelete is the builder for deleting a LoginLimit entity.
+type LoginLimitDelete struct {
 	config
 	hooks    []Hook
-	mutation *LoginThrottleMutation
+	mutation *LoginLimitMutation
 }
 
-// Where appends a list predicates to the LoginThrottleDelete builder.
-func (_d *LoginThrottleDelete) Where(ps ...predicate.LoginThrottle) *LoginThrottleDelete {
+// Where appends a list predicates to the LoginLimitDelete builder.
+func (_d *LoginLimitDelete) Where(ps ...predicate.LoginLimit) *LoginLimitDelete {
 	_d.mutation.Where(ps...)
 	return _d
 }
 
 // Exec executes the deletion query and returns how many vertices were deleted.
-func (_d *LoginThrottleDelete) Exec(ctx context.Context) (int, error) {
+func (_d *LoginLimitDelete) Exec(ctx context.Context) (int, error) {
 	return withHooks(ctx, _d.sqlExec, _d.mutation, _d.hooks)
 }
 
 // ExecX is like Exec, but panics if an error occurs.
-func (_d *LoginThrottleDelete) ExecX(ctx context.Context) int {
+func (_d *LoginLimitDelete) ExecX(ctx context.Context) int {
 	n, err := _d.Exec(ctx)
 	if err != nil {
 		panic(err)
@@ -39,8 +39,8 @@ func (_d *LoginThrottleDelete) ExecX(ctx context.Context) int {
 	return n
 }
 
-func (_d *LoginThrottleDelete) sqlExec(ctx context.Context) (int, error) {
-	_spec := sqlgraph.NewDeleteSpec(loginthrottle.Table, sqlgraph.NewFieldSpec(loginthrottle.FieldID, field.TypeInt))
+func (_d *LoginLimitDelete) sqlExec(ctx context.Context) (int, error) {
+	_spec := sqlgraph.NewDeleteSpec(loginlimit.Table, sqlgraph.NewFieldSpec(loginlimit.FieldID, field.TypeInt))
 	if ps := _d.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
 			for i := range ps {
@@ -56,32 +56,32 @@ func (_d *LoginThrottleDelete) sqlExec(ctx context.Context) (int, error) {
 	return affected, err
 }
 
-// LoginThrottleDeleteOne is the builder for deleting a single LoginThrottle entity.
-type LoginThrottleDeleteOne struct {
-	_d *LoginThrottleDelete
+// LoginLimitDeleteOne is the builder for deleting a single LoginLimit entity.
+type LoginLimitDeleteOne struct {
+	_d *LoginLimitDelete
 }
 
-// Where appends a list predicates to the LoginThrottleDelete builder.
-func (_d *LoginThrottleDeleteOne) Where(ps ...predicate.LoginThrottle) *LoginThrottleDeleteOne {
+// Where appends a list predicates to the LoginLimitDelete builder.
+func (_d *LoginLimitDeleteOne) Where(ps ...predicate.LoginLimit) *LoginLimitDeleteOne {
 	_d._d.mutation.Where(ps...)
 	return _d
 }
 
 // Exec executes the deletion query.
-func (_d *LoginThrottleDeleteOne) Exec(ctx context.Context) error {
+func (_d *LoginLimitDeleteOne) Exec(ctx context.Context) error {
 	n, err := _d._d.Exec(ctx)
 	switch {
 	case err != nil:
 		return err
 	case n == 0:
-		return &NotFoundError{loginthrottle.Label}
+		return &NotFoundError{loginlimit.Label}
 	default:
 		return nil
 	}
 }
 
 // ExecX is like Exec, but panics if an error occurs.
-func (_d *LoginThrottleDeleteOne) ExecX(ctx context.Context) {
+func (_d *LoginLimitDeleteOne) ExecX(ctx context.Context) {
 	if err := _d.Exec(ctx); err != nil {
 		panic(err)
 	}

@@ -9,35 +9,37 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
-	"github.com/uberpopug/ates/ent/authdb/loginthrottle"
+	"github.com/uberpopug/ates/ent/authdb/loginlimit"
 )
 
-// LoginThrottle is the model entity for the LoginThrottle schema.
-type LoginThrottle struct {
+// LoginLimit is the model entity for the LoginLimit schema.
+type LoginLimit struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// Username holds the value of the "username" field.
-	Username string `json:"username,omitempty"`
+	// Key holds the value of the "key" field.
+	Key string `json:"key,omitempty"`
 	// Failures holds the value of the "failures" field.
 	Failures int `json:"failures,omitempty"`
 	// WindowStartedAt holds the value of the "window_started_at" field.
 	WindowStartedAt time.Time `json:"window_started_at,omitempty"`
 	// BlockedUntil holds the value of the "blocked_until" field.
 	BlockedUntil *time.Time `json:"blocked_until,omitempty"`
+	// ExpiresAt holds the value of the "expires_at" field.
+	ExpiresAt    time.Time `json:"expires_at,omitempty"`
 	selectValues sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
-func (*LoginThrottle) scanValues(columns []string) ([]any, error) {
+func (*LoginLimit) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case loginthrottle.FieldID, loginthrottle.FieldFailures:
+		case loginlimit.FieldID, loginlimit.FieldFailures:
 			values[i] = new(sql.NullInt64)
-		case loginthrottle.FieldUsername:
+		case loginlimit.FieldKey:
 			values[i] = new(sql.NullString)
-		case loginthrottle.FieldWindowStartedAt, loginthrottle.FieldBlockedUntil:
+		case loginlimit.FieldWindowStartedAt, loginlimit.FieldBlockedUntil, loginlimit.FieldExpiresAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -47,43 +49,49 @@ func (*LoginThrottle) scanValues(columns []string) ([]any, error) {
 }
 
 // assignValues assigns the values that were returned from sql.Rows (after scanning)
-// to the LoginThrottle fields.
-func (_m *LoginThrottle) assignValues(columns []string, values []any) error {
+// to the LoginLimit fields.
+func (_m *LoginLimit) assignValues(columns []string, values []any) error {
 	if m, n := len(values), len(columns); m < n {
 		return fmt.Errorf("mismatch number of scan values: %d != %d", m, n)
 	}
 	for i := range columns {
 		switch columns[i] {
-		case loginthrottle.FieldID:
+		case loginlimit.FieldID:
 			value, ok := values[i].(*sql.NullInt64)
 			if !ok {
 				return fmt.Errorf("unexpected type %T for field id", value)
 			}
 			_m.ID = int(value.Int64)
-		case loginthrottle.FieldUsername:
+		case loginlimit.FieldKey:
 			if value, ok := values[i].(*sql.NullString); !ok {
-				return fmt.Errorf("unexpected type %T for field username", values[i])
+				return fmt.Errorf("unexpected type %T for field key", values[i])
 			} else if value.Valid {
-				_m.Username = value.String
+				_m.Key = value.String
 			}
-		case loginthrottle.FieldFailures:
+		case loginlimit.FieldFailures:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field failures", values[i])
 			} else if value.Valid {
 				_m.Failures = int(value.Int64)
 			}
-		case loginthrottle.FieldWindowStartedAt:
+		case loginlimit.FieldWindowStartedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field window_started_at", values[i])
 			} else if value.Valid {
 				_m.WindowStartedAt = value.Time
 			}
-		case loginthrottle.FieldBlockedUntil:
+		case loginlimit.FieldBlockedUntil:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field blocked_until", values[i])
 			} else if value.Valid {
 				_m.BlockedUntil = new(time.Time)
 				*_m.BlockedUntil = value.Time
+			}
+		case loginlimit.FieldExpiresAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field expires_at", values[i])
+			} else if value.Valid {
+				_m.ExpiresAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -92,37 +100,37 @@ func (_m *LoginThrottle) assignValues(columns []string, values []any) error {
 	return nil
 }
 
-// Value returns the ent.Value that was dynamically selected and assigned to the LoginThrottle.
+// Value returns the ent.Value that was dynamically selected and assigned to the LoginLimit.
 // This includes values selected through modifiers, order, etc.
-func (_m *LoginThrottle) Value(name string) (ent.Value, error) {
+func (_m *LoginLimit) Value(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
 }
 
-// Update returns a builder for updating this LoginThrottle.
-// Note that you need to call LoginThrottle.Unwrap() before calling this method if this LoginThrottle
+// Update returns a builder for updating this LoginLimit.
+// Note that you need to call LoginLimit.Unwrap() before calling this method if this LoginLimit
 // was returned from a transaction, and the transaction was committed or rolled back.
-func (_m *LoginThrottle) Update() *LoginThrottleUpdateOne {
-	return NewLoginThrottleClient(_m.config).UpdateOne(_m)
+func (_m *LoginLimit) Update() *LoginLimitUpdateOne {
+	return NewLoginLimitClient(_m.config).UpdateOne(_m)
 }
 
-// Unwrap unwraps the LoginThrottle entity that was returned from a transaction after it was closed,
+// Unwrap unwraps the LoginLimit entity that was returned from a transaction after it was closed,
 // so that all future queries will be executed through the driver which created the transaction.
-func (_m *LoginThrottle) Unwrap() *LoginThrottle {
+func (_m *LoginLimit) Unwrap() *LoginLimit {
 	_tx, ok := _m.config.driver.(*txDriver)
 	if !ok {
-		panic("authdb: LoginThrottle is not a transactional entity")
+		panic("authdb: LoginLimit is not a transactional entity")
 	}
 	_m.config.driver = _tx.drv
 	return _m
 }
 
 // String implements the fmt.Stringer.
-func (_m *LoginThrottle) String() string {
+func (_m *LoginLimit) String() string {
 	var builder strings.Builder
-	builder.WriteString("LoginThrottle(")
+	builder.WriteString("LoginLimit(")
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
-	builder.WriteString("username=")
-	builder.WriteString(_m.Username)
+	builder.WriteString("key=")
+	builder.WriteString(_m.Key)
 	builder.WriteString(", ")
 	builder.WriteString("failures=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Failures))
@@ -134,9 +142,12 @@ func (_m *LoginThrottle) String() string {
 		builder.WriteString("blocked_until=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("expires_at=")
+	builder.WriteString(_m.ExpiresAt.Format(time.ANSIC))
 	builder.WriteByte(')')
 	return builder.String()
 }
 
-// LoginThrottles is a parsable slice of LoginThrottle.
-type LoginThrottles []*LoginThrottle
+// LoginLimits is a parsable slice of LoginLimit.
+type LoginLimits []*LoginLimit
