@@ -33,7 +33,7 @@ test('the admin manages accounts: list, search, create with a role, change role,
   await dialog.getByLabel('Full name').fill('Second Kesha');
   await dialog.getByLabel('Email').fill('kesha2@uberpopug.com');
   await dialog.getByLabel(/Beak print/).fill('beak-print-456');
-  await dialog.getByLabel('Role').selectOption('MANAGER');
+  await dialog.getByLabel('Role', { exact: true }).selectOption('MANAGER');
   await dialog.getByRole('button', { name: 'Create account' }).click();
   await expect(dialog.getByLabel('Username')).toHaveAttribute('aria-invalid', 'true');
   await checkA11y(page, 'new account dialog with a field error');
@@ -56,7 +56,7 @@ test('the admin manages accounts: list, search, create with a role, change role,
   await expect(table.locator('tbody tr')).toHaveCount(1);
   await expect(table).toContainText('bux');
   await page.getByLabel('Search').fill('');
-  await page.getByLabel('Role').selectOption('WORKER');
+  await page.getByLabel('Role', { exact: true }).selectOption('WORKER');
   await expect(table.locator('tbody tr')).toHaveCount(1);
 });
 

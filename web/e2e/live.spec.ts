@@ -31,9 +31,9 @@ test('(a) a manager shuffles: the popug\'s board and balance change without a re
   await visit(page, '/tasks?view=mine');
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'connected');
   await expect(page.getByTestId('task-table').locator('tbody tr')).toHaveCount(0);
+  // A second tab of the same browser: signed in by the refresh cookie (R-SESS-1).
   const account = await page.context().newPage();
-  await signIn(account, gw, 'kesha');
-  await visit(account, '/account');
+  await account.goto(`${gw.url}/account`);
   await expect(account.getByTestId('balance')).toHaveText('$0.00');
   await expect(account.getByTestId('connection')).toHaveAttribute('data-state', 'connected');
 
@@ -52,6 +52,12 @@ test('(a) a manager shuffles: the popug\'s board and balance change without a re
 
 test('(b) a popug completes a task: the accountant sees the new balance live', async ({ page, browser, foreign }) => {
   await gw.createAccount('bux', 'ACCOUNTANT', 'Bux Counter');
+  // kesha needs an open task: each new one goes to kesha, rio or bux at random.
+  for (let i = 0; i < 40; i++) {
+    const open = (await gw.gql('{ myTasks(status: OPEN) { totalCount } }', {}, kesha.token)).myTasks.totalCount as number;
+    if (open > 0) break;
+    await gw.createTask(rio.token, `Seed sorting ${i}`);
+  }
   await signIn(page, gw, 'kesha');
   await visit(page, '/tasks?view=mine');
   const complete = page.getByRole('button', { name: /^Complete “/ }).first();

@@ -26,7 +26,7 @@ test('an expired access token is refreshed silently; the live board keeps workin
   await page.waitForTimeout(Math.max(0, 12_000 - (Date.now() - t0)));
   const kesha = await gw.login('kesha');
   await gw.createTask(kesha.token, 'After the first token expired');
-  await expect(page.getByText('After the first token expired')).toBeVisible();
+  await expect(page.getByText('After the first token expired', { exact: true })).toBeVisible();
   await page.getByRole('link', { name: 'My account' }).click();
   await expect(page.getByTestId('balance')).toHaveText(/^-\$\d/);
   await expect(page.getByRole('heading', { name: 'Sign in to aTES' })).toHaveCount(0);

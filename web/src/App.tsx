@@ -25,7 +25,7 @@ function Loading() {
   const { t } = useTranslation();
   return (
     <Center h="60vh" aria-busy="true">
-      <Loader aria-label={t('common.loading')} />
+      <Loader role="status" aria-label={t('common.loading')} />
     </Center>
   );
 }

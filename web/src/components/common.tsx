@@ -164,7 +164,7 @@ export interface ChartPoint {
 /** A chart (its own chunk, R-WEB perf budget) with a text summary for screen readers. */
 export function Chart(props: { title: string; points: ChartPoint[]; kind?: 'bar' | 'line' }) {
   return (
-    <Suspense fallback={<Loader size="sm" aria-label={props.title} />}>
+    <Suspense fallback={<Loader size="sm" role="status" aria-label={props.title} />}>
       <ChartImpl {...props} />
     </Suspense>
   );
