@@ -1,5 +1,5 @@
 import { lazy, Suspense, useState } from 'react';
-import { Alert, Badge, Button, Group, Modal, Text, Loader } from '@mantine/core';
+import { Alert, Badge, Button, Group, Modal, PasswordInput, Text, Loader, type PasswordInputProps } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
 import { describe } from '../lib/errors';
 import { formatMoney, formatDay } from '../lib/format';
@@ -167,5 +167,17 @@ export function Chart(props: { title: string; points: ChartPoint[]; kind?: 'bar'
     <Suspense fallback={<Loader size="sm" role="status" aria-label={props.title} />}>
       <ChartImpl {...props} />
     </Suspense>
+  );
+}
+
+/** A beak-print field: invalid state announced (Mantine marks only its wrapper), toggle labelled. */
+export function PasswordField(props: PasswordInputProps) {
+  const { t } = useTranslation();
+  return (
+    <PasswordInput
+      {...props}
+      aria-invalid={props.error ? true : undefined}
+      visibilityToggleButtonProps={{ 'aria-label': t('auth.showPassword') }}
+    />
   );
 }

@@ -135,7 +135,18 @@ export class Session {
   async logout(): Promise<void> {
     try {
       const t = await this.accessToken();
-      if (t) await gqlFetch(LogoutDocument, {}, t);
+      if (t) {
+        try {
+          await gqlFetch(LogoutDocument, {}, t);
+        } catch (e) {
+          // The token was refused (a password or role change bumps the account's version): a
+          // fresh one from the refresh cookie ends the session, so a reload does not bring it back.
+          if (codeOf(e) !== 'UNAUTHENTICATED') throw e;
+          this.token = null;
+          const fresh = await this.refresh();
+          if (fresh) await gqlFetch(LogoutDocument, {}, fresh);
+        }
+      }
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
     } finally {

@@ -98,7 +98,7 @@ function AccountingScreen() {
             points={earn.data.managementEarnings.map((d) => ({
               label: formatDay(d.date, i18n.language, 'short'),
               value: chartValue(d.managementEarnings),
-              display: d.managementEarnings,
+              display: formatMoney(d.managementEarnings, i18n.language),
             }))}
           />
         )}

@@ -2,7 +2,7 @@
 // deactivate, reactivate.
 import { useEffect, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
-import { Badge, Button, Group, Modal, NativeSelect, PasswordInput, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Group, Modal, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { notify } from '../lib/notify';
 import { useTranslation } from 'react-i18next';
 import {
@@ -17,7 +17,7 @@ import type { Role } from '../gql/graphql';
 import { can, useSession } from '../lib/useSession';
 import { describe } from '../lib/errors';
 import { validateAccount, type FieldErrors } from '../lib/validate';
-import { ErrorAlert, Pager, errorText, usePaging } from '../components/common';
+import { ErrorAlert, Pager, PasswordField, errorText, usePaging } from '../components/common';
 import { Forbidden } from '../components/Layout';
 
 const ROLES: Role[] = ['WORKER', 'MANAGER', 'ACCOUNTANT', 'ADMIN'];
@@ -176,7 +176,7 @@ function CreateAccount({ opened, onClose, onCreated }: { opened: boolean; onClos
           <TextInput label={t('auth.username')} description={t('auth.usernameHint')} required data-autofocus {...field('username')} />
           <TextInput label={t('auth.fullName')} required {...field('fullName')} />
           <TextInput label={t('auth.email')} type="email" required {...field('email')} />
-          <PasswordInput label={t('auth.password')} description={t('auth.passwordHint')} required autoComplete="new-password" {...field('password')} />
+          <PasswordField label={t('auth.password')} description={t('auth.passwordHint')} required autoComplete="new-password" {...field('password')} />
           <NativeSelect
             label={t('accounts.role')}
             value={v.role}

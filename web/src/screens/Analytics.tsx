@@ -7,7 +7,7 @@ import { AnalyticsSummaryDocument, MostExpensiveDocument } from '../graphql/docu
 import type { Period } from '../gql/graphql';
 import { can, useSession } from '../lib/useSession';
 import { useBusinessDay } from '../lib/businessDay';
-import { addDays, chartValue, formatDay } from '../lib/format';
+import { addDays, chartValue, formatDay, formatMoney } from '../lib/format';
 import { Chart, Day, ErrorAlert, Money } from '../components/common';
 import { DateRange } from '../components/DateRange';
 import { Forbidden } from '../components/Layout';
@@ -85,7 +85,7 @@ function AnalyticsScreen() {
           <Chart
             kind="line"
             title={t('analytics.reward')}
-            points={series.map((p) => ({ label: label(p.from, p.to), value: p.top ? chartValue(p.top.reward) : 0, display: p.top?.reward ?? '0.00' }))}
+            points={series.map((p) => ({ label: label(p.from, p.to), value: p.top ? chartValue(p.top.reward) : 0, display: formatMoney(p.top?.reward ?? '0.00', i18n.language) }))}
           />
         )}
         <Table striped mt="sm" data-testid="an-series">

@@ -1,11 +1,11 @@
 import { useEffect, useState } from 'react';
 import { Link, Navigate, useLocation, useSearchParams } from 'react-router';
-import { Anchor, Box, Button, Center, Group, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Anchor, Box, Button, Center, Group, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
 import { session } from '../lib/session';
 import { useSession } from '../lib/useSession';
 import { describe } from '../lib/errors';
-import { ErrorAlert } from '../components/common';
+import { ErrorAlert, PasswordField } from '../components/common';
 import { LanguageSwitch } from '../components/Layout';
 import { validateSignUp, type FieldErrors } from '../lib/validate';
 
@@ -86,7 +86,7 @@ export function LoginScreen() {
             onChange={(e) => setUsername(e.currentTarget.value)}
             error={fields.username}
           />
-          <PasswordInput
+          <PasswordField
             label={t('auth.password')}
             name="password"
             autoComplete="current-password"
@@ -150,7 +150,7 @@ export function SignUpScreen() {
           <TextInput label={t('auth.username')} description={t('auth.usernameHint')} autoComplete="username" required {...field('username')} />
           <TextInput label={t('auth.fullName')} autoComplete="name" required {...field('fullName')} />
           <TextInput label={t('auth.email')} type="email" autoComplete="email" required {...field('email')} />
-          <PasswordInput label={t('auth.password')} description={t('auth.passwordHint')} autoComplete="new-password" required {...field('password')} />
+          <PasswordField label={t('auth.password')} description={t('auth.passwordHint')} autoComplete="new-password" required {...field('password')} />
           {error && !Object.keys(serverFields(error)).length ? <ErrorAlert error={error} /> : null}
           <Button type="submit" loading={busy}>
             {t('auth.signUp')}

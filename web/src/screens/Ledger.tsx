@@ -7,7 +7,7 @@ import { useTranslation } from 'react-i18next';
 import { BalanceChangedDocument, BillingAccountDocument } from '../graphql/documents';
 import type { EntryFieldsFragment } from '../gql/graphql';
 import { useLive } from '../lib/useLive';
-import { addDays, formatDay, formatTime, chartValue } from '../lib/format';
+import { addDays, formatDay, formatMoney, formatTime, chartValue } from '../lib/format';
 import { useBusinessDay } from '../lib/businessDay';
 import { Chart, Day, ErrorAlert, Money, Pager, usePaging } from '../components/common';
 
@@ -53,7 +53,7 @@ export function Ledger({ accountId, own }: { accountId: string; own: boolean }) 
       days && (
         <Chart
           title={t('account.earned')}
-          points={days.map((d) => ({ label: formatDay(d.date, i18n.language, 'short'), value: chartValue(d.earned), display: d.earned }))}
+          points={days.map((d) => ({ label: formatDay(d.date, i18n.language, 'short'), value: chartValue(d.earned), display: formatMoney(d.earned, i18n.language) }))}
         />
       ),
     [days, t, i18n.language],

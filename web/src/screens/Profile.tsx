@@ -1,7 +1,7 @@
 // The signed-in popug's own name, email and beak print (contract v2: updateProfile, changePassword).
 import { useState } from 'react';
 import { useMutation } from 'urql';
-import { Button, Paper, PasswordInput, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Button, Paper, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
 import { notify } from '../lib/notify';
 import { useTranslation } from 'react-i18next';
 import { ChangePasswordDocument, UpdateProfileDocument } from '../graphql/documents';
@@ -9,7 +9,7 @@ import { session } from '../lib/session';
 import { useSession } from '../lib/useSession';
 import { describe } from '../lib/errors';
 import { validatePassword } from '../lib/validate';
-import { ErrorAlert } from '../components/common';
+import { ErrorAlert, PasswordField } from '../components/common';
 
 export function Profile() {
   const { t } = useTranslation();
@@ -71,7 +71,7 @@ export function Profile() {
               <Title order={3} size="h4">
                 {t('profile.password')}
               </Title>
-              <PasswordInput
+              <PasswordField
                 label={t('profile.currentPassword')}
                 autoComplete="current-password"
                 value={pw.current}
@@ -79,7 +79,7 @@ export function Profile() {
                 error={cf.currentPassword}
                 required
               />
-              <PasswordInput
+              <PasswordField
                 label={t('profile.newPassword')}
                 description={t('auth.passwordHint')}
                 autoComplete="new-password"
