@@ -3,7 +3,6 @@ import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useMutation, useQuery } from 'urql';
 import {
-  Badge,
   Button,
   Group,
   Modal,
@@ -287,40 +286,34 @@ const TaskRow = memo(function TaskRow({
   onComplete: (t: Task) => void;
 }) {
   const { t } = useTranslation();
+  // Plain cells (styled by app.css like Mantine's): a board of 100 rows renders a fraction of
+  // the components it would as Mantine's Td, Text and Badge (docs/benchmarks.md).
   return (
-    <Table.Tr data-task-id={task.id} className={task.status === 'DONE' ? 'ates-task-done' : undefined}>
-      <Table.Td>
-        <Text fw={600} size="sm">
-          {task.jiraId && (
-            <Badge variant="outline" color="dark" mr={6} size="sm">
-              {task.jiraId}
-            </Badge>
-          )}
+    <tr data-task-id={task.id} className={task.status === 'DONE' ? 'ates-row ates-task-done' : 'ates-row'}>
+      <td>
+        <div className="ates-title">
+          {task.jiraId && <span className="ates-jira">{task.jiraId}</span>}
           {task.title}
-        </Text>
-        <Text size="xs" c="dimmed" lineClamp={1} maw={420} title={task.description}>
+        </div>
+        <div className="ates-desc" title={task.description}>
           {task.description}
-        </Text>
-      </Table.Td>
-      <Table.Td data-testid="assignee">{task.assignee.id === me ? t('tasks.you') : task.assignee.fullName || task.assignee.username}</Table.Td>
-      <Table.Td data-testid="status">
-        <Badge color={task.status === 'OPEN' ? '#1864ab' : '#1e6b2f'} variant="filled">
-          {t(`status.${task.status}`)}
-        </Badge>
-      </Table.Td>
-      <Table.Td className="ates-num">{task.price ? <Money value={task.price.fee} /> : '—'}</Table.Td>
-      <Table.Td className="ates-num">{task.price ? <Money value={task.price.reward} /> : '—'}</Table.Td>
-      <Table.Td>
-        <Text size="xs">{formatTime(task.createdAt, lang, timeZone)}</Text>
-      </Table.Td>
-      <Table.Td>
+        </div>
+      </td>
+      <td data-testid="assignee">{task.assignee.id === me ? t('tasks.you') : task.assignee.fullName || task.assignee.username}</td>
+      <td data-testid="status">
+        <span className={task.status === 'OPEN' ? 'ates-badge ates-open' : 'ates-badge ates-done'}>{t(`status.${task.status}`)}</span>
+      </td>
+      <td className="ates-num">{task.price ? <Money value={task.price.fee} /> : '—'}</td>
+      <td className="ates-num">{task.price ? <Money value={task.price.reward} /> : '—'}</td>
+      <td className="ates-time">{formatTime(task.createdAt, lang, timeZone)}</td>
+      <td>
         {task.status === 'OPEN' && task.assignee.id === me && (
           <Button size="compact-sm" color="#1e6b2f" loading={busy} aria-label={t('tasks.completeTask', { title: task.title })} onClick={() => onComplete(task)}>
             {t('tasks.complete')}
           </Button>
         )}
-      </Table.Td>
-    </Table.Tr>
+      </td>
+    </tr>
   );
 });
 
