@@ -9,8 +9,9 @@ import (
 	"github.com/uberpopug/ates/services/page"
 )
 
-// What a field costs in the query complexity of R-SEC-2, beyond one per field: a list costs
-// its elements times what each selects, and a resolver that does real work costs that work.
+// What a field costs in the query complexity of R-SEC-2, beyond one per field: a page costs its
+// elements times what each selects (pages nest: a page of accounts each with a page of
+// entries), a series of days its days, and a resolver that does real work costs that work.
 const (
 	// hashCost is a field that hashes a beak print (argon2id: tens of milliseconds, 19 MiB).
 	hashCost = 200
@@ -40,6 +41,23 @@ func daysOf(from, to calendar.Date) int {
 	return min(max(d, 1), maxDays)
 }
 
+// series is the cost of a field answering one element per day, week or month of a range, all
+// read with one query: each element costs one, and what an element selects is counted once —
+// its fields are plain values or loaded in batches, never lists of their own.
+func series(child, elements int) int { return 1 + elements + max(child, 1) }
+
+// periodsOf is how many days, ISO weeks or months touch [from, to].
+func periodsOf(from, to calendar.Date, p model.Period) int {
+	days := daysOf(from, to)
+	switch p {
+	case model.PeriodWeek:
+		return days/7 + 2
+	case model.PeriodMonth:
+		return days/28 + 2
+	}
+	return days
+}
+
 // complexity is the cost model gqlgen adds up before executing an operation; one counts for
 // every field not listed.
 func complexity() generated.ComplexityRoot {
@@ -50,13 +68,13 @@ func complexity() generated.ComplexityRoot {
 	}
 	c.Query.MyTasks = func(child int, first *int, _ *string, _ *model.TaskStatus) int { return listOf(child, first) }
 	c.Query.BillingAccounts = func(child int, first *int, _ *string) int { return listOf(child, first) }
-	c.Query.ManagementEarnings = func(child int, from, to calendar.Date) int { return 1 + daysOf(from, to)*max(child, 1) }
-	c.Query.MostExpensiveTasks = func(child int, from, to calendar.Date, _ model.Period) int {
-		return 1 + daysOf(from, to)*max(child, 1)
+	c.Query.ManagementEarnings = func(child int, from, to calendar.Date) int { return series(child, daysOf(from, to)) }
+	c.Query.MostExpensiveTasks = func(child int, from, to calendar.Date, p model.Period) int {
+		return series(child, periodsOf(from, to, p))
 	}
 	c.BillingAccount.Entries = func(child int, first *int, _ *string, _ *calendar.Date) int { return listOf(child, first) }
 	c.BillingAccount.Payments = func(child int, first *int) int { return listOf(child, first) }
-	c.BillingAccount.Days = func(child int, from, to calendar.Date) int { return 1 + daysOf(from, to)*max(child, 1) }
+	c.BillingAccount.Days = func(child int, from, to calendar.Date) int { return series(child, daysOf(from, to)) }
 	c.Mutation.Login = func(child int, _, _ string) int { return hashCost + child }
 	c.Mutation.SignUp = func(child int, _ model.SignUpInput) int { return hashCost + child }
 	c.Mutation.CreateAccount = func(child int, _ model.CreateAccountInput) int { return hashCost + child }

@@ -155,9 +155,24 @@ func TestComplexityCountsListSizes(t *testing.T) {
 			t.Fatalf("a small query was refused: %s", r.Body)
 		}
 	}
-	// A day range counts its days.
-	days := `{ managementEarnings(from: "2026-01-01", to: "2026-12-31") { date managementEarnings } a: managementEarnings(from: "2025-01-01", to: "2025-12-31") { date managementEarnings } b: managementEarnings(from: "2024-01-01", to: "2024-12-31") { date managementEarnings } c: managementEarnings(from: "2023-01-01", to: "2023-12-31") { date managementEarnings } d: managementEarnings(from: "2022-01-01", to: "2022-12-31") { date managementEarnings } }`
-	g.Query(t, g.AdminToken, days, nil).MustError(t, "BAD_USER_INPUT")
+	// A day range counts its days: a year is fine, nine years in one request are not.
+	year := func(alias string, y int) string {
+		return fmt.Sprintf(`%s: managementEarnings(from: "%d-01-01", to: "%d-12-31") { date managementEarnings } `, alias, y, y)
+	}
+	r = g.Query(t, g.AdminToken, "{ "+year("y", 2026)+"}", nil)
+	for _, e := range r.Errors {
+		if strings.Contains(e.Message, "complexity") {
+			t.Fatalf("a year of days was refused: %s", r.Body)
+		}
+	}
+	var years strings.Builder
+	for i := range 9 {
+		years.WriteString(year(fmt.Sprintf("y%d", i), 2017+i))
+	}
+	e = g.Query(t, g.AdminToken, "{ "+years.String()+"}", nil).MustError(t, "BAD_USER_INPUT")
+	if !strings.Contains(e.Message, "complexity") {
+		t.Fatalf("nine years refused for %q", e.Message)
+	}
 }
 
 // TestNoSuggestionsOutsideDevelopment: R-SEC-4 — "Did you mean" names parts of the schema.

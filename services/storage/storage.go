@@ -293,10 +293,32 @@ func (db *DB) Migrate(ctx context.Context, fn func(ctx context.Context) error) e
 }
 
 // Rebind adapts a query written with PostgreSQL's $n placeholders to the dialect: SQLite
-// numbers them ?n. (Queries must not contain a literal '$'.)
+// numbers them ?n. Only a '$' followed by a digit outside quotes ('…' literals, "…"
+// identifiers) and comments is a placeholder; every other character is kept as written.
 func Rebind(d, q string) string {
-	if d == dialect.SQLite {
-		return strings.ReplaceAll(q, "$", "?")
+	if d != dialect.SQLite || !strings.Contains(q, "$") {
+		return q
 	}
-	return q
+	b := []byte(q)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '\'' || c == '"':
+			// A quoted run ends at the next unpaired quote of its kind ('' inside '…' is one ').
+			for i++; i < len(b) && b[i] != c; i++ {
+			}
+		case c == '-' && i+1 < len(b) && b[i+1] == '-':
+			for i < len(b) && b[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(b) && b[i+1] == '*':
+			end := strings.Index(q[i+2:], "*/")
+			if end < 0 {
+				return string(b)
+			}
+			i += end + 3
+		case c == '$' && i+1 < len(b) && b[i+1] >= '0' && b[i+1] <= '9':
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

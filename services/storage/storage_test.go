@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"entgo.io/ent/dialect"
+
 	"net/url"
 	"testing"
 )
@@ -50,6 +52,29 @@ func TestWithDefaults(t *testing.T) {
 		}
 		if in, _ := url.Parse(tt.in); in.Query().Get("sslmode") != u.Query().Get("sslmode") || in.Path != u.Path || in.Host != u.Host {
 			t.Errorf("withDefaults(%q) = %q changed more than its parameters", tt.in, u)
+		}
+	}
+}
+
+// TestRebind: placeholders become SQLite's, and nothing else changes: a '$' in a literal, a
+// quoted identifier or a comment is text.
+func TestRebind(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, sqlite string }{
+		{"SELECT $1, $2", "SELECT ?1, ?2"},
+		{"SELECT '$1 costs $5', $1", "SELECT '$1 costs $5', ?1"},
+		{"SELECT 'it''s $3', $3", "SELECT 'it''s $3', ?3"},
+		{`SELECT "col$1" FROM t WHERE a = $1`, `SELECT "col$1" FROM t WHERE a = ?1`},
+		{"SELECT $1 -- pays $2\nFROM t WHERE b = $2", "SELECT ?1 -- pays $2\nFROM t WHERE b = ?2"},
+		{"SELECT /* $9 */ $1", "SELECT /* $9 */ ?1"},
+		{"SELECT price$ FROM t", "SELECT price$ FROM t"},
+	}
+	for _, c := range cases {
+		if got := Rebind(dialect.SQLite, c.in); got != c.sqlite {
+			t.Errorf("Rebind(sqlite, %q) = %q, want %q", c.in, got, c.sqlite)
+		}
+		if got := Rebind(dialect.Postgres, c.in); got != c.in {
+			t.Errorf("Rebind(postgres, %q) = %q, want it unchanged", c.in, got)
 		}
 	}
 }
