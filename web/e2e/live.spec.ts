@@ -112,3 +112,54 @@ test('the live connection dropped and restored is shown, and what it missed is r
   await expect(page.getByText('Missed while offline', { exact: true })).toBeVisible();
   await checkA11y(page, 'task board after reconnect');
 });
+
+test('a subscription ended with RESYNC refetches and resubscribes; UNAUTHENTICATED refreshes the session first (R-LIVE-1, R-SESS-4, R-WEB-11)', async ({ page }) => {
+  let client: WebSocketRoute | undefined;
+  const subscribes: { id: string; query: string }[] = [];
+  await page.routeWebSocket(/\/graphql$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      const msg = JSON.parse(String(m));
+      if (msg.type === 'subscribe') subscribes.push({ id: msg.id, query: msg.payload.query });
+      server.send(m);
+    });
+    server.onMessage((m) => ws.send(m));
+    client = ws;
+  });
+  let refetches = 0;
+  let refreshes = 0;
+  page.on('request', (r) => {
+    const body = r.postData() ?? '';
+    if (body.includes('"MyTasks"')) refetches++;
+    if (body.includes('refreshSession')) refreshes++;
+  });
+  const boardSubs = () => subscribes.filter((s) => s.query.includes('taskChanged'));
+  await signIn(page, gw, 'kesha');
+  await visit(page, '/tasks?view=mine');
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'connected');
+  await expect.poll(() => boardSubs().length).toBe(1);
+
+  // The gateway ends the follower with RESYNC: the board refetches and follows again, no error shown.
+  const r0 = refetches;
+  client!.send(JSON.stringify({ id: boardSubs()[0].id, type: 'error', payload: [{ message: 'too far behind', extensions: { code: 'RESYNC' } }] }));
+  await expect.poll(() => boardSubs().length).toBe(2);
+  await expect.poll(() => refetches).toBeGreaterThan(r0);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+
+  // The gateway ends it with UNAUTHENTICATED (its token expired): refresh, then follow again.
+  const f0 = refreshes;
+  client!.send(JSON.stringify({ id: boardSubs()[1].id, type: 'error', payload: [{ message: 'token expired', extensions: { code: 'UNAUTHENTICATED' } }] }));
+  await expect.poll(() => refreshes).toBeGreaterThan(f0);
+  await expect.poll(() => boardSubs().length).toBe(3);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Task board' })).toBeVisible();
+
+  // And the new subscription carries pushes.
+  // (Each new task goes to a random assignable popug: create until one is kesha's.)
+  let title = '';
+  for (let i = 0; i < 40 && !title; i++) {
+    const t = await gw.createTask(kesha.token, `After the resubscription ${i}`);
+    if (t.assignee.id === kesha.id) title = `After the resubscription ${i}`;
+  }
+  await expect(page.getByText(title, { exact: true })).toBeVisible();
+});
