@@ -1,5 +1,5 @@
 // ADMIN and ACCOUNTANT screens: accounts, accounting, analytics, GraphiQL (R-WEB-5…8, R-WEB-10).
-import { test, expect, signIn, checkA11y, visit } from './helpers';
+import { test, expect, signIn, checkA11y, visit } from './browser';
 import { ADMIN, startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;
@@ -37,19 +37,19 @@ test('the admin manages accounts: list, search, create with a role, change role,
   await dialog.getByRole('button', { name: 'Create account' }).click();
   await expect(dialog.getByLabel('Username')).toHaveAttribute('aria-invalid', 'true');
   await checkA11y(page, 'new account dialog with a field error');
-  await dialog.getByLabel('Username').fill('lead_popug');
+  await dialog.getByLabel('Username').fill('senior_popug');
   await dialog.getByRole('button', { name: 'Create account' }).click();
   await expect(dialog).toBeHidden();
-  const row = table.locator('tr[data-account="lead_popug"]');
-  await expect(row.getByLabel('Role of lead_popug')).toHaveValue('MANAGER');
+  const row = table.locator('tr[data-account="senior_popug"]');
+  await expect(row.getByLabel('Role of senior_popug')).toHaveValue('MANAGER');
 
-  await row.getByLabel('Role of lead_popug').selectOption('ACCOUNTANT');
-  await expect(page.getByText('Role of lead_popug changed.')).toBeVisible();
-  await row.getByRole('button', { name: 'Deactivate lead_popug' }).click();
+  await row.getByLabel('Role of senior_popug').selectOption('ACCOUNTANT');
+  await expect(page.getByText('Role of senior_popug changed.')).toBeVisible();
+  await row.getByRole('button', { name: 'Deactivate senior_popug' }).click();
   await expect(row).toContainText('Deactivated');
-  await row.getByRole('button', { name: 'Reactivate lead_popug' }).click();
+  await row.getByRole('button', { name: 'Reactivate senior_popug' }).click();
   await expect(row).toContainText('Active');
-  const api = await gw.gql('{ searchAccounts(search: "lead_") { edges { node { role active } } } }', {}, await gw.adminToken());
+  const api = await gw.gql('{ searchAccounts(search: "senior_") { edges { node { role active } } } }', {}, await gw.adminToken());
   expect(api.searchAccounts.edges[0].node).toEqual({ role: 'ACCOUNTANT', active: true });
 
   await page.getByLabel('Search').fill('counter');

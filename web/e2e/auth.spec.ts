@@ -1,6 +1,6 @@
 // Sign in, sign up, sign out, sessions across reloads, languages (R-WEB-2, R-SESS-1, R-SESS-2,
 // R-WEB-9, R-WEB-10, R-WEB-1).
-import { test, expect, signIn, checkA11y } from './helpers';
+import { test, expect, signIn, checkA11y } from './browser';
 import { ADMIN, PASSWORD, startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;

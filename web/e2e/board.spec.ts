@@ -1,5 +1,5 @@
 // The task board by role (R-WEB-3, R-TASK-1…7, R-WEB-10).
-import { test, expect, signIn, checkA11y } from './helpers';
+import { test, expect, signIn, checkA11y } from './browser';
 import { startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;

@@ -1,7 +1,7 @@
 // Two people at once: live board and balances (R-LIVE-1, R-ACC-10, R-WEB-3, R-WEB-4, R-WEB-5),
 // and the live connection dropped and restored (R-WEB-11).
 import type { WebSocketRoute } from '@playwright/test';
-import { test, expect, signIn, checkA11y, person, visit } from './helpers';
+import { test, expect, signIn, checkA11y, person, visit } from './browser';
 import { startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;

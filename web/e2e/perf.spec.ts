@@ -1,7 +1,7 @@
 // Performance budgets (docs/benchmarks.md): bytes are asserted; times are measured and reported.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { test, expect, signIn, visit } from './helpers';
+import { test, expect, signIn, visit } from './browser';
 import { startGateway, type Gateway } from './gateway';
 
 const JS_BUDGET = 250 * 1024;

@@ -1,6 +1,6 @@
 // Self-service: name, email and beak print (contract v2: updateProfile, changePassword; R-SESS-3),
 // and what a popug sees of screens that are not theirs (R-WEB-2, R-WEB-10).
-import { test, expect, signIn, checkA11y, visit } from './helpers';
+import { test, expect, signIn, checkA11y, visit } from './browser';
 import { PASSWORD, startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;

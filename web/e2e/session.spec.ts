@@ -1,6 +1,6 @@
 // An access token that expires is refreshed without the person noticing, over HTTP and over the
 // socket (R-SESS-1, R-SESS-4, R-WEB-11). The gateway runs with ATES_TOKEN_TTL=10s.
-import { test, expect, signIn, visit } from './helpers';
+import { test, expect, signIn, visit } from './browser';
 import { startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;
