@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: run test test-short generate check-generated bench build vet chaos
+.PHONY: run test test-short generate check-generated bench build vet chaos web web-deps check-web test-web
 
 ## run: start all of aTES on the embedded default (SQLite, in-process bus) on :8080
 run:
@@ -18,7 +18,8 @@ test:
 		echo "SKIPPED $$(wc -l < $$skips) tests because a server was unreachable (set CI=1 to fail instead):"; \
 		sort $$skips | sed 's/^/  /'; \
 	else echo "no test skipped for an unreachable server"; fi; \
-	rm -f $$skips; exit $$status
+	rm -f $$skips; [ $$status -eq 0 ] || exit $$status
+	$(MAKE) test-web
 
 ## chaos: the fault suite (docs/reliability.md): the production topology as separate processes on
 ## a PostgreSQL cluster and a RabbitMQ node of its own, under load, through process kills and
@@ -46,3 +47,25 @@ bench:
 ## build: the ates binary into bin/
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/ates ./cmd/ates
+
+## web-deps: the web app's npm packages, exactly as web/package-lock.json pins them
+NPM ?= npm
+web-deps: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && $(NPM) ci --no-audit --no-fund
+
+## web: regenerate the web app's GraphQL types (codegen) and build it into web/dist, which the
+## binary embeds; both are committed, so `make run` needs only Go
+web: web-deps
+	cd web && $(NPM) run codegen && $(NPM) run build
+
+## check-web: fail when the committed generated types or built assets differ from what the sources build
+check-web: web
+	@git diff --exit-code --stat -- web/dist web/src/gql || (echo "web/dist or web/src/gql is stale: run make web and commit" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- web/dist web/src/gql)" || (git status --porcelain -- web/dist web/src/gql; echo "web/dist or web/src/gql is stale: run make web and commit"; exit 1)
+
+## test-web: the web app's unit tests (vitest), then its browser tests (Playwright, Debian's
+## chromium) against the real ates binary
+test-web: web-deps
+	cd web && $(NPM) test
+	cd web && $(NPM) run e2e

@@ -120,6 +120,8 @@ type Config struct {
 	Limits           Limits
 	// Context, when done, closes the open WebSockets (the gateway is shutting down).
 	Context context.Context
+	// WebApp, when set, serves the web app at / (client routes included) and /graphiql (R-WEB-1).
+	WebApp http.Handler
 }
 
 // NewHandler returns the gateway's HTTP handler: /graphql (GET, POST and WebSocket), /graphiql,
@@ -157,7 +159,12 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		}
 		srv.ServeHTTP(w, r)
 	}))))
-	mux.Handle("GET /graphiql", playground.Handler("aTES GraphiQL", "/graphql"))
+	if cfg.WebApp != nil {
+		mux.Handle("GET /graphiql", cfg.WebApp)
+		mux.Handle("/", cfg.WebApp)
+	} else {
+		mux.Handle("GET /graphiql", playground.Handler("aTES GraphiQL", "/graphql"))
+	}
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		b, err := cfg.JWKS(r.Context())
 		if err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/uberpopug/ates/services/bus"
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
+	"github.com/uberpopug/ates/web"
 )
 
 func main() {
@@ -305,6 +306,7 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 		// R-SEC-8: with a listener of its own, /metrics is not on the public one.
 		MetricsElsewhere: a.cfg.MetricsAddr != "",
 		Context:          ctx,
+		WebApp:           web.Handler(),
 	})
 	if err != nil {
 		return err

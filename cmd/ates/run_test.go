@@ -173,6 +173,18 @@ func TestRunEmbeddedDefault(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(page), "GraphiQL") {
 		t.Errorf("/graphiql = %d %.100s", res.StatusCode, page)
 	}
+	// The web app at / and its client routes (R-WEB-1), from the assets built into the binary.
+	for _, p := range []string{"/", "/tasks"} {
+		res, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(page), `<div id="root">`) {
+			t.Errorf("%s = %d %.100s", p, res.StatusCode, page)
+		}
+	}
 	p.Stop(t)
 
 	// A second start on the same data keeps the admin and prints no new password.
