@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -414,4 +415,32 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// failingTasks is a task lookup whose database does not answer.
+type failingTasks struct{}
+
+func (failingTasks) GetMany(_ context.Context, ids []uuid.UUID) ([]tasks.Task, []error) {
+	errList := make([]error, len(ids))
+	for i := range errList {
+		errList[i] = errors.New("connection refused")
+	}
+	return make([]tasks.Task, len(ids)), errList
+}
+
+// TestBoardFollowersResyncWhenTasksCannotBeRead: R-REL-1 — a push whose task cannot be looked
+// up would reach the follower as an error; the follower gets RESYNC instead and refetches once
+// the database answers.
+func TestBoardFollowersResyncWhenTasksCannotBeRead(t *testing.T) {
+	t.Parallel()
+	h, _ := mustHub(t)
+	ctx, ended := graph.WithStalledTaker(context.Background())
+	h.SubscribeTasks(ctx, nil)
+	popug := uuid.NewString()
+	if err := graph.PublishTaskChanges(context.Background(), h, failingTasks{}, []event.Envelope{shuffleEvent(t, popug)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ended(); err == nil || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("the follower ended with %v, want RESYNC", err)
+	}
 }

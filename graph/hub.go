@@ -456,7 +456,8 @@ func balanceChange(e event.Envelope) (account uuid.UUID, seq int64, c *model.Bal
 // PublishTaskChanges pushes a batch of task events (task.assigned, task.completed) to the
 // task board's followers in order (R-LIVE-1). While anyone follows the board, the batch's tasks
 // are looked up with one query (tg, when not nil) and each push carries its task as found then;
-// a task not found is looked up when its push is sent. An event seen before (the relay
+// a task not found is looked up when its push is sent. When the lookup fails, every follower
+// ends with RESYNC instead of getting pushes without their tasks. An event seen before (the relay
 // republishes what the broker did not confirm) is not pushed again. Events of other names are
 // ignored; the ones that cannot be read reach nobody and are returned, joined.
 func PublishTaskChanges(ctx context.Context, h *Hub, tg TaskGetter, es []event.Envelope) error {
@@ -485,8 +486,14 @@ func PublishTaskChanges(ctx context.Context, h *Hub, tg TaskGetter, es []event.E
 		found, lookupErrs := tg.GetMany(ctx, ids)
 		byID := make(map[string]*model.Task, len(ids))
 		for i, t := range found {
-			if lookupErrs[i] == nil {
+			switch err := lookupErrs[i]; {
+			case err == nil:
 				byID[ids[i].String()] = taskModel(t)
+			case !errs.Is(err, errs.NotFound):
+				// The task tracker's database did not answer: these pushes could only carry
+				// errors, so the followers refetch once it answers again (R-REL-1).
+				h.ResyncTasks("the task tracker's database did not answer the feed")
+				return errors.Join(errList...)
 			}
 		}
 		for _, c := range changes {
