@@ -29,95 +29,101 @@ import (
 // yet shows null.
 func TestTaskPriceIsBatched(t *testing.T) {
 	t.Parallel()
-	g := MustGateway(t)
-	w := g.MustUser(t, "kiwi", identity.Worker)
-	g.SyncReplica(t)
-	for i := range 30 {
-		g.Query(t, w.Token, `mutation($t: String!) { createTask(input: {title: $t, description: "d"}) { id } }`, map[string]any{"t": fmt.Sprintf("task %d", i)}).MustOK(t, nil)
-	}
-	g.PriceTasks(t)
-	var unpriced struct{ CreateTask struct{ ID string } }
-	g.Query(t, w.Token, `mutation { createTask(input: {title: "not priced yet", description: "d"}) { id } }`, nil).MustOK(t, &unpriced)
+	eachDialect(t, func(t *testing.T, on GatewayOption) {
+		g := MustGateway(t, on)
+		w := g.MustUser(t, "kiwi", identity.Worker)
+		g.SyncReplica(t)
+		for i := range 30 {
+			g.Query(t, w.Token, `mutation($t: String!) { createTask(input: {title: $t, description: "d"}) { id } }`, map[string]any{"t": fmt.Sprintf("task %d", i)}).MustOK(t, nil)
+		}
+		g.PriceTasks(t)
+		var unpriced struct{ CreateTask struct{ ID string } }
+		g.Query(t, w.Token, `mutation { createTask(input: {title: "not priced yet", description: "d"}) { id } }`, nil).MustOK(t, &unpriced)
 
-	const q = `{ tasks(first: 31) { edges { node { id price { fee reward } } } } }`
-	before := g.AccountingQueries.Len()
-	var out struct {
-		Tasks struct {
-			Edges []struct {
-				Node struct {
-					ID    string
-					Price *struct{ Fee, Reward string }
+		const q = `{ tasks(first: 31) { edges { node { id price { fee reward } } } } }`
+		before := g.AccountingQueries.Len()
+		var out struct {
+			Tasks struct {
+				Edges []struct {
+					Node struct {
+						ID    string
+						Price *struct{ Fee, Reward string }
+					}
 				}
 			}
 		}
-	}
-	g.Query(t, w.Token, q, nil).MustOK(t, &out)
-	if n := len(g.AccountingQueries.Since(before)); n != 1 {
-		t.Fatalf("a page of 31 tasks took %d accounting queries, want 1:\n%s", n, strings.Join(g.AccountingQueries.Since(before), "\n"))
-	}
-	if len(out.Tasks.Edges) != 31 {
-		t.Fatalf("%d edges", len(out.Tasks.Edges))
-	}
-	ids := make([]uuid.UUID, 0, 30)
-	for _, e := range out.Tasks.Edges {
-		if e.Node.ID == unpriced.CreateTask.ID {
-			if e.Node.Price != nil {
-				t.Fatalf("an unpriced task shows %+v", e.Node.Price)
+		g.Query(t, w.Token, q, nil).MustOK(t, &out)
+		if n := len(g.AccountingQueries.Since(before)); n != 1 {
+			t.Fatalf("a page of 31 tasks took %d accounting queries, want 1:\n%s", n, strings.Join(g.AccountingQueries.Since(before), "\n"))
+		}
+		if len(out.Tasks.Edges) != 31 {
+			t.Fatalf("%d edges", len(out.Tasks.Edges))
+		}
+		ids := make([]uuid.UUID, 0, 30)
+		for _, e := range out.Tasks.Edges {
+			if e.Node.ID == unpriced.CreateTask.ID {
+				if e.Node.Price != nil {
+					t.Fatalf("an unpriced task shows %+v", e.Node.Price)
+				}
+				continue
 			}
-			continue
+			ids = append(ids, uuid.MustParse(e.Node.ID))
 		}
-		ids = append(ids, uuid.MustParse(e.Node.ID))
-	}
-	prices, errList := g.Accounting.Prices(context.Background(), ids)
-	for i, e := range out.Tasks.Edges[1:] {
-		if errList[i] != nil || e.Node.Price == nil || e.Node.Price.Fee != prices[i].Fee.String() || e.Node.Price.Reward != prices[i].Reward.String() {
-			t.Fatalf("task %s: price %+v, accounting says %+v (%v)", e.Node.ID, e.Node.Price, prices[i], errList[i])
+		prices, errList := g.Accounting.Prices(context.Background(), ids)
+		for i, e := range out.Tasks.Edges[1:] {
+			if errList[i] != nil || e.Node.Price == nil || e.Node.Price.Fee != prices[i].Fee.String() || e.Node.Price.Reward != prices[i].Reward.String() {
+				t.Fatalf("task %s: price %+v, accounting says %+v (%v)", e.Node.ID, e.Node.Price, prices[i], errList[i])
+			}
 		}
-	}
-	// Without price, no accounting query at all.
-	before = g.AccountingQueries.Len()
-	g.Query(t, w.Token, `{ tasks(first: 31) { edges { node { id title } } } }`, nil).MustOK(t, nil)
-	if n := len(g.AccountingQueries.Since(before)); n != 0 {
-		t.Fatalf("a page without prices took %d accounting queries", n)
-	}
+		// Without price, no accounting query at all.
+		before = g.AccountingQueries.Len()
+		g.Query(t, w.Token, `{ tasks(first: 31) { edges { node { id title } } } }`, nil).MustOK(t, nil)
+		if n := len(g.AccountingQueries.Since(before)); n != 0 {
+			t.Fatalf("a page without prices took %d accounting queries", n)
+		}
+	})
 }
 
 // TestSearchTasksThroughTheGateway: searchTasks (contract version 2) — any employee finds tasks
 // by a piece of their text; strangers and blank searches are refused.
 func TestSearchTasksThroughTheGateway(t *testing.T) {
 	t.Parallel()
-	g := MustGateway(t)
-	w := g.MustUser(t, "kiwi", identity.Worker)
-	g.SyncReplica(t)
-	for _, title := range []string{"Polish the beak", "Count feathers", "Beak inspection"} {
-		g.Query(t, w.Token, `mutation($t: String!) { createTask(input: {title: $t, description: "d"}) { id } }`, map[string]any{"t": title}).MustOK(t, nil)
-	}
-	const q = `query($s: String!) { searchTasks(search: $s) { totalCount edges { node { title assignee { username } } } } }`
-	var out struct {
-		SearchTasks struct {
-			TotalCount int
-			Edges      []struct{ Node struct{ Title string } }
+	eachDialect(t, func(t *testing.T, on GatewayOption) {
+		g := MustGateway(t, on)
+		w := g.MustUser(t, "kiwi", identity.Worker)
+		g.SyncReplica(t)
+		for _, title := range []string{"Polish the beak", "Count feathers", "Beak inspection"} {
+			g.Query(t, w.Token, `mutation($t: String!) { createTask(input: {title: $t, description: "d"}) { id } }`, map[string]any{"t": title}).MustOK(t, nil)
 		}
-	}
-	g.Query(t, w.Token, q, map[string]any{"s": "BEAK"}).MustOK(t, &out)
-	if out.SearchTasks.TotalCount != 2 || out.SearchTasks.Edges[0].Node.Title != "Beak inspection" || out.SearchTasks.Edges[1].Node.Title != "Polish the beak" {
-		t.Fatalf("searchTasks = %+v", out.SearchTasks)
-	}
-	g.Query(t, "", q, map[string]any{"s": "beak"}).MustError(t, "UNAUTHENTICATED")
-	g.Query(t, w.Token, q, map[string]any{"s": " "}).MustFieldError(t, "search")
+		const q = `query($s: String!) { searchTasks(search: $s) { totalCount edges { node { title assignee { username } } } } }`
+		var out struct {
+			SearchTasks struct {
+				TotalCount int
+				Edges      []struct{ Node struct{ Title string } }
+			}
+		}
+		g.Query(t, w.Token, q, map[string]any{"s": "BEAK"}).MustOK(t, &out)
+		if out.SearchTasks.TotalCount != 2 || out.SearchTasks.Edges[0].Node.Title != "Beak inspection" || out.SearchTasks.Edges[1].Node.Title != "Polish the beak" {
+			t.Fatalf("searchTasks = %+v", out.SearchTasks)
+		}
+		g.Query(t, "", q, map[string]any{"s": "beak"}).MustError(t, "UNAUTHENTICATED")
+		g.Query(t, w.Token, q, map[string]any{"s": " "}).MustFieldError(t, "search")
+	})
 }
 
 // TestServerInfo: anyone learns the business-day timezone and today's business day.
 func TestServerInfo(t *testing.T) {
 	t.Parallel()
-	g := MustGateway(t)
-	var out struct {
-		ServerInfo struct{ Timezone, Today string }
-	}
-	g.Query(t, "", `{ serverInfo { timezone today } }`, nil).MustOK(t, &out)
-	if out.ServerInfo.Timezone != "UTC" || out.ServerInfo.Today != g.Clock.Now().Format(time.DateOnly) {
-		t.Fatalf("serverInfo = %+v", out.ServerInfo)
-	}
+	eachDialect(t, func(t *testing.T, on GatewayOption) {
+		g := MustGateway(t, on)
+		var out struct {
+			ServerInfo struct{ Timezone, Today string }
+		}
+		g.Query(t, "", `{ serverInfo { timezone today } }`, nil).MustOK(t, &out)
+		if out.ServerInfo.Timezone != "UTC" || out.ServerInfo.Today != g.Clock.Now().Format(time.DateOnly) {
+			t.Fatalf("serverInfo = %+v", out.ServerInfo)
+		}
+	})
 }
 
 // taskChangePush is one taskChanged push as a client reads it.

@@ -145,6 +145,18 @@ type gatewayConfig struct {
 // GatewayOption adjusts MustGateway.
 type GatewayOption func(*gatewayConfig)
 
+// eachDialect runs body on SQLite and on PostgreSQL, in parallel subtests; on is the option
+// that puts a gateway on the subtest's database.
+func eachDialect(t *testing.T, body func(t *testing.T, on GatewayOption)) {
+	t.Helper()
+	for _, d := range []string{dialect.SQLite, dialect.Postgres} {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			body(t, OnDialect(d))
+		})
+	}
+}
+
 // OnDialect runs the gateway on a database of the dialect (default SQLite).
 func OnDialect(d string) GatewayOption { return func(c *gatewayConfig) { c.dialect = d } }
 
