@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/errs"
 )
@@ -35,7 +33,7 @@ type exchange struct {
 // (its upgrade request's response is taken over by the socket).
 func withExchange(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if websocket.IsWebSocketUpgrade(r) {
+		if isWebSocketUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -1,15 +1,14 @@
 package graph
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/gorilla/websocket"
+	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -25,13 +24,13 @@ import (
 // The GraphQL WebSocket transport (R-API-2, R-ACC-10): graphql-transport-ws and the legacy
 // graphql-ws, the token in connection_init's payload.
 //
-// It is ours rather than gqlgen's because of what an idle subscriber costs (issue target: at
-// most 32 KiB of process memory each): gqlgen's transport parks four goroutines per subscribed
-// socket and keeps the HTTP server's 4 KiB read and write buffers. Here a socket costs one
-// goroutine blocked in a read with a small buffer; the frame writer's buffer is pooled; a
-// subscription fed by the Hub has no goroutine at all until a push waits (pushTaker), and keep-
-// alives are timers. Operations run through the gqlgen executor as with gqlgen's transport, so
-// the server's extensions (limits, introspection policy, error presenter) apply unchanged.
+// It is ours rather than gqlgen's because of what an idle subscriber costs (at most 32 KiB of
+// process memory each): gqlgen's transport parks four goroutines per subscribed socket. Here a
+// socket costs one goroutine blocked in a read; a subscription fed by the Hub has no goroutine
+// at all until a push waits (pushTaker), and keep-alives are timers. Framing is
+// coder/websocket's, the library gqlgen itself uses, so the binary has one. Operations run
+// through the gqlgen executor as with gqlgen's transport, so the server's extensions (limits,
+// introspection policy, error presenter) apply unchanged.
 
 const (
 	protoTransportWS = "graphql-transport-ws"
@@ -49,9 +48,9 @@ const (
 // wsTransport serves GraphQL over WebSocket connections.
 type wsTransport struct {
 	gate
-	upgrader websocket.Upgrader
-	present  graphql.ErrorPresenterFunc
-	recover  graphql.RecoverFunc
+	accept  websocket.AcceptOptions
+	present graphql.ErrorPresenterFunc
+	recover graphql.RecoverFunc
 	// base ends every connection (close 1001) when done: the gateway shuts down.
 	base context.Context
 
@@ -74,13 +73,11 @@ func newWSTransport(cfg Config, lim Limits, g gate) *wsTransport {
 	}
 	return &wsTransport{
 		gate: g,
-		upgrader: websocket.Upgrader{
-			// A socket's own read buffer holds a frame header and small messages; larger
-			// ones are read through it. The write buffer is taken from a pool per message.
-			ReadBufferSize:  512,
-			WriteBufferPool: &sync.Pool{},
-			Subprotocols:    []string{protoTransportWS, protoLegacyWS},
-			CheckOrigin:     sameOriginOr(cfg.AllowedOrigins),
+		accept: websocket.AcceptOptions{
+			Subprotocols: []string{protoTransportWS, protoLegacyWS},
+			// Same origin always; other origins only when they match ATES_ALLOWED_ORIGINS.
+			OriginPatterns:  cfg.AllowedOrigins,
+			CompressionMode: websocket.CompressionDisabled,
 		},
 		present: presentError(cfg.Logger, cfg.Dev), recover: recoverPanic(cfg.Logger), base: base,
 		readLimit: lim.BodyBytes, opTimeout: lim.Timeout, initTimeout: lim.InitTimeout, keepAlive: 15 * time.Second,
@@ -113,14 +110,27 @@ func sameOriginOr(patterns []string) func(r *http.Request) bool {
 }
 
 // Supports implements graphql.Transport.
-func (t *wsTransport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
+func (t *wsTransport) Supports(r *http.Request) bool { return isWebSocketUpgrade(r) }
+
+// isWebSocketUpgrade reports whether a request asks to become a WebSocket (RFC 6455 §4.1).
+func isWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		slices.ContainsFunc(r.Header.Values("Connection"), func(v string) bool {
+			for tok := range strings.SplitSeq(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+					return true
+				}
+			}
+			return false
+		})
+}
 
 // Do implements graphql.Transport: it upgrades the request and serves the socket on a goroutine
 // of its own, returning at once so that the request's goroutine and buffers are freed.
 func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ws, err := t.upgrader.Upgrade(hijacker{w}, r, nil)
+	ws, err := websocket.Accept(w, r, &t.accept)
 	if err != nil {
-		return // the upgrader answered the request with the error
+		return // Accept answered the request with the error (a foreign origin: 403)
 	}
 	ws.SetReadLimit(t.readLimit)
 	proto := ws.Subprotocol()
@@ -131,16 +141,9 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	// no actor: each operation is authenticated as it starts (R-SEC-1).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &wsConn{t: t, ws: ws, proto: proto, exec: exec, ctx: ctx, cancel: cancel, headerCred: r.Header.Get("Authorization")}
-	c.stopBase = context.AfterFunc(t.base, func() { c.closeWith(websocket.CloseGoingAway, "the server is shutting down") })
+	c.stopBase = context.AfterFunc(t.base, func() { c.closeWith(websocket.StatusGoingAway, "the server is shutting down") })
 	c.timer = time.AfterFunc(t.initTimeout, c.initExpired)
 	go c.serve()
-}
-
-// hijacker gives the upgrader the http.Hijacker of a wrapped ResponseWriter.
-type hijacker struct{ http.ResponseWriter }
-
-func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(h.ResponseWriter).Hijack()
 }
 
 // wsMessage is a message of either subprotocol.
@@ -177,6 +180,7 @@ type wsConn struct {
 	revoked bool // cred was refused after init: the socket is being closed
 	inited  bool
 	closed  bool
+	closing bool        // closeWith started the close handshake
 	timer   *time.Timer // the init deadline, then the keep-alive
 	recheck *time.Timer // while operations run: checks cred again
 	ops     map[string]*wsOperation
@@ -186,12 +190,12 @@ type wsConn struct {
 func (c *wsConn) serve() {
 	defer c.shutdown()
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := c.ws.Read(c.ctx)
 		if err != nil {
 			return
 		}
 		var m wsMessage
-		if kind != websocket.TextMessage || json.Unmarshal(data, &m) != nil {
+		if kind != websocket.MessageText || json.Unmarshal(data, &m) != nil {
 			c.closeWith(closeBadRequest, "invalid message")
 			return
 		}
@@ -217,7 +221,7 @@ func (c *wsConn) handle(m wsMessage) bool {
 	case m.Type == "pong" && c.proto == protoTransportWS:
 		return true
 	case m.Type == "connection_terminate" && c.proto == protoLegacyWS:
-		c.closeWith(websocket.CloseNormalClosure, "terminated")
+		c.closeWith(websocket.StatusNormalClosure, "terminated")
 		return false
 	}
 	c.closeWith(closeBadRequest, fmt.Sprintf("unexpected message type %q", m.Type))
@@ -426,9 +430,10 @@ func (c *wsConn) write(m wsMessage) bool {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.writeTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		_ = c.ws.Close() // the reader fails and shuts the connection down
+	ctx, cancel := context.WithTimeout(c.ctx, c.t.writeTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		_ = c.ws.CloseNow() // the reader fails and shuts the connection down
 		return false
 	}
 	return true
@@ -462,23 +467,24 @@ func (c *wsConn) sendErrors(id string, list gqlerror.List) {
 	c.write(wsMessage{ID: id, Type: "error", Payload: b})
 }
 
-// closeWith sends a close frame and closes the socket; the reader then shuts down.
-func (c *wsConn) closeWith(code int, reason string) {
+// closeWith closes the socket with a close frame; the reader then shuts down.
+func (c *wsConn) closeWith(code websocket.StatusCode, reason string) {
 	c.mu.Lock()
 	closed := c.closed
-	c.closed = true
+	c.closed, c.closing = true, true
 	c.mu.Unlock()
 	if closed {
 		return
 	}
-	msg := websocket.FormatCloseMessage(code, reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	_ = c.ws.Close()
+	// The close handshake waits for the peer's answer (at most 5 s): not on the caller, which
+	// may be the reader the answer comes through.
+	go func() { _ = c.ws.Close(code, reason) }()
 }
 
 // shutdown releases what the connection holds once its reader stopped.
 func (c *wsConn) shutdown() {
 	c.mu.Lock()
+	closing := c.closing
 	c.closed = true
 	c.timer.Stop()
 	if c.recheck != nil {
@@ -492,7 +498,9 @@ func (c *wsConn) shutdown() {
 		op.cancel()
 	}
 	c.cancel()
-	_ = c.ws.Close()
+	if !closing {
+		_ = c.ws.CloseNow() // the peer left; a close handshake of closeWith's ends the socket itself
+	}
 }
 
 // wsOperation is one running operation of a connection.
