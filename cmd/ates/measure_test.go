@@ -353,7 +353,7 @@ func mustTapBroker(t *testing.T, exchange string) *brokerTap {
 	go func() {
 		for d := range deliveries {
 			at := time.Now()
-			msgs, err := rabbitmq.Messages(d) // a pack carries several events
+			msgs, err := rabbitmq.Messages(d) // a CloudEvents batch carries several events
 			if err != nil {
 				continue
 			}

@@ -18,7 +18,7 @@
 //     queue may have lost messages — the transport had to create it when the consumer
 //     (re)attached — OnGap is called before the next delivery (R-REL-1).
 //   - A queue with one consumer gets the messages of one Publish call in their order, except
-//     that messages of different Keys may be reordered between each other (RabbitMQ packs the
+//     that messages of different Keys may be reordered between each other (RabbitMQ batches the
 //     messages of a topic together); each key's messages keep their order.
 //   - The handler's nil return acknowledges the message; an error, or the consumer stopping
 //     before the handler returned, puts it back for redelivery (Delivery.Redelivered set).
@@ -26,7 +26,7 @@
 //     handler's context closes. A handler that is only waiting (for a database to come back)
 //     gives up then and returns an error, so its delivery is redelivered later and Stop is not
 //     held up by an outage (R-OPS-5, R-REL-2).
-//     A transport may carry messages published together as one unit (RabbitMQ's packs): a
+//     A transport may carry messages published together as one unit (RabbitMQ's CloudEvents batches): a
 //     redelivery then brings back the unit's other messages too. Consumers are idempotent
 //     (inboxes), so at-least-once is the contract; exactly-once effect is theirs.
 package bus

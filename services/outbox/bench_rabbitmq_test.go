@@ -19,20 +19,20 @@ import (
 
 // BenchmarkRelayRabbitMQ is BenchmarkRelay on PostgreSQL through the real broker: persistent
 // messages, publisher confirms, consumer acknowledgements (R-OPS-2, R-EVT-4, R-EVT-5). The
-// relayed events are all of one topic, so the transport packs them (rabbitmq.Config.PackSize);
-// pack=1 sends every event as an AMQP message of its own, as traffic whose consecutive events
-// all differ in topic travels.
+// relayed events are all of one topic, so the transport sends them as CloudEvents batches
+// (rabbitmq.Config.BatchSize); batch=1 sends every event as an AMQP message of its own, as
+// traffic whose events all differ in topic travels.
 //
 //	go test -run '^$' -bench BenchmarkRelayRabbitMQ -benchtime 5x ./services/outbox/
 func BenchmarkRelayRabbitMQ(b *testing.B) {
 	url := testenv.RequireRabbitMQ(b)
 	for _, consumer := range relayConsumers {
-		packs := []int{rabbitmq.DefaultPackSize}
+		sizes := []int{rabbitmq.DefaultBatchSize}
 		if strings.HasPrefix(consumer, "noop") {
-			packs = append(packs, 1)
+			sizes = append(sizes, 1)
 		}
-		for _, pack := range packs {
-			b.Run(fmt.Sprintf("postgres/%s/pack=%d", consumer, pack), func(b *testing.B) {
+		for _, size := range sizes {
+			b.Run(fmt.Sprintf("postgres/%s/batch=%d", consumer, size), func(b *testing.B) {
 				db := storagetest.MustOpen(b, dialect.Postgres)
 				var id [6]byte
 				if _, err := rand.Read(id[:]); err != nil {
@@ -42,7 +42,7 @@ func BenchmarkRelayRabbitMQ(b *testing.B) {
 				queue := "relay_" + strings.ReplaceAll(consumer, "-", "_")
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				t, err := rabbitmq.New(ctx, rabbitmq.Config{URL: url, Exchange: name, QueuePrefix: name + ".", Logger: testLogger(b), PackSize: pack})
+				t, err := rabbitmq.New(ctx, rabbitmq.Config{URL: url, Exchange: name, QueuePrefix: name + ".", Logger: testLogger(b), BatchSize: size})
 				if err != nil {
 					b.Fatal(err)
 				}

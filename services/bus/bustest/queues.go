@@ -125,7 +125,7 @@ func testOrderWithConcurrencyOne(t *testing.T, tr bus.Transport) {
 
 // testOrderPerKeyAcrossTopics: a consumer of one queue with concurrency 1 gets each key's
 // messages in the order published, whatever their topics, while messages of different keys
-// published together may be reordered between each other (RabbitMQ packs each topic's).
+// published together may be reordered between each other (RabbitMQ batches each topic's).
 func testOrderPerKeyAcrossTopics(t *testing.T, tr bus.Transport) {
 	ctx := testContext(t)
 	s := newScope(t)

@@ -35,13 +35,14 @@ type Config struct {
 	// IdlePublishChannels is how many confirm-mode channels are kept open for later Publish
 	// calls; concurrent calls beyond it open extra channels (default 4).
 	IdlePublishChannels int
-	// PackSize is how many consecutive messages of one topic, published in one Publish call,
-	// may travel as one AMQP message (a pack; see pack.go); 1 sends every message alone
-	// (default DefaultPackSize). Consumers read packs and single messages alike.
-	PackSize int
-	// PackBytes bounds a pack's ids and bodies (default DefaultPackBytes); a larger message
+	// BatchSize is how many messages of one topic, published in one Publish call, may travel
+	// as one AMQP message (a CloudEvents batch; see cloudevents.go); 1 sends every message
+	// alone (default DefaultBatchSize). Consumers read batches, packs of earlier versions and
+	// single messages alike.
+	BatchSize int
+	// BatchBytes bounds a batch's size, about (default DefaultBatchBytes); a larger message
 	// travels alone.
-	PackBytes int
+	BatchBytes int
 	// FeedExpiry is how long a feed's queue (bus.Subscription.Feed) outlives its last
 	// consumer: long enough for reconnects and broker restarts, short enough that a process
 	// gone for good leaves no queue filling up for long (default DefaultFeedExpiry).
@@ -94,11 +95,11 @@ func (c Config) withDefaults() Config {
 	if c.IdlePublishChannels <= 0 {
 		c.IdlePublishChannels = 4
 	}
-	if c.PackSize <= 0 {
-		c.PackSize = DefaultPackSize
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
 	}
-	if c.PackBytes <= 0 {
-		c.PackBytes = DefaultPackBytes
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultBatchBytes
 	}
 	if c.FeedExpiry <= 0 {
 		c.FeedExpiry = DefaultFeedExpiry

@@ -340,7 +340,7 @@ func (c *consumer) work(sess *session) {
 
 // workBatches hands the deliveries over in batches: the first AMQP delivery is waited for, then
 // the batch takes what arrives within the subscription's Linger until it holds Batch bus
-// deliveries (a pack counts its messages).
+// deliveries (a CloudEvents batch counts its events).
 func (c *consumer) workBatches(sess *session) {
 	var b amqpBatch
 	linger := time.NewTimer(time.Hour)
@@ -380,7 +380,7 @@ func (c *consumer) workBatches(sess *session) {
 }
 
 // amqpBatch is what a batch worker took: AMQP deliveries, and the bus deliveries they carry in
-// order (several for a pack).
+// order (several for a CloudEvents batch or a pack).
 type amqpBatch struct {
 	amqp []amqp.Delivery
 	ends []int // ends[i]: how many bus deliveries amqp[0..i] carry
@@ -399,11 +399,11 @@ func (b *amqpBatch) add(d amqp.Delivery, ds []bus.Delivery) {
 	b.ends = append(b.ends, len(b.flat))
 }
 
-// handleBatch runs the batch handler on at most Batch bus deliveries at a time (a pack larger
+// handleBatch runs the batch handler on at most Batch bus deliveries at a time (a batch larger
 // than that is handed over in parts) and settles AMQP deliveries with multiple-acks of the last
 // tag wholly handled: the worker handles one batch at a time on its own channel, so every
 // earlier tag is settled already. A handler error requeues every AMQP delivery not yet
-// acknowledged — whole packs, so messages of a pack already handled come again (consumers'
+// acknowledged — whole AMQP batches, so events of a batch already handled come again (consumers'
 // inboxes drop them) — with one multiple-nack. An aborted consumer does neither.
 func (c *consumer) handleBatch(b *amqpBatch) {
 	settled := 0 // AMQP deliveries acknowledged so far
@@ -444,7 +444,7 @@ func (c *consumer) stopped() bool {
 }
 
 // handle runs the handler on each message the delivery carries, in order, and acknowledges
-// (all nil) or requeues (at the first error; the whole pack comes again) the delivery; an
+// (all nil) or requeues (at the first error; the whole batch comes again) the delivery; an
 // aborted consumer does neither, and the broker redelivers.
 func (c *consumer) handle(d amqp.Delivery) {
 	for _, bd := range c.deliveries(d) {
@@ -465,23 +465,26 @@ func (c *consumer) handle(d amqp.Delivery) {
 	}
 }
 
-// deliveries are the bus deliveries an AMQP delivery carries: itself, or a pack's messages. A
-// pack that cannot be read is handed over whole as one delivery, so the consumer's handler
-// refuses it and it ends in the dead-letter store rather than blocking the queue.
+// deliveries are the bus deliveries an AMQP delivery carries: itself, or the events of a
+// CloudEvents batch or of a pack. A batch or pack that cannot be read at all is handed over
+// whole as one delivery, and a batch element that cannot be read as one delivery of its raw
+// bytes, so the consumer's handler refuses it and it ends in the dead-letter store — alone,
+// the batch's other events handled as usual — rather than blocking the queue.
 func (c *consumer) deliveries(d amqp.Delivery) []bus.Delivery {
-	if d.ContentType == packContentType {
-		msgs, err := unpack(d.RoutingKey, d.Body)
-		if err == nil {
-			ds := make([]bus.Delivery, len(msgs))
-			for i, m := range msgs {
-				ds[i] = bus.Delivery{Message: m, Redelivered: d.Redelivered}
-			}
-			return ds
-		}
-		c.log.Warn("unreadable pack; handing it over as one message", "topic", d.RoutingKey, "bytes", len(d.Body), "err", err)
+	elems, err := carried(d)
+	if err != nil {
+		c.log.Warn("unreadable batch; handing it over as one message", "topic", d.RoutingKey, "content_type", d.ContentType, "bytes", len(d.Body), "err", err)
+		return []bus.Delivery{{
+			Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
+			Redelivered: d.Redelivered,
+		}}
 	}
-	return []bus.Delivery{{
-		Message:     bus.Message{ID: d.MessageId, Topic: d.RoutingKey, Body: d.Body},
-		Redelivered: d.Redelivered,
-	}}
+	ds := make([]bus.Delivery, len(elems))
+	for i, e := range elems {
+		if e.err != nil {
+			c.log.Warn("unreadable event in a batch; handing it over as it is", "topic", d.RoutingKey, "id", e.msg.ID, "bytes", len(e.msg.Body), "err", e.err)
+		}
+		ds[i] = bus.Delivery{Message: e.msg, Redelivered: d.Redelivered}
+	}
+	return ds
 }

@@ -16,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/event"
 )
 
 // testConfig is a configuration with an exchange and queue prefix of its own, so tests can share
@@ -91,6 +92,28 @@ func deleteTopology(tb testing.TB, url, exchange string, queues []string) {
 func testMessage(topic string) bus.Message {
 	id := uuid.NewString()
 	return bus.Message{ID: id, Topic: topic, Body: fmt.Appendf(nil, `{"id":%q}`, id)}
+}
+
+// testEnvelopes returns n aTES events of the name as the outbox relay publishes them: the
+// envelope as the outbox writes it (event.Envelope.AppendJSON), keyed by their task.
+func testEnvelopes(tb testing.TB, name string, n int) []bus.Message {
+	tb.Helper()
+	out := make([]bus.Message, n)
+	for i := range out {
+		task := uuid.NewString()
+		e, err := event.New(context.Background(), "tasks", name, 1, time.Now(), map[string]any{
+			"taskId": task, "title": fmt.Sprintf("Fix the beak scanner №%d <fast> & \"well\"", i), "priceCents": 1000 + i,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body, err := e.AppendJSON(nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[i] = bus.Message{ID: e.ID, Topic: name, Body: body, Key: task}
+	}
+	return out
 }
 
 func testMessages(topic string, n int) []bus.Message {

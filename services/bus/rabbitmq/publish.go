@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -16,8 +17,8 @@ type pubChannel struct {
 }
 
 // Publish sends the messages as persistent messages and returns nil once the broker confirmed all
-// of them. Consecutive messages of one topic travel together, up to Config.PackSize in one AMQP
-// message (a pack, see pack.go). They are all in flight at once; a refusal, a lost connection or
+// of them. Messages of one topic travel together, up to Config.BatchSize in one AMQP message (a
+// CloudEvents batch, see cloudevents.go; runs.go says which). They are all in flight at once; a refusal, a lost connection or
 // ctx ending first is an error, after which some messages may still have been delivered (publish
 // again: duplicates are expected, losses are not). While the broker is unreachable Publish waits
 // for the reconnect until ctx is done.
@@ -36,10 +37,11 @@ func (t *Transport) Publish(ctx context.Context, msgs ...bus.Message) error {
 	if err != nil {
 		return err
 	}
-	runs := packRuns(msgs, t.cfg.PackSize, t.cfg.PackBytes)
+	runs := batchRuns(msgs, t.cfg.BatchSize, t.cfg.BatchBytes)
+	now := time.Now()
 	confirms := make([]*amqp.DeferredConfirmation, 0, len(runs))
 	for _, run := range runs {
-		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, t.cfg.Exchange, run[0].Topic, false, false, packPublishing(run))
+		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, t.cfg.Exchange, run[0].Topic, false, false, batchPublishing(run, now))
 		if err == nil && dc == nil {
 			err = fmt.Errorf("channel not in confirm mode")
 		}

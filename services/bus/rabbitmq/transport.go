@@ -4,10 +4,13 @@
 // bus.Subscription.Queue) is shared by competing consumers; a private subscription gets a
 // server-named exclusive auto-delete queue. Messages are persistent and Publish returns nil only
 // once the broker confirmed every one (publisher confirms, all of a call in flight at once).
-// Consumers acknowledge after the handler returns nil and requeue on error. Consecutive
-// messages of one topic published in one call travel as one AMQP message, a pack (pack.go), of
-// at most Config.PackSize messages: the broker's cost is per AMQP message. Prefetch counts
-// AMQP messages, so a consumer may hold up to PackSize times as many bus messages.
+// Consumers acknowledge after the handler returns nil and requeue on error. Messages of one
+// topic published in one call travel as one AMQP message, a CloudEvents batch
+// (application/cloudevents-batch+json, cloudevents.go) of at most Config.BatchSize messages that
+// any consumer of the exchange can read: the broker's cost is per AMQP message. A lone message
+// travels as itself (application/json). Consumers also read the packs of earlier versions
+// (pack.go). Prefetch counts AMQP messages, so a consumer may hold up to BatchSize times as
+// many bus messages.
 //
 // The transport survives a lost connection: it redials with backoff, re-declares the exchange and
 // the durable queues it declared, and resumes its consumers. Publish meanwhile waits for the

@@ -1,0 +1,241 @@
+package rabbitmq
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/uberpopug/ates/services/bus"
+	"github.com/uberpopug/ates/services/testenv"
+)
+
+// TestBatchesOnTheWire: 70 messages of one topic and one of another, published in one call, are
+// four AMQP messages in the queue (CloudEvents batches of 32 + 32 + 6, and 1 alone), and a
+// consumer handles all 71 once each, in order.
+func TestBatchesOnTheWire(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	tr := mustNew(t, cfg, url)
+	q := bus.Queue{Name: "batched", Topics: []string{"task.*"}}
+	if err := tr.Declare(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	msgs := append(testMessages("task.assigned", 70), testMessage("task.completed"))
+	if err := tr.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+q.Name); n != 4 {
+		t.Errorf("the queue holds %d AMQP messages, want 4 (three batches and a lone message)", n)
+	}
+
+	var mu sync.Mutex
+	var got []bus.Delivery
+	done := make(chan struct{})
+	c, err := tr.Subscribe(ctx, bus.Subscription{Queue: q.Name, Topics: q.Topics}, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+		if len(got) == len(msgs) {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(ctx, t, done, "every message delivered")
+	c.Stop()
+	for i, d := range got {
+		if d.ID != msgs[i].ID || d.Topic != msgs[i].Topic || !bytes.Equal(d.Body, msgs[i].Body) || d.Redelivered {
+			t.Fatalf("delivery %d = %s %s redelivered=%v, want %s %s fresh", i, d.Topic, d.ID, d.Redelivered, msgs[i].Topic, msgs[i].ID)
+		}
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+q.Name); n != 0 {
+		t.Errorf("%d AMQP messages back in the queue after the consumer stopped, want every one acknowledged", n)
+	}
+}
+
+// TestBatchRequeuedWhole: a handler error on the fifth event of a CloudEvents batch requeues the
+// batch; its events come again marked redelivered (the four already handled too), every later
+// one once. Prefetch 1 keeps the next batch in the queue until the first is settled, so the
+// order is known.
+func TestBatchRequeuedWhole(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	tr := mustNew(t, testConfig(t, url), url)
+	msgs := testMessages("job.run", 40) // a batch of 32, then one of 8
+	var mu sync.Mutex
+	var got []bus.Delivery
+	done := make(chan struct{})
+	c, err := tr.Subscribe(ctx, bus.Subscription{Queue: "jobs", Topics: []string{"job.*"}, Prefetch: 1}, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+		if d.ID == msgs[4].ID && !d.Redelivered {
+			return fmt.Errorf("induced failure")
+		}
+		if d.ID == msgs[len(msgs)-1].ID {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := tr.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	await(ctx, t, done, "the last message delivered")
+	mu.Lock()
+	defer mu.Unlock()
+	var want []string
+	for _, m := range msgs[:5] {
+		want = append(want, m.ID+" fresh")
+	}
+	for _, m := range msgs[:32] { // the requeued batch, then the next
+		want = append(want, m.ID+" again")
+	}
+	for _, m := range msgs[32:] {
+		want = append(want, m.ID+" fresh")
+	}
+	var have []string
+	for _, d := range got {
+		have = append(have, d.ID+map[bool]string{false: " fresh", true: " again"}[d.Redelivered])
+	}
+	if !slices.Equal(have, want) {
+		t.Errorf("deliveries:\n%s\nwant:\n%s", strings.Join(have, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestBatchConsumerSplitsBatches: a batch consumer with Batch 10 gets a CloudEvents batch of 32
+// in parts of at most 10, every message once, and acknowledges the AMQP message once its last
+// part is handled.
+func TestBatchConsumerSplitsBatches(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	tr := mustNew(t, cfg, url)
+	msgs := testMessages("job.run", 37)
+	var mu sync.Mutex
+	var got []string
+	largest := 0
+	done := make(chan struct{})
+	c, err := tr.SubscribeBatch(ctx, bus.Subscription{Queue: "batches", Topics: []string{"job.*"}, Batch: 10}, func(_ context.Context, ds []bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		largest = max(largest, len(ds))
+		for _, d := range ds {
+			got = append(got, d.ID)
+		}
+		if len(got) == len(msgs) {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	await(ctx, t, done, "every message delivered")
+	c.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, msgIDs(msgs)) {
+		t.Errorf("deliveries %v, want every message once in order", got)
+	}
+	if largest > 10 {
+		t.Errorf("a batch of %d deliveries, want at most 10", largest)
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+"batches"); n != 0 {
+		t.Errorf("%d AMQP messages back in the queue after the consumer stopped, want both batches acknowledged", n)
+	}
+}
+
+// await waits for done; the test fails if ctx ends first.
+func await(ctx context.Context, tb testing.TB, done <-chan struct{}, what string) {
+	tb.Helper()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		tb.Fatalf("waiting for %s: %v", what, ctx.Err())
+	}
+}
+
+// brokerChannel is a channel on a connection of its own, straight to the broker, closed when
+// the test ends.
+func brokerChannel(tb testing.TB, url string) *amqp.Channel {
+	tb.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		tb.Fatalf("dialling: %v", err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Fatalf("opening a channel: %v", err)
+	}
+	return ch
+}
+
+// queueDepth is how many messages a queue holds ready for delivery.
+func queueDepth(tb testing.TB, url, queue string) int {
+	tb.Helper()
+	q, err := brokerChannel(tb, url).QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		tb.Fatalf("inspecting queue %s: %v", queue, err)
+	}
+	return q.Messages
+}
+
+// TestBatchLinger: a batch waits Subscription.Linger after its first delivery for more, so
+// messages published one by one, 20 ms apart, reach a consumer lingering a second as one batch
+// — read models take their events in large batches that way.
+func TestBatchLinger(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	tr := mustNew(t, testConfig(t, url), url)
+	msgs := testMessages("job.run", 5)
+	batches := make(chan []string, len(msgs))
+	c, err := tr.SubscribeBatch(ctx, bus.Subscription{Queue: "lingering", Topics: []string{"job.*"}, Batch: 100, Linger: time.Second},
+		func(_ context.Context, ds []bus.Delivery) error {
+			var ids []string
+			for _, d := range ds {
+				ids = append(ids, d.ID)
+			}
+			batches <- ids
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	for _, m := range msgs {
+		if err := tr.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case got := <-batches:
+		if !slices.Equal(got, msgIDs(msgs)) {
+			t.Errorf("first batch %v, want all %d messages in order", got, len(msgs))
+		}
+	case <-ctx.Done():
+		t.Fatal("no batch")
+	}
+}
