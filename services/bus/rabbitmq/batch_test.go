@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -237,5 +238,151 @@ func TestBatchLinger(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no batch")
+	}
+}
+
+// TestForeignConsumerReadsBatches: a consumer that knows nothing of aTES — plain amqp091 and
+// encoding/json — reads the events of a relay batch from queues bound as aTES binds its own:
+// per event name and per pattern. Each queue gets exactly the events it got when every event
+// travelled alone, as CloudEvents whose attributes and data are the envelope's.
+func TestForeignConsumerReadsBatches(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	tr := mustNew(t, cfg, url)
+	ch := brokerChannel(t, url)
+	bound := func(pattern string) string {
+		q, err := ch.QueueDeclare("", false, true, true, false, nil)
+		if err == nil {
+			err = ch.QueueBind(q.Name, pattern, cfg.Exchange, false, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q.Name
+	}
+	byName, byContext, other := bound("task.assigned"), bound("task.#"), bound("account.*")
+
+	assigned := testEnvelopes(t, "task.assigned", 3)
+	completed := testEnvelopes(t, "task.completed", 2)
+	if err := tr.Publish(ctx, slices.Concat(assigned[:2], completed, assigned[2:])...); err != nil {
+		t.Fatal(err)
+	}
+
+	// What a foreign consumer decodes: the CloudEvents attributes, and our extensions.
+	type cloudEvent struct {
+		SpecVersion     string          `json:"specversion"`
+		ID              string          `json:"id"`
+		Source          string          `json:"source"`
+		Type            string          `json:"type"`
+		Time            time.Time       `json:"time"`
+		DataContentType string          `json:"datacontenttype"`
+		Data            json.RawMessage `json:"data"`
+		EventVersion    int             `json:"eventversion"`
+		CorrelationID   string          `json:"correlationid"`
+	}
+	type envelope struct {
+		EventID, EventName, Producer, CorrelationID string
+		EventVersion                                int
+		EventTime                                   time.Time
+		Data                                        json.RawMessage
+	}
+	read := func(queue string) (routingKeys []string, events []cloudEvent) {
+		for {
+			d, ok, err := ch.Get(queue, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return routingKeys, events
+			}
+			if d.ContentType != "application/cloudevents-batch+json" {
+				t.Fatalf("content type %q, want application/cloudevents-batch+json", d.ContentType)
+			}
+			var batch []cloudEvent
+			if err := json.Unmarshal(d.Body, &batch); err != nil {
+				t.Fatalf("a batch encoding/json cannot read: %v\n%s", err, d.Body)
+			}
+			routingKeys = append(routingKeys, d.RoutingKey)
+			events = append(events, batch...)
+		}
+	}
+	check := func(queue string, wantKeys []string, want []bus.Message) {
+		t.Helper()
+		keys, got := read(queue)
+		if !slices.Equal(keys, wantKeys) {
+			t.Errorf("AMQP messages with routing keys %v, want %v", keys, wantKeys)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d events, want %d", len(got), len(want))
+		}
+		for i, ce := range got {
+			var e envelope
+			if err := json.Unmarshal(want[i].Body, &e); err != nil {
+				t.Fatal(err)
+			}
+			if ce.SpecVersion != "1.0" || ce.ID != e.EventID || ce.Type != e.EventName || ce.Source != e.Producer ||
+				!ce.Time.Equal(e.EventTime) || ce.DataContentType != "application/json" ||
+				ce.EventVersion != e.EventVersion || ce.CorrelationID != e.CorrelationID || !bytes.Equal(ce.Data, e.Data) {
+				t.Errorf("event %d read as %+v, want the envelope %+v", i, ce, e)
+			}
+		}
+	}
+	check(byName, []string{"task.assigned"}, assigned)
+	check(byContext, []string{"task.assigned", "task.completed"}, slices.Concat(assigned, completed))
+	check(other, nil, nil)
+}
+
+// TestMalformedElementHandedOverAlone: a batch whose second event is no readable CloudEvent
+// reaches the handler as three deliveries — the first and third events as usual, the second
+// as its own bytes (the consumer refuses and dead-letters it) — and the AMQP message is
+// acknowledged once all three are handled.
+func TestMalformedElementHandedOverAlone(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	tr := mustNew(t, cfg, url)
+	q := bus.Queue{Name: "poisoned", Topics: []string{"task.*"}}
+	if err := tr.Declare(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	good := testEnvelopes(t, "task.assigned", 2)
+	var pair []json.RawMessage
+	if err := json.Unmarshal(batchPublishing(good, time.Now()).Body, &pair); err != nil {
+		t.Fatal(err)
+	}
+	bad := `{"specversion":"1.0","id":"poison-1","source":"tasks","type":"task.assigned","eventversion":"one","data":{}}`
+	body := "[" + string(pair[0]) + "," + bad + "," + string(pair[1]) + "]"
+	if err := brokerChannel(t, url).PublishWithContext(ctx, cfg.Exchange, "task.assigned", false, false,
+		amqp.Publishing{ContentType: "application/cloudevents-batch+json", DeliveryMode: amqp.Persistent, Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	want := []bus.Message{good[0], {ID: "poison-1", Topic: "task.assigned", Body: []byte(bad)}, good[1]}
+	var mu sync.Mutex
+	var got []bus.Message
+	done := make(chan struct{})
+	c, err := tr.Subscribe(ctx, bus.Subscription{Queue: q.Name, Topics: q.Topics}, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d.Message)
+		if len(got) == len(want) {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(ctx, t, done, "three deliveries")
+	c.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.EqualFunc(got, want, sameMessage) {
+		t.Errorf("deliveries %+v, want %+v", got, want)
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+q.Name); n != 0 {
+		t.Errorf("%d AMQP messages back in the queue, want the batch acknowledged", n)
 	}
 }
