@@ -219,12 +219,12 @@ func openTransport(ctx context.Context, cfg Config, log *slog.Logger) (bus.Trans
 	}
 	t, err := rabbitmq.New(ctx, rabbitmq.Config{
 		URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, QueuePrefix: queuePrefix(cfg.AMQPExchange),
-		Logger: log.With("component", "rabbitmq"),
+		BatchSize: cfg.AMQPBatchSize, Logger: log.With("component", "rabbitmq"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
 	}
-	log.Info("event transport: RabbitMQ", "exchange", cfg.AMQPExchange, "queues", queuePrefix(cfg.AMQPExchange)+queueName("*"))
+	log.Info("event transport: RabbitMQ", "exchange", cfg.AMQPExchange, "batch_size", cfg.AMQPBatchSize, "queues", queuePrefix(cfg.AMQPExchange)+queueName("*"))
 	return t, nil
 }
 

@@ -41,6 +41,11 @@ type Config struct {
 	AMQPURL string `env:"ATES_AMQP_URL"`
 	// AMQPExchange is the topic exchange events are published to.
 	AMQPExchange string `env:"ATES_AMQP_EXCHANGE" envDefault:"ates.events"`
+	// AMQPBatchSize is how many events of one name published together travel as one AMQP
+	// message, a CloudEvents batch; 1 sends every event alone, as application/json, which
+	// consumers of every version read (the first step of the rollout from packs,
+	// docs/events.md).
+	AMQPBatchSize int `env:"ATES_AMQP_BATCH_SIZE" envDefault:"32"`
 	// SMTPURL sends payment emails through that server; unset, they go to DataDir/mailbox.
 	SMTPURL  string `env:"ATES_SMTP_URL"`
 	MailFrom string `env:"ATES_MAIL_FROM" envDefault:"aTES <ates@uberpopug.local>"`
@@ -150,6 +155,9 @@ func (c *Config) validate() error {
 	}
 	if c.TokenTTL < 10*time.Second || c.TokenTTL > 24*time.Hour {
 		problems = append(problems, errors.New("ATES_TOKEN_TTL must be between 10s and 24h"))
+	}
+	if c.AMQPBatchSize < 1 || c.AMQPBatchSize > 1000 {
+		problems = append(problems, errors.New("ATES_AMQP_BATCH_SIZE must be between 1 and 1000"))
 	}
 	if c.PasswordHashes < 0 || c.PasswordHashes > 256 {
 		problems = append(problems, errors.New("ATES_PASSWORD_HASHES must be between 1 and 256 (0 or unset: twice the CPUs)"))

@@ -19,6 +19,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.CloseSchedule != "0 0 * * *" {
 		t.Errorf("close schedule = %q, want midnight", c.CloseSchedule)
 	}
+	if c.AMQPBatchSize != 32 {
+		t.Errorf("AMQP batch size = %d, want 32", c.AMQPBatchSize)
+	}
 	if c.DatabaseURL != "" || c.AMQPURL != "" || c.SMTPURL != "" || c.Dev {
 		t.Errorf("the embedded default must need no server: %+v", c)
 	}
@@ -37,6 +40,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"ATES_CLOSE_SCHEDULE=0 0 * * *", "ATES_DEV=true", "ATES_TOKEN_TTL=30m",
 		"ATES_ALLOWED_ORIGINS=app.uberpopug.com,localhost:*",
 		"ATES_TRUSTED_PROXIES=10.0.0.0/8,192.168.1.1", "ATES_METRICS_ADDR=127.0.0.1:9090", "ATES_SESSION_TTL=168h",
+		"ATES_AMQP_BATCH_SIZE=1",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +50,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		c.AMQPURL != "amqp://g:g@mq:5672/ates" || c.SMTPURL != "smtp://mail:1025" || c.MailFrom != "x@y.z" ||
 		c.CloseSchedule != "0 0 * * *" || !c.Dev || c.TokenTTL != 30*time.Minute ||
 		!slices.Equal(c.AllowedOrigins, []string{"app.uberpopug.com", "localhost:*"}) ||
-		!slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.1"}) || c.MetricsAddr != "127.0.0.1:9090" || c.SessionTTL != 168*time.Hour {
+		!slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.1"}) || c.MetricsAddr != "127.0.0.1:9090" || c.SessionTTL != 168*time.Hour || c.AMQPBatchSize != 1 {
 		t.Errorf("config = %+v", c)
 	}
 	if got := c.databaseOverrides(); len(got) != 1 || got["tasks"] != "postgres://u@db2:5432/t" {
@@ -70,6 +74,7 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		"ATES_TOKEN_TTL=soon":              "ATES_TOKEN_TTL",
 		"ATES_SESSION_TTL=30m":             "ATES_SESSION_TTL",
 		"ATES_PASSWORD_HASHES=-1":          "ATES_PASSWORD_HASHES",
+		"ATES_AMQP_BATCH_SIZE=0":           "ATES_AMQP_BATCH_SIZE",
 		"ATES_SESSION_TTL=9000h":           "ATES_SESSION_TTL",
 		"ATES_LOG_LEVEL=loud":              "ATES_LOG_LEVEL",
 		"ATES_DEV=maybe":                   "ATES_DEV",
