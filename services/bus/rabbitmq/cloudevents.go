@@ -93,7 +93,7 @@ type envelope struct {
 // the envelope's seven members, each once, of the types the envelope has. ok is false for
 // anything else, which travels as generic data.
 func envelopeOf(m bus.Message) (e envelope, ok bool) {
-	if len(m.Body) == 0 || m.Body[0] != '{' || !json.Valid(m.Body) {
+	if len(m.Body) == 0 || m.Body[0] != '{' || !validJSON(m.Body) {
 		return e, false
 	}
 	seen := 0
@@ -154,7 +154,7 @@ func appendCloudEvent(b []byte, m bus.Message, now time.Time) []byte {
 	b = append(b, '"')
 	switch {
 	case len(m.Body) == 0:
-	case isSpace(m.Body[0]) || isSpace(m.Body[len(m.Body)-1]) || !json.Valid(m.Body):
+	case isSpace(m.Body[0]) || isSpace(m.Body[len(m.Body)-1]) || !validJSON(m.Body):
 		// Not JSON, or JSON whose surrounding white space data would not keep.
 		b = append(b, `,"datacontenttype":"application/octet-stream","data_base64":"`...)
 		b = base64.StdEncoding.AppendEncode(b, m.Body)
@@ -192,7 +192,7 @@ type batchElement struct {
 // is returned with its error and its raw bytes as the message body, so that it alone is
 // refused (and dead-lettered) by the consumer while the others are handled.
 func unbatch(topic string, body []byte) ([]batchElement, error) {
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		return nil, errors.New("a CloudEvents batch that is not JSON")
 	}
 	var out []batchElement
@@ -326,7 +326,7 @@ func messageOf(raw []byte) (bus.Message, error) {
 	return m, nil
 }
 
-// The functions below walk JSON that json.Valid accepted, without building values: a batch is
+// The functions below walk JSON that validJSON accepted, without building values: a batch is
 // read and written by copying its members' bytes.
 
 // members calls fn with each member of the JSON object v — the key as written between its
@@ -460,6 +460,6 @@ func unquote(val []byte) string {
 		return string(val[1 : len(val)-1])
 	}
 	var s string
-	_ = json.Unmarshal(val, &s) // valid JSON: json.Valid checked the whole body
+	_ = json.Unmarshal(val, &s) // valid JSON: validJSON checked the whole body
 	return s
 }

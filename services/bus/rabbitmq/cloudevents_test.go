@@ -317,3 +317,30 @@ func BenchmarkBatchCodec(b *testing.B) {
 	})
 	b.Logf("bytes per batch of %d: CloudEvents %d, pack %d", len(msgs), len(batch), len(pack))
 }
+
+// FuzzValidJSON: validJSON answers as json.Valid does, whatever the bytes.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"a":[1,-0.5e+3,true,false,null,"\u00e9\n"]}`, `[]`, `{}`, ` 1 `, `01`, `-`, `1.`, `1e`, `"\x"`,
+		"\"\x01\"", `{"a" 1}`, `[1,]`, `{"a":1,}`, `nul`, "\"\xff\"", `[[[[]]]]`, `"\ud800"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Add(batchPublishing(testMessages("t", 3), time.Now()).Body)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
+
+// TestValidJSONDepth: nesting is limited as encoding/json limits it.
+func TestValidJSONDepth(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{maxDepth, maxDepth + 1} {
+		b := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Errorf("depth %d: validJSON %v, json.Valid %v", n, got, want)
+		}
+	}
+}
