@@ -386,3 +386,36 @@ func TestMalformedElementHandedOverAlone(t *testing.T) {
 		t.Errorf("%d AMQP messages back in the queue, want the batch acknowledged", n)
 	}
 }
+
+// TestBatchSizeOneSendsEventsAlone: with BatchSize 1 (the rollout's first step, while consumers
+// of the earlier version run) every event is an AMQP message of its own in the form every
+// version reads: application/json, the event id as message id, the envelope as the body.
+func TestBatchSizeOneSendsEventsAlone(t *testing.T) {
+	url := testenv.RequireRabbitMQ(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	cfg := testConfig(t, url)
+	cfg.BatchSize = 1
+	tr := mustNew(t, cfg, url)
+	q := bus.Queue{Name: "alone", Topics: []string{"task.*"}}
+	if err := tr.Declare(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	msgs := testEnvelopes(t, "task.assigned", 5)
+	if err := tr.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	ch := brokerChannel(t, url)
+	for i, m := range msgs {
+		d, ok, err := ch.Get(cfg.QueuePrefix+q.Name, true)
+		if err != nil || !ok {
+			t.Fatalf("AMQP message %d: %v, %v; want one per event", i, ok, err)
+		}
+		if d.ContentType != "application/json" || d.MessageId != m.ID || d.RoutingKey != m.Topic || !bytes.Equal(d.Body, m.Body) {
+			t.Errorf("AMQP message %d: %s id %s key %s %q, want the event alone as application/json", i, d.ContentType, d.MessageId, d.RoutingKey, d.Body)
+		}
+	}
+	if n := queueDepth(t, url, cfg.QueuePrefix+q.Name); n != 0 {
+		t.Errorf("%d more AMQP messages, want one per event", n)
+	}
+}
