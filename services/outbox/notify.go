@@ -46,8 +46,8 @@ const announceTimeout = 5 * time.Second
 // hundred of them a second, most to a relay busy publishing what the previous one announced.
 // Spaced, a burst of commits costs at most one announcement per spacing, and the relay hears of
 // a commit at most this much later — and reads, publishes and marks the commits of a spacing
-// together: at 1 000 completions/s, 5 ms gave push p99 45 – 74 ms in six runs where 2 ms gave
-// 61 – 152 ms and 10 ms 69 – 118 ms (docs/benchmarks.md).
+// together. The value is the one of those tried (shorter and longer) that gave the lowest push
+// latency under load (docs/benchmarks.md, "Live balance").
 const announceSpacing = 5 * time.Millisecond
 
 // announcer sends pg_notify for the commits of this process, one at a time and at least
