@@ -156,6 +156,7 @@ func (r *Relay) listen() (stop func()) {
 			}
 			failing = true
 		case pq.ListenerEventDisconnected:
+			r.listening.Store(false)
 			r.log.Warn("outbox relay: the listening session was lost; polling until it reconnects", "error", err)
 		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
 			if failing || ev == pq.ListenerEventReconnected {
@@ -173,19 +174,24 @@ func (r *Relay) listen() (stop func()) {
 			return
 		}
 		r.wakeUp()
+		r.listening.Store(true)
 		for {
 			select {
 			case <-done:
 				return
-			case _, ok := <-l.Notify: // nil after a reconnect: notifications may have been lost
+			case n, ok := <-l.Notify: // nil after a reconnect: notifications may have been lost
 				if !ok {
 					return
 				}
 				r.wakeUp()
+				if n == nil {
+					r.listening.Store(true)
+				}
 			}
 		}
 	}()
 	return func() {
+		r.listening.Store(false)
 		close(done)
 		// Close waits for a connection attempt in progress: not on the relay's way out.
 		go func() {
