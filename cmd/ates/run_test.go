@@ -106,9 +106,8 @@ type gqlResponse struct {
 
 // client sends the tests' GraphQL requests. Unlike http.DefaultClient, which keeps at most two
 // idle connections per host, it keeps one for each of up to 512 concurrent requests, as a web
-// app's users each keep theirs: the push latency measurement's 256 requests in flight would
-// otherwise open a new TCP connection for most requests, a cost real clients do not put on the
-// gateway.
+// app's users each keep theirs: a burst of concurrent requests would otherwise open a new TCP
+// connection for most of them, a cost real clients do not put on the gateway.
 var client = &http.Client{Transport: func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 512
@@ -324,6 +323,7 @@ func TestRunMetricsOnTheirOwnListener(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no metrics listener logged:\n%s", p.stderr.String())
 	}
+	mustGraphQL(t, base, "", `{__typename}`, nil) // a request for the counter to count
 	res, err := http.Get("http://" + m[1] + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -340,6 +340,42 @@ func TestRunMetricsOnTheirOwnListener(t *testing.T) {
 	if res.StatusCode == http.StatusOK {
 		t.Fatal("/metrics is also served on the public address")
 	}
+	// Go's profiles only with ATES_PPROF, and only on the metrics listener.
+	for _, u := range []string{"http://" + m[1] + "/debug/pprof/heap", base + "/debug/pprof/heap"} {
+		if res, err = http.Get(u); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if isProfile(res) {
+			t.Errorf("%s is served without ATES_PPROF", u)
+		}
+	}
+}
+
+// TestRunPprofOnTheMetricsListener: with ATES_PPROF, Go's profiles are served on the metrics
+// listener (for cmd/atesbench) and still not on the public address.
+func TestRunPprofOnTheMetricsListener(t *testing.T) {
+	p, base := MustStart(t, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_METRICS_ADDR=127.0.0.1:0", "ATES_PPROF=1"})
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics listener logged:\n%s", p.stderr.String())
+	}
+	for u, want := range map[string]bool{"http://" + m[1] + "/debug/pprof/heap": true, base + "/debug/pprof/heap": false} {
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := isProfile(res); got != want {
+			t.Errorf("GET %s = %d %s, want a profile: %v", u, res.StatusCode, res.Header.Get("Content-Type"), want)
+		}
+	}
+}
+
+// isProfile reports whether the response is a pprof profile (the web app answers other paths
+// with its page).
+func isProfile(res *http.Response) bool {
+	return res.StatusCode == http.StatusOK && res.Header.Get("Content-Type") == "application/octet-stream"
 }
 
 // TestRunBusyPortCreatesNothing: a start on a busy port fails before any database or admin is
