@@ -143,13 +143,10 @@ func (c *wsClient) subscribeTasks(tb testing.TB, g *Gateway, id, assignee string
 	c.send(tb, map[string]any{"id": id, "type": c.p.subscribe, "payload": map[string]any{
 		"query": `subscription { taskChanged` + args + ` { kind task { title status } previousAssignee { username } } }`,
 	}})
-	deadline := time.Now().Add(hubPushTimeout)
-	for g.Hub.TaskSubscribers() != want {
-		if time.Now().After(deadline) {
-			tb.Fatalf("the hub holds %d task subscribers, want %d", g.Hub.TaskSubscribers(), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(tb, fmt.Sprintf("%d task subscribers in the hub", want), func() (bool, string) {
+		got := g.Hub.TaskSubscribers()
+		return got == want, fmt.Sprintf("%d task subscribers", got)
+	})
 }
 
 // mustTaskPush reads the next push of a taskChanged subscription.

@@ -13,7 +13,7 @@ import (
 // elements times what each selects (pages nest: a page of accounts each with a page of
 // entries), a series of days its days, and a resolver that does real work costs that work.
 const (
-	// hashCost is a field that hashes a beak print (argon2id: tens of milliseconds, 19 MiB).
+	// hashCost is a field that hashes a beak print (argon2id: memory-hard and slow by design).
 	hashCost = 200
 	// bulkCost is a field that writes in bulk: a shuffle of every open task, a close of every
 	// account.

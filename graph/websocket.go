@@ -24,8 +24,9 @@ import (
 // The GraphQL WebSocket transport (R-API-2, R-ACC-10): graphql-transport-ws and the legacy
 // graphql-ws, the token in connection_init's payload.
 //
-// It is ours rather than gqlgen's because of what an idle subscriber costs (at most 32 KiB of
-// process memory each): gqlgen's transport parks four goroutines per subscribed socket. Here a
+// It is ours rather than gqlgen's because of what an idle subscriber costs (the target is at most
+// 32 KiB of process memory each; docs/benchmarks.md has the figures): gqlgen's transport parks
+// four goroutines per subscribed socket. Here a
 // socket costs one goroutine blocked in a read; a subscription fed by the Hub has no goroutine
 // at all until a push waits (pushTaker), and keep-alives are timers. Framing is
 // coder/websocket's, the library gqlgen itself uses, so the binary has one. Operations run

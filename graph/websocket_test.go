@@ -256,10 +256,23 @@ func (c *wsClient) subscribeBalance(tb testing.TB, g *Gateway, id string, want i
 // waitSubscribers waits until the gateway's hub holds n subscribers.
 func waitSubscribers(tb testing.TB, g *Gateway, n int) {
 	tb.Helper()
+	waitUntil(tb, fmt.Sprintf("%d subscribers in the hub", n), func() (bool, string) {
+		got := g.Hub.Subscribers()
+		return got == n, fmt.Sprintf("%d subscribers", got)
+	})
+}
+
+// waitUntil polls cond until it holds, failing after hubPushTimeout with its last description.
+func waitUntil(tb testing.TB, what string, cond func() (bool, string)) {
+	tb.Helper()
 	deadline := time.Now().Add(hubPushTimeout)
-	for g.Hub.Subscribers() != n {
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("the hub holds %d subscribers, want %d", g.Hub.Subscribers(), n)
+			tb.Fatalf("waiting for %s: after %v, %s", what, hubPushTimeout, state)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -132,22 +132,19 @@ type createdTask struct {
 func mustCreateTask(tb testing.TB, base, token string, n int) createdTask {
 	tb.Helper()
 	vars := map[string]any{"t": fmt.Sprintf("Feed the parrots, round %d", n), "j": fmt.Sprintf("UBERPOP-%d", n), "d": "Seeds, then water."}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var out createdTask
+	waitWithin(tb, 20*time.Second, "createTask", func() (bool, string) {
 		r := mustGraphQL(tb, base, token, `mutation($t:String!,$j:String,$d:String!){
 			createTask(input:{title:$t,jiraId:$j,description:$d}){id title jiraId status assignee{id}}}`, vars)
-		if len(r.Errors) == 0 {
-			var out createdTask
-			if err := json.Unmarshal(r.Data["createTask"], &out); err != nil {
-				tb.Fatal(err)
-			}
-			return out
+		if len(r.Errors) > 0 {
+			return false, fmt.Sprintf("%+v", r.Errors)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("createTask: %+v", r.Errors)
+		if err := json.Unmarshal(r.Data["createTask"], &out); err != nil {
+			tb.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return true, ""
+	})
+	return out
 }
 
 // production is a fresh production environment: a database name prefix on the test

@@ -205,7 +205,17 @@ func checkAccountingScenario(t *testing.T, base string, loc *time.Location) {
 		n := totalEntries(t, base, acc.Token)
 		return n >= wantFees+wantRewards, fmt.Sprintf("%d entries", n)
 	})
-	time.Sleep(300 * time.Millisecond) // late duplicates, if any, would land now
+	// Late duplicates, if any, land before a later event's entry: one more task is created
+	// after the ledger settled, and its fee reaches accounting behind every earlier event.
+	marker := mustCreateTask(t, base, mgr.Token, 1000)
+	s.tasks[marker.ID] = marker
+	s.assignments[marker.ID] = 1
+	assigneeNow[marker.ID] = marker.Assignee.ID
+	wantFees++
+	waitFor(t, "the later task's fee", func() (bool, string) {
+		n := totalEntries(t, base, acc.Token)
+		return n >= wantFees+wantRewards, fmt.Sprintf("%d entries", n)
+	})
 
 	mustSameDay(t, loc, day0)
 	today := day0
@@ -309,18 +319,25 @@ func (s *scenarioState) completeSome(t *testing.T, base string, popugs []*popug,
 }
 
 // waitFor polls cond until it holds, failing after 30 s with its last description.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+func waitFor(tb testing.TB, what string, cond func() (bool, string)) {
+	tb.Helper()
+	waitWithin(tb, 30*time.Second, what, cond)
+}
+
+// waitWithin polls cond until it holds, failing after the timeout with its last description.
+// Every wait of these tests for something the processes do asynchronously goes through it.
+func waitWithin(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		ok, state := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: after 30s, %s", what, state)
+			tb.Fatalf("waiting for %s: after %v, %s", what, timeout, state)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -272,9 +272,8 @@ const feedLookupConns = 2
 // openTaskLookup opens, for the gateway's balance feed, a pool of its own to the task tracker's
 // database and a tasks.Lookup on it; closeDB closes the pool. On the pool requests use, a
 // backlog of requests holds every connection and the feed's lookup of a batch's tasks — every
-// push of the batch behind it — waits its turn among them: at 1 000 completions/s offered, more
-// than this machine completes, push p99 was 5.5 – 6.6 s, and 0.5 – 0.73 s with a pool of its
-// own (docs/benchmarks.md).
+// push of the batch behind it — waits its turn among them. With a pool of its own, push latency
+// under such a backlog stays near what it is without one (figures in docs/benchmarks.md).
 func openTaskLookup(ctx context.Context, cfg storage.Config) (_ *tasks.Lookup, closeDB func() error, _ error) {
 	db, err := storage.Open(ctx, cfg, "tasks")
 	if err != nil {

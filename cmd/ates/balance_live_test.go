@@ -54,12 +54,9 @@ func mustDialWS(tb testing.TB, base string, proto wsProto, token string) *wsConn
 	return c
 }
 
+// dialWS opens the socket, queueing up to 1024 unread messages.
 func dialWS(base string, proto wsProto, token string) (*wsConn, error) {
-	return dialWSBuffered(base, proto, token, 1024)
-}
-
-// dialWSBuffered is dialWS queueing up to buffer unread messages.
-func dialWSBuffered(base string, proto wsProto, token string, buffer int) (*wsConn, error) {
+	const buffer = 1024
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	url := "ws" + strings.TrimPrefix(base, "http") + "/graphql"

@@ -69,6 +69,9 @@ type Config struct {
 	TrustedProxies []string `env:"ATES_TRUSTED_PROXIES" envSeparator:","`
 	// MetricsAddr serves /metrics on a listener of its own, and not on HTTPAddr (R-SEC-8).
 	MetricsAddr string `env:"ATES_METRICS_ADDR"`
+	// Pprof serves Go's profiles (net/http/pprof, /debug/pprof/) on the metrics listener, for
+	// measurements (cmd/atesbench); it needs MetricsAddr, so profiles are never public.
+	Pprof bool `env:"ATES_PPROF"`
 	// LogLevel is debug, info, warn or error; LogFormat is json or text.
 	LogLevel  string `env:"ATES_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"ATES_LOG_FORMAT" envDefault:"text"`
@@ -170,6 +173,9 @@ func (c *Config) validate() error {
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		problems = append(problems, errors.New("ATES_METRICS_ADDR must differ from ATES_HTTP_ADDR"))
+	}
+	if c.Pprof && c.MetricsAddr == "" {
+		problems = append(problems, errors.New("ATES_PPROF needs ATES_METRICS_ADDR: profiles are served on the metrics listener only"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

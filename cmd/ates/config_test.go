@@ -81,6 +81,7 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		"ATES_CLOSE_SCHEDULE=at midnight":  "ATES_CLOSE_SCHEDULE",
 		"ATES_CLOSE_SCHEDULE=0 0 * *":      "ATES_CLOSE_SCHEDULE",
 		"ATES_MAIL_FROM=nobody":            "ATES_MAIL_FROM",
+		"ATES_PPROF=1":                     "ATES_PPROF",
 	}
 	for kv, want := range cases {
 		_, err := LoadConfig([]string{kv})

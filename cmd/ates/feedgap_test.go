@@ -76,15 +76,8 @@ func TestRunFeedGapsAreNotSilent(t *testing.T) {
 			break
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitWithin(t, 20*time.Second, "the deactivated popug's token to be refused after the account feed's gap", func() (bool, string) {
 		r := mustGraphQL(t, base, kiwi.Token, `{ me { id } }`, nil)
-		if len(r.Errors) > 0 && r.Errors[0].Extensions["code"] == "UNAUTHENTICATED" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the deactivated popug's token still works after the account feed's gap")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(r.Errors) > 0 && r.Errors[0].Extensions["code"] == "UNAUTHENTICATED", "it still works"
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"slices"
@@ -333,6 +334,13 @@ func (a *app) runGateway(ctx context.Context, stdout io.Writer, ln net.Listener)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.Handler())
+		if a.cfg.Pprof {
+			mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+			mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		}
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute})
 		listeners = append(listeners, mln)
 		a.log.Info("metrics listening", "addr", mln.Addr().String())

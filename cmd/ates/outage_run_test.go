@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -60,17 +61,10 @@ func TestDatabaseOutageAnswersUnavailable(t *testing.T) {
 	}
 
 	srv.Start(t)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	waitWithin(t, 60*time.Second, "/readyz to answer 200 after the outage", func() (bool, string) {
 		code, body := readyz(t, base)
-		if code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz after the outage = %d %s, want 200", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
+	})
 	if r := outageGraphQL(t, base, token, query); len(r.Errors) > 0 {
 		t.Errorf("after the outage: %v", r.Errors)
 	}

@@ -106,9 +106,8 @@ type gqlResponse struct {
 
 // client sends the tests' GraphQL requests. Unlike http.DefaultClient, which keeps at most two
 // idle connections per host, it keeps one for each of up to 512 concurrent requests, as a web
-// app's users each keep theirs: the push latency measurement's 256 requests in flight would
-// otherwise open a new TCP connection for most requests, a cost real clients do not put on the
-// gateway.
+// app's users each keep theirs: a burst of concurrent requests would otherwise open a new TCP
+// connection for most of them, a cost real clients do not put on the gateway.
 var client = &http.Client{Transport: func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 512
@@ -233,17 +232,10 @@ func TestRunProductionDeactivationReachesGateway(t *testing.T) {
 	if r := mustGraphQL(t, base, admin, `mutation($id:ID!){deactivateAccount(accountId:$id){active}}`, map[string]any{"id": workerID}); len(r.Errors) > 0 {
 		t.Fatalf("deactivate: %v", r.Errors)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitWithin(t, 10*time.Second, "the deactivated account's token to be refused", func() (bool, string) {
 		r := mustGraphQL(t, base, worker, `{me{username}}`, nil)
-		if len(r.Errors) > 0 && r.Errors[0].Extensions["code"] == "UNAUTHENTICATED" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the deactivated account's token still works after 10s: %v", r)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(r.Errors) > 0 && r.Errors[0].Extensions["code"] == "UNAUTHENTICATED", fmt.Sprintf("%v", r)
+	})
 	for _, c := range Contexts {
 		if !databaseExists(t, pgAdmin, name+"_"+c) {
 			t.Errorf("database %s_%s was not created", name, c)
@@ -306,33 +298,21 @@ func checkTaskReachesLedger(t *testing.T, base string) {
 		t.Fatalf("signUp: %v", r.Errors)
 	}
 	token, _ := mustLogin(t, base, "rio", "rio-beak-print")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The account replica may lag the sign-up a moment.
+	waitWithin(t, 10*time.Second, "createTask", func() (bool, string) {
 		r = mustGraphQL(t, base, token, `mutation{createTask(input:{title:"Fix the beak scanner",jiraId:"UBERPOP-42",description:"It beeps."}){assignee{username}}}`, nil)
-		if len(r.Errors) == 0 {
-			break
-		}
-		if time.Now().After(deadline) { // the account replica may lag the sign-up a moment
-			t.Fatalf("createTask: %v", r.Errors)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(r.Errors) == 0, fmt.Sprintf("%v", r.Errors)
+	})
 	if !strings.Contains(string(r.Data["createTask"]), `"rio"`) {
 		t.Fatalf("createTask = %s, want assignee rio", r.Data["createTask"])
 	}
-	for {
+	waitWithin(t, 10*time.Second, "the fee entry", func() (bool, string) {
 		r = mustGraphQL(t, base, token, `{myBillingAccount{balance entries{edges{node{type description}}}}}`, nil)
 		if len(r.Errors) > 0 {
 			t.Fatalf("myBillingAccount: %v", r.Errors)
 		}
-		if strings.Contains(string(r.Data["myBillingAccount"]), "Fee for task UBERPOP-42 Fix the beak scanner") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no fee entry after 10s: %s", r.Data["myBillingAccount"])
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(string(r.Data["myBillingAccount"]), "Fee for task UBERPOP-42 Fix the beak scanner"), string(r.Data["myBillingAccount"])
+	})
 }
 
 // TestRunMetricsOnTheirOwnListener: R-SEC-8 — with ATES_METRICS_ADDR, /metrics answers there
@@ -343,6 +323,7 @@ func TestRunMetricsOnTheirOwnListener(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no metrics listener logged:\n%s", p.stderr.String())
 	}
+	mustGraphQL(t, base, "", `{__typename}`, nil) // a request for the counter to count
 	res, err := http.Get("http://" + m[1] + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -359,6 +340,42 @@ func TestRunMetricsOnTheirOwnListener(t *testing.T) {
 	if res.StatusCode == http.StatusOK {
 		t.Fatal("/metrics is also served on the public address")
 	}
+	// Go's profiles only with ATES_PPROF, and only on the metrics listener.
+	for _, u := range []string{"http://" + m[1] + "/debug/pprof/heap", base + "/debug/pprof/heap"} {
+		if res, err = http.Get(u); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if isProfile(res) {
+			t.Errorf("%s is served without ATES_PPROF", u)
+		}
+	}
+}
+
+// TestRunPprofOnTheMetricsListener: with ATES_PPROF, Go's profiles are served on the metrics
+// listener (for cmd/atesbench) and still not on the public address.
+func TestRunPprofOnTheMetricsListener(t *testing.T) {
+	p, base := MustStart(t, []string{"ATES_HTTP_ADDR=127.0.0.1:0", "ATES_DATA_DIR=" + t.TempDir(), "ATES_METRICS_ADDR=127.0.0.1:0", "ATES_PPROF=1"})
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics listener logged:\n%s", p.stderr.String())
+	}
+	for u, want := range map[string]bool{"http://" + m[1] + "/debug/pprof/heap": true, base + "/debug/pprof/heap": false} {
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := isProfile(res); got != want {
+			t.Errorf("GET %s = %d %s, want a profile: %v", u, res.StatusCode, res.Header.Get("Content-Type"), want)
+		}
+	}
+}
+
+// isProfile reports whether the response is a pprof profile (the web app answers other paths
+// with its page).
+func isProfile(res *http.Response) bool {
+	return res.StatusCode == http.StatusOK && res.Header.Get("Content-Type") == "application/octet-stream"
 }
 
 // TestRunBusyPortCreatesNothing: a start on a busy port fails before any database or admin is

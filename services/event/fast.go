@@ -10,11 +10,11 @@ import (
 	"unicode/utf8"
 )
 
-// This file is the registry's fast path. Validating an envelope with the general JSON Schema
-// validator costs 15–65 µs (decoding into maps, then walking them); every produced and every
-// consumed event pays it. The fast path compiles the schemas' keywords that the registry's
-// files use into a tree, and checks an envelope's bytes against it in one pass without building
-// values: about a tenth of the cost.
+// This file is the registry's fast path. The general JSON Schema validator decodes an envelope
+// into maps, then walks them, and every produced and every consumed event pays for it. The fast
+// path compiles the schemas' keywords that the registry's files use into a tree, and checks an
+// envelope's bytes against it in one pass without building values, so it allocates almost
+// nothing (BenchmarkParse; figures in docs/benchmarks.md).
 //
 // It only ever says "valid". Whenever it meets something it does not handle exactly as the
 // general validator would — a string with escapes, a non-integer number, an uncommon date-time

@@ -1,6 +1,10 @@
 package outbox
 
-import dto "github.com/prometheus/client_model/go"
+import (
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
 
 // SelectQuery is the relay's read of the oldest unsent rows, for plan tests.
 func (r *Relay) SelectQuery() (string, []any) { return r.selectQuery, r.selectArgs }
@@ -34,3 +38,10 @@ func (r *Relay) FromQuery(mark int64) (string, []any) { return r.fromQuery(mark)
 
 // FullReadEvery is fullReadEvery.
 const FullReadEvery = fullReadEvery
+
+// SettledIdles is how many times the relay began to wait with nothing left to do: no wake-up
+// pending and, on PostgreSQL, LISTEN in place. Until woken or polled, it reads nothing more.
+func (r *Relay) SettledIdles() int64 { return r.settledIdles.Load() }
+
+// SetNow sets the clock of the rows' created_at.
+func (w *Writer) SetNow(now func() time.Time) { w.now = now }

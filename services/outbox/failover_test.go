@@ -147,7 +147,7 @@ func TestMeasureRecoveryAfterBrokerOutage(t *testing.T) {
 			got.waitFor(t, 10, 20*time.Second)
 
 			back := p.Drop(outage)
-			time.Sleep(time.Second) // events committed during the outage
+			time.Sleep(time.Second) // the scenario: events committed 1 s into the outage
 			MustAppend(t, client, w, MustRecords(t, 50)...)
 			relays[holder].Notify()
 			got.waitFor(t, 60, outage+time.Minute)

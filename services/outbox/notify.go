@@ -46,8 +46,8 @@ const announceTimeout = 5 * time.Second
 // hundred of them a second, most to a relay busy publishing what the previous one announced.
 // Spaced, a burst of commits costs at most one announcement per spacing, and the relay hears of
 // a commit at most this much later — and reads, publishes and marks the commits of a spacing
-// together: at 1 000 completions/s, 5 ms gave push p99 45 – 74 ms in six runs where 2 ms gave
-// 61 – 152 ms and 10 ms 69 – 118 ms (docs/benchmarks.md).
+// together. The value is the one of those tried (shorter and longer) that gave the lowest push
+// latency under load (docs/benchmarks.md, "Live balance").
 const announceSpacing = 5 * time.Millisecond
 
 // announcer sends pg_notify for the commits of this process, one at a time and at least
@@ -156,6 +156,7 @@ func (r *Relay) listen() (stop func()) {
 			}
 			failing = true
 		case pq.ListenerEventDisconnected:
+			r.listening.Store(false)
 			r.log.Warn("outbox relay: the listening session was lost; polling until it reconnects", "error", err)
 		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
 			if failing || ev == pq.ListenerEventReconnected {
@@ -173,19 +174,24 @@ func (r *Relay) listen() (stop func()) {
 			return
 		}
 		r.wakeUp()
+		r.listening.Store(true)
 		for {
 			select {
 			case <-done:
 				return
-			case _, ok := <-l.Notify: // nil after a reconnect: notifications may have been lost
+			case n, ok := <-l.Notify: // nil after a reconnect: notifications may have been lost
 				if !ok {
 					return
 				}
 				r.wakeUp()
+				if n == nil {
+					r.listening.Store(true)
+				}
 			}
 		}
 	}()
 	return func() {
+		r.listening.Store(false)
 		close(done)
 		// Close waits for a connection attempt in progress: not on the relay's way out.
 		go func() {

@@ -47,7 +47,7 @@ func mustCrossProcess(t *testing.T, name string) *crossProcess {
 	t.Cleanup(cp.announcer.Close)
 	eventually(t, 10*time.Second, "relay active", cp.relay.Active)
 	cp.mustListener(t, 0)
-	time.Sleep(200 * time.Millisecond) // idle now, for an hour unless woken
+	settled(t, cp.relay, 0) // idle now, for an hour unless woken
 	return cp
 }
 
@@ -141,7 +141,7 @@ func TestAnnouncementsAreSpaced(t *testing.T) {
 	cp.commit(t)
 	elapsed := time.Since(start)
 	cp.got.waitFor(t, 2, 10*time.Second)
-	time.Sleep(2 * outbox.AnnounceSpacing) // the last one has gone out
+	cp.announcer.Close() // waits for an announcement in flight and sends no more: the count is final
 	sent := outbox.Announced("announce-spaced-producer") - before
 	if most := int(elapsed/outbox.AnnounceSpacing) + 2; sent > most {
 		t.Errorf("%d announcements in %v, want at most %d (one per %v)", sent, elapsed.Round(time.Millisecond), most, outbox.AnnounceSpacing)

@@ -385,7 +385,7 @@ func TestRelayNotifyWakesIt(t *testing.T) {
 		}
 		runRelay(t, r)
 		eventually(t, 10*time.Second, "relay active", r.Active)
-		time.Sleep(200 * time.Millisecond) // idle now, for an hour unless notified
+		settled(t, r, 0) // idle now, for an hour unless notified
 		for i := range 3 {
 			MustAppend(t, client, w, MustRecords(t, 1)...)
 			r.Notify()
@@ -414,15 +414,19 @@ func TestRelayReadsOnceWhenCaughtUp(t *testing.T) {
 		eventually(t, 10*time.Second, "first read", func() bool { return outbox.Reads(name) > 0 })
 		// Idle now, for an hour unless notified, once its first reads are done (1, or 2 on
 		// PostgreSQL: once listening, it looks again).
-		base := settledReads(t, name)
+		settled(t, r, 0)
+		base := outbox.Reads(name)
 
+		idles := r.SettledIdles()
 		commit := func() { // a row, announced as services do after their commit
 			MustAppend(t, client, w, MustRecords(t, 1)...)
 			r.Notify()
 		}
-		readsAfter := func(published int) int { // reads since base, once the relay settled
+		readsAfter := func(published int) int { // reads since base, once the relay settled again
 			got.waitFor(t, published, 10*time.Second)
-			return settledReads(t, name) - base
+			settled(t, r, idles)
+			idles = r.SettledIdles()
+			return outbox.Reads(name) - base
 		}
 
 		// One row, one wake-up: one read.
@@ -449,21 +453,11 @@ func TestRelayReadsOnceWhenCaughtUp(t *testing.T) {
 	})
 }
 
-// settledReads waits until the relays of a context have not read for half a second and
-// returns how many reads they made.
-func settledReads(tb testing.TB, context string) int {
+// settled waits until the relay has begun to wait with nothing left to do more than after
+// times: it then reads nothing until woken or polled.
+func settled(tb testing.TB, r *outbox.Relay, after int64) {
 	tb.Helper()
-	n, since := outbox.Reads(context), time.Now()
-	for deadline := time.Now().Add(10 * time.Second); time.Since(since) < 500*time.Millisecond; {
-		if time.Now().After(deadline) {
-			tb.Fatalf("the relay of %s kept reading (%d reads)", context, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-		if m := outbox.Reads(context); m != n {
-			n, since = m, time.Now()
-		}
-	}
-	return n
+	eventually(tb, 10*time.Second, "the relay settled", func() bool { return r.SettledIdles() > after })
 }
 
 // keyTap notes the key each message was published with.
@@ -547,9 +541,10 @@ func TestRelaySingleActiveOnPostgres(t *testing.T) {
 	first := activeOne()
 	MustAppend(t, client, w, MustRecords(t, 100)...)
 	got.waitFor(t, 100, 10*time.Second)
-	for range 20 {
-		activeOne()
-		time.Sleep(5 * time.Millisecond)
+	// Never two at once: activeOne fails the test whenever it sees more than one, at every
+	// poll of the waits here; the lock decides, not timing.
+	if i := activeOne(); i != first {
+		t.Fatalf("relay %d active after the backlog, want %d, the one that took the lock", i, first)
 	}
 
 	stops[first]()
@@ -577,11 +572,11 @@ func TestLag(t *testing.T) {
 		if n, oldest, err := r.Lag(ctx); err != nil || n != 0 || oldest != 0 {
 			t.Fatalf("Lag of an empty outbox = %d, %v, %v", n, oldest, err)
 		}
+		w.SetNow(func() time.Time { return time.Now().Add(-time.Minute) }) // committed a minute ago
 		MustAppend(t, client, w, MustRecords(t, 3)...)
-		time.Sleep(50 * time.Millisecond)
 		n, oldest, err := r.Lag(ctx)
-		if err != nil || n != 3 || oldest < 50*time.Millisecond || oldest > time.Minute {
-			t.Fatalf("Lag = %d, %v, %v; want 3, ≥ 50ms", n, oldest, err)
+		if err != nil || n != 3 || oldest < time.Minute || oldest > time.Hour {
+			t.Fatalf("Lag = %d, %v, %v; want 3, a minute old", n, oldest, err)
 		}
 	})
 }

@@ -95,6 +95,11 @@ type Relay struct {
 	active  atomic.Bool
 	// mark is the running relay's mark (see fullReadEvery), for tests.
 	mark atomic.Int64
+	// listening is whether LISTEN holds (PostgreSQL); settledIdles counts the waits the relay
+	// began with nothing left to do: no wake-up pending and, on PostgreSQL, LISTEN in place.
+	// For tests, which wait for a settled relay instead of for time to pass.
+	listening    atomic.Bool
+	settledIdles atomic.Int64
 
 	selectQuery string
 	selectArgs  []any
@@ -685,6 +690,9 @@ func scanOne(ctx context.Context, q queryer, query string, dest any) error {
 
 // idle waits for a notification, the poll interval or the end of ctx.
 func (r *Relay) idle(ctx context.Context) {
+	if len(r.wake) == 0 && (r.db.Dialect != dialect.Postgres || r.db.URL == "" || r.listening.Load()) {
+		r.settledIdles.Add(1)
+	}
 	t := time.NewTimer(r.opts.PollInterval)
 	defer t.Stop()
 	select {
