@@ -79,8 +79,8 @@ func DecodeCursor(c string) (int64, error) {
 
 // Page is one page of items with what a Relay connection needs.
 type Page[T any] struct {
-	Items      []T
-	Keys []int64
+	Items []T
+	Keys  []int64
 	// TotalCount is how many items the whole list holds; 0 when the request had NoTotal.
 	TotalCount int
 	HasNext    bool
