@@ -133,11 +133,6 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{TasksColumns[6], TasksColumns[5], TasksColumns[0]},
 			},
-			{
-				Name:    "task_assignee_id_id",
-				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[6], TasksColumns[0]},
-			},
 		},
 	}
 	// TaskCountsColumns holds the columns for the "task_counts" table.
