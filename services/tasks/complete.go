@@ -39,8 +39,8 @@ func (s *Service) Complete(ctx context.Context, actor identity.Actor, id uuid.UU
 }
 
 // completeSQL is the statement of completeInOneStatement: task $2 marked done at $1 if it is
-// still open and still $3's, its counters (countChanges.completed), and the outbox rows, inserted only with that change, in the order
-// given. It affects completeEvents rows when it completed the task, none otherwise; it commits
+// still open and still $3's, and its counters (countChanges.completed) and the outbox rows,
+// inserted only with that change, the rows in the order given. It affects completeEvents rows when it completed the task, none otherwise; it commits
 // by itself. The conditions are wrapped in IS TRUE, which no index serves, so the planner
 // reaches the row by its primary key whatever the table's statistics: bare, before the table
 // has any, it may choose the (assignee_id, status) index and read every open task of the popug.

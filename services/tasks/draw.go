@@ -137,8 +137,8 @@ const createEvents = 2
 
 // createSQL is the statement of createPostgres: the task, inserted only when the replica is in
 // the snapshot's state and the assignee is assignable, its counter (countChanges.created), and
-// the outbox rows, inserted only with the task, in the order given (their ids order them for the relay). It affects createEvents
-// rows when it stored the task, none otherwise. Its parameters are createArgs.
+// the outbox rows, inserted only with the task, in the order given (their ids order them for
+// the relay). It affects createEvents rows when it stored the task, none otherwise. Its parameters are createArgs.
 var createSQL = `WITH replica AS (
 	SELECT count(*) AS accounts, coalesce(sum(version), 0)::bigint AS versions FROM accounts
 ), task AS (

@@ -194,7 +194,12 @@ func (s *Service) shuffleOpen(ctx context.Context, tx querier, popugs []string, 
 		for i, r := range recs {
 			if done[batch[i].key] { // else completed since the batch was read (R-TASK-8)
 				kept = append(kept, r)
-				counts.reassigned(uuid.MustParse(batch[i].previous), uuid.MustParse(batch[i].next))
+				from, err1 := uuid.Parse(batch[i].previous)
+				to, err2 := uuid.Parse(batch[i].next)
+				if err := errors.Join(err1, err2); err != nil {
+					return 0, fmt.Errorf("tasks: counting a reassignment: %w", err)
+				}
+				counts.reassigned(from, to)
 			}
 		}
 		if err := s.storeEvents(ctx, q, tx, kept); err != nil {
