@@ -36,7 +36,7 @@ func (r *billingAccountResolver) Entries(ctx context.Context, obj *model.Billing
 	if err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	req, err := pageRequest(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (r *queryResolver) BillingAccounts(ctx context.Context, first *int, after *
 	if err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	req, err := pageRequest(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/uberpopug/ates/services/auth"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
-	"github.com/uberpopug/ates/services/page"
 )
 
 // SignUp is the resolver for the signUp field.
@@ -175,7 +174,7 @@ func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	req, err := pageRequest(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +191,7 @@ func (r *queryResolver) SearchAccounts(ctx context.Context, search string, first
 	if err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	req, err := pageRequest(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}

@@ -88,6 +88,8 @@ type Gateway struct {
 	TasksDB     *storage.DB
 	TasksClient *tasksdb.Client
 	Tasks       *tasks.Service
+	// TasksQueries records the queries the task tracker sends outside transactions.
+	TasksQueries *QueryLog
 	// AccountingDB is accounting's database and Accounting the service on it (prices, R-LIVE-2);
 	// AccountingQueries records the queries it sends outside transactions.
 	AccountingDB      *storage.DB
@@ -293,7 +295,8 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 
 	// The task tracker, on a database of its own (R-OPS-2), with its account replica.
 	tasksDB := storagetest.MustOpen(tb, cfg.dialect)
-	tasksClient := tasksdb.NewClient(tasksdb.Driver(tasksDB.Driver()))
+	tasksQueries := &QueryLog{}
+	tasksClient := tasksdb.NewClient(tasksdb.Driver(loggingDriver{Driver: tasksDB.Driver(), log: tasksQueries}))
 	mustMigrate(tb, "tasks", func(ctx context.Context) error { return tasksClient.Schema.Create(ctx) })
 	tasksOutbox, err := outbox.NewWriter(tasksDB.Dialect, event.MustDefaultRegistry())
 	if err != nil {
@@ -346,7 +349,7 @@ func MustGateway(tb testing.TB, opts ...GatewayOption) *Gateway {
 	tb.Cleanup(srv.Close)
 	g := &Gateway{
 		URL: srv.URL, Handler: h, DB: db, Auth: svc, Revocations: revocations, Clock: clock, Logs: logs,
-		AuthQueries: authQueries, Hub: hub, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker,
+		AuthQueries: authQueries, Hub: hub, TasksDB: tasksDB, TasksClient: tasksClient, Tasks: tracker, TasksQueries: tasksQueries,
 		AccountingDB: accDB, AccountingClient: accClient, Accounting: acc, AccountingQueries: accQueries,
 		AdminToken: admin.Token, AdminID: admin.Account.ID.String(),
 		resolver: resolver, keys: keys, jwks: jwks, log: log,

@@ -12,7 +12,6 @@ import (
 	"github.com/uberpopug/ates/graph/generated"
 	"github.com/uberpopug/ates/graph/model"
 	"github.com/uberpopug/ates/services/errs"
-	"github.com/uberpopug/ates/services/page"
 	"github.com/uberpopug/ates/services/tasks"
 )
 
@@ -65,7 +64,7 @@ func (r *queryResolver) Tasks(ctx context.Context, first *int, after *string, st
 	if err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	req, err := pageRequest(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +90,7 @@ func (r *queryResolver) MyTasks(ctx context.Context, first *int, after *string, 
 	if err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	req, err := pageRequest(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +128,7 @@ func (r *queryResolver) SearchTasks(ctx context.Context, search string, first *i
 	if err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	req, err := pageRequest(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb/outboxevent"
 	"github.com/uberpopug/ates/ent/tasksdb/processedevent"
 	"github.com/uberpopug/ates/ent/tasksdb/task"
+	"github.com/uberpopug/ates/ent/tasksdb/taskcount"
 
 	stdsql "database/sql"
 )
@@ -38,6 +39,8 @@ type Client struct {
 	ProcessedEvent *ProcessedEventClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// TaskCount is the client for interacting with the TaskCount builders.
+	TaskCount *TaskCountClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -54,6 +57,7 @@ func (c *Client) init() {
 	c.OutboxEvent = NewOutboxEventClient(c.config)
 	c.ProcessedEvent = NewProcessedEventClient(c.config)
 	c.Task = NewTaskClient(c.config)
+	c.TaskCount = NewTaskCountClient(c.config)
 }
 
 type (
@@ -151,6 +155,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
 		Task:           NewTaskClient(cfg),
+		TaskCount:      NewTaskCountClient(cfg),
 	}, nil
 }
 
@@ -175,6 +180,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		OutboxEvent:    NewOutboxEventClient(cfg),
 		ProcessedEvent: NewProcessedEventClient(cfg),
 		Task:           NewTaskClient(cfg),
+		TaskCount:      NewTaskCountClient(cfg),
 	}, nil
 }
 
@@ -203,21 +209,21 @@ func (c *Client) Close() error {
 // Use adds the mutation hooks to all the entity clients.
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
-	c.Account.Use(hooks...)
-	c.DeadLetter.Use(hooks...)
-	c.OutboxEvent.Use(hooks...)
-	c.ProcessedEvent.Use(hooks...)
-	c.Task.Use(hooks...)
+	for _, n := range []interface{ Use(...Hook) }{
+		c.Account, c.DeadLetter, c.OutboxEvent, c.ProcessedEvent, c.Task, c.TaskCount,
+	} {
+		n.Use(hooks...)
+	}
 }
 
 // Intercept adds the query interceptors to all the entity clients.
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
-	c.Account.Intercept(interceptors...)
-	c.DeadLetter.Intercept(interceptors...)
-	c.OutboxEvent.Intercept(interceptors...)
-	c.ProcessedEvent.Intercept(interceptors...)
-	c.Task.Intercept(interceptors...)
+	for _, n := range []interface{ Intercept(...Interceptor) }{
+		c.Account, c.DeadLetter, c.OutboxEvent, c.ProcessedEvent, c.Task, c.TaskCount,
+	} {
+		n.Intercept(interceptors...)
+	}
 }
 
 // Mutate implements the ent.Mutator interface.
@@ -233,6 +239,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ProcessedEvent.mutate(ctx, m)
 	case *TaskMutation:
 		return c.Task.mutate(ctx, m)
+	case *TaskCountMutation:
+		return c.TaskCount.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("tasksdb: unknown mutation type %T", m)
 	}
@@ -903,13 +911,147 @@ func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error)
 	}
 }
 
+// TaskCountClient is a client for the TaskCount schema.
+type TaskCountClient struct {
+	config
+}
+
+// NewTaskCountClient returns a client for the TaskCount from the given config.
+func NewTaskCountClient(c config) *TaskCountClient {
+	return &TaskCountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `taskcount.Hooks(f(g(h())))`.
+func (c *TaskCountClient) Use(hooks ...Hook) {
+	c.hooks.TaskCount = append(c.hooks.TaskCount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `taskcount.Intercept(f(g(h())))`.
+func (c *TaskCountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TaskCount = append(c.inters.TaskCount, interceptors...)
+}
+
+// Create returns a builder for creating a TaskCount entity.
+func (c *TaskCountClient) Create() *TaskCountCreate {
+	mutation := newTaskCountMutation(c.config, OpCreate)
+	return &TaskCountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TaskCount entities.
+func (c *TaskCountClient) CreateBulk(builders ...*TaskCountCreate) *TaskCountCreateBulk {
+	return &TaskCountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TaskCountClient) MapCreateBulk(slice any, setFunc func(*TaskCountCreate, int)) *TaskCountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TaskCountCreateBulk{err: fmt.Errorf("calling to TaskCountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TaskCountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TaskCountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TaskCount.
+func (c *TaskCountClient) Update() *TaskCountUpdate {
+	mutation := newTaskCountMutation(c.config, OpUpdate)
+	return &TaskCountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TaskCountClient) UpdateOne(_m *TaskCount) *TaskCountUpdateOne {
+	mutation := newTaskCountMutation(c.config, OpUpdateOne, withTaskCount(_m))
+	return &TaskCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TaskCountClient) UpdateOneID(id int) *TaskCountUpdateOne {
+	mutation := newTaskCountMutation(c.config, OpUpdateOne, withTaskCountID(id))
+	return &TaskCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TaskCount.
+func (c *TaskCountClient) Delete() *TaskCountDelete {
+	mutation := newTaskCountMutation(c.config, OpDelete)
+	return &TaskCountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TaskCountClient) DeleteOne(_m *TaskCount) *TaskCountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TaskCountClient) DeleteOneID(id int) *TaskCountDeleteOne {
+	builder := c.Delete().Where(taskcount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TaskCountDeleteOne{builder}
+}
+
+// Query returns a query builder for TaskCount.
+func (c *TaskCountClient) Query() *TaskCountQuery {
+	return &TaskCountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTaskCount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TaskCount entity by its id.
+func (c *TaskCountClient) Get(ctx context.Context, id int) (*TaskCount, error) {
+	return c.Query().Where(taskcount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TaskCountClient) GetX(ctx context.Context, id int) *TaskCount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *TaskCountClient) Hooks() []Hook {
+	return c.hooks.TaskCount
+}
+
+// Interceptors returns the client interceptors.
+func (c *TaskCountClient) Interceptors() []Interceptor {
+	return c.inters.TaskCount
+}
+
+func (c *TaskCountClient) mutate(ctx context.Context, m *TaskCountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TaskCountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TaskCountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TaskCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TaskCountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("tasksdb: unknown TaskCount mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task []ent.Hook
+		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task, TaskCount []ent.Hook
 	}
 	inters struct {
-		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task []ent.Interceptor
+		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task,
+		TaskCount []ent.Interceptor
 	}
 )
 

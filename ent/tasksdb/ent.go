@@ -17,6 +17,7 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb/outboxevent"
 	"github.com/uberpopug/ates/ent/tasksdb/processedevent"
 	"github.com/uberpopug/ates/ent/tasksdb/task"
+	"github.com/uberpopug/ates/ent/tasksdb/taskcount"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -82,6 +83,7 @@ func checkColumn(t, c string) error {
 			outboxevent.Table:    outboxevent.ValidColumn,
 			processedevent.Table: processedevent.ValidColumn,
 			task.Table:           task.ValidColumn,
+			taskcount.Table:      taskcount.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -24,6 +24,8 @@ type Tx struct {
 	ProcessedEvent *ProcessedEventClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// TaskCount is the client for interacting with the TaskCount builders.
+	TaskCount *TaskCountClient
 
 	// lazily loaded.
 	client     *Client
@@ -160,6 +162,7 @@ func (tx *Tx) init() {
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
 	tx.ProcessedEvent = NewProcessedEventClient(tx.config)
 	tx.Task = NewTaskClient(tx.config)
+	tx.TaskCount = NewTaskCountClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

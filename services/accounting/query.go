@@ -94,7 +94,7 @@ func (s *Service) Accounts(ctx context.Context, actor identity.Actor, req page.R
 	if err := seeCompany(actor); err != nil {
 		return page.Page[BillingAccount]{}, err
 	}
-	total, err := s.client.Account.Query().Count(ctx)
+	total, err := page.Total(req, func() (int, error) { return s.client.Account.Query().Count(ctx) })
 	if err != nil {
 		return page.Page[BillingAccount]{}, fmt.Errorf("accounting: counting accounts: %w", err)
 	}
@@ -171,7 +171,7 @@ func (s *Service) Entries(ctx context.Context, actor identity.Actor, id uuid.UUI
 	if day != nil {
 		q = q.Where(entry.Day(day.String()))
 	}
-	total, err := q.Clone().Count(ctx)
+	total, err := page.Total(req, func() (int, error) { return q.Clone().Count(ctx) })
 	if err != nil {
 		return page.Page[Entry]{}, fmt.Errorf("accounting: counting entries: %w", err)
 	}

@@ -396,7 +396,7 @@ func (s *Service) Search(ctx context.Context, actor identity.Actor, search strin
 
 // accountPage is one page of q's accounts in id order after the cursor, with the total.
 func accountPage(ctx context.Context, q *authdb.AccountQuery, req page.Request) (page.Page[Account], error) {
-	total, err := q.Clone().Count(ctx)
+	total, err := page.Total(req, func() (int, error) { return q.Clone().Count(ctx) })
 	if err != nil {
 		return page.Page[Account]{}, errorf("counting accounts", err)
 	}

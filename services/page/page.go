@@ -21,6 +21,18 @@ type Request struct {
 	First int
 	// After is the key of the last item already seen; 0 means from the start.
 	After int64
+	// NoTotal says the caller does not read the page's TotalCount (a client that did not select
+	// totalCount), so the list need not count: counting can cost more than the page itself.
+	NoTotal bool
+}
+
+// Total returns count's result when the request reads the total, and 0 without calling it
+// otherwise.
+func Total(r Request, count func() (int, error)) (int, error) {
+	if r.NoTotal {
+		return 0, nil
+	}
+	return count()
 }
 
 // Parse validates first/after arguments into a Request.
@@ -67,8 +79,9 @@ func DecodeCursor(c string) (int64, error) {
 
 // Page is one page of items with what a Relay connection needs.
 type Page[T any] struct {
-	Items      []T
-	Keys       []int64
+	Items []T
+	Keys  []int64
+	// TotalCount is how many items the whole list holds; 0 when the request had NoTotal.
 	TotalCount int
 	HasNext    bool
 	HasPrev    bool

@@ -39,3 +39,16 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestTotal: R-API-5 — a page counts its list only for a caller that reads the total.
+func TestTotal(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	count := func() (int, error) { calls++; return 7, nil }
+	if n, err := Total(Request{First: 5}, count); n != 7 || err != nil || calls != 1 {
+		t.Errorf("with the total: %d, %v after %d calls", n, err, calls)
+	}
+	if n, err := Total(Request{First: 5, NoTotal: true}, count); n != 0 || err != nil || calls != 1 {
+		t.Errorf("without the total: %d, %v after %d calls", n, err, calls)
+	}
+}

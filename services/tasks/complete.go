@@ -39,15 +39,17 @@ func (s *Service) Complete(ctx context.Context, actor identity.Actor, id uuid.UU
 }
 
 // completeSQL is the statement of completeInOneStatement: task $2 marked done at $1 if it is
-// still open and still $3's, and the outbox rows, inserted only with that change, in the order
-// given. It affects completeEvents rows when it completed the task, none otherwise; it commits
+// still open and still $3's, and its counters (countChanges.completed) and the outbox rows,
+// inserted only with that change, the rows in the order given. It affects completeEvents rows when it completed the task, none otherwise; it commits
 // by itself. The conditions are wrapped in IS TRUE, which no index serves, so the planner
 // reaches the row by its primary key whatever the table's statistics: bare, before the table
 // has any, it may choose the (assignee_id, status) index and read every open task of the popug.
 var completeSQL = `WITH change AS (
 	UPDATE tasks SET status = 'DONE', completed_at = $1::timestamptz
 	WHERE id = $2::bigint AND (status = 'OPEN' AND assignee_id = $3::uuid) IS TRUE
-	RETURNING id
+	RETURNING id, assignee_id
+), counted AS (
+	` + countCompletedSQL + `
 )
 ` + outboxValues(completeFixedArgs, completeEvents, "change")
 
@@ -120,6 +122,11 @@ func (s *Service) completeInTx(ctx context.Context, actor identity.Actor, id uui
 		}
 		if n == 0 {
 			return s.lostRace(ctx, tx.Client(), row.ID, actor)
+		}
+		counts := countChanges{}
+		counts.completed(actor.AccountID)
+		if err := counts.apply(ctx, s.dialect, tx); err != nil {
+			return err
 		}
 		return s.outbox.Append(ctx, tx, recs...)
 	})

@@ -29,7 +29,7 @@ func assignable(q *tasksdb.AccountQuery) *tasksdb.AccountQuery {
 // Create stores a task assigned to a uniformly drawn assignable popug, with its task.created
 // and task.assigned events; any authenticated employee may create tasks (R-TASK-2). On
 // PostgreSQL this is one statement (createPostgres); on SQLite one transaction (insertDrawn,
-// then the outbox rows).
+// the counters, then the outbox rows).
 func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (Task, error) {
 	if actor.AccountID == uuid.Nil {
 		return Task{}, errs.E(errs.Unauthenticated, "log in to create tasks")
@@ -53,6 +53,11 @@ func (s *Service) Create(ctx context.Context, actor identity.Actor, n NewTask) (
 	err := s.inTx(ctx, func(tx *tasksdb.Tx) error {
 		var err error
 		if t.AssigneeID, err = s.insertDrawn(ctx, tx, t); err != nil {
+			return err
+		}
+		counts := countChanges{}
+		counts.created(t.AssigneeID)
+		if err := counts.apply(ctx, s.dialect, tx); err != nil {
 			return err
 		}
 		recs, err := taskCreatedRecords(ctx, t)

@@ -136,9 +136,9 @@ func (s *Service) createPostgres(ctx context.Context, t Task) (Task, error) {
 const createEvents = 2
 
 // createSQL is the statement of createPostgres: the task, inserted only when the replica is in
-// the snapshot's state and the assignee is assignable, and the outbox rows, inserted only with
-// the task, in the order given (their ids order them for the relay). It affects createEvents
-// rows when it stored the task, none otherwise. Its parameters are createArgs.
+// the snapshot's state and the assignee is assignable, its counter (countChanges.created), and
+// the outbox rows, inserted only with the task, in the order given (their ids order them for
+// the relay). It affects createEvents rows when it stored the task, none otherwise. Its parameters are createArgs.
 var createSQL = `WITH replica AS (
 	SELECT count(*) AS accounts, coalesce(sum(version), 0)::bigint AS versions FROM accounts
 ), task AS (
@@ -147,7 +147,9 @@ var createSQL = `WITH replica AS (
 	FROM replica, accounts AS a
 	WHERE replica.accounts = $6::bigint AND replica.versions = $7::bigint AND a.public_id = $8::uuid
 		AND ` + assignableSQLQualified + `
-	RETURNING public_id
+	RETURNING public_id, assignee_id
+), counted AS (
+	` + countCreatedSQL + `
 )
 ` + outboxValues(createFixedArgs, createEvents, "task")
 

@@ -99,7 +99,7 @@ func MustService(tb testing.TB, db *storage.DB, opts ...option) *harness {
 	client := tasksdb.NewClient(tasksdb.Driver(drv))
 	// Ent's migration writes the generated package-level table list: one at a time.
 	schemaMu.Lock()
-	err := client.Schema.Create(ctx)
+	err := tasks.Migrate(ctx, db)
 	schemaMu.Unlock()
 	if err != nil {
 		tb.Fatalf("creating the tasks schema: %v", err)

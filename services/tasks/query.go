@@ -31,7 +31,8 @@ func (s *Service) List(ctx context.Context, actor identity.Actor, f Filter, req 
 	if f.AssigneeID != nil {
 		q = q.Where(task.AssigneeID(*f.AssigneeID))
 	}
-	return s.listPage(ctx, q, req)
+	// The total is read from the counters, not counted (task_counts).
+	return s.listPage(ctx, q, req, func() (int, error) { return countedTotal(ctx, s.client, f) })
 }
 
 // Mine returns the actor's own tasks, newest first (R-TASK-6).

@@ -48,12 +48,14 @@ func (s *Service) Search(ctx context.Context, actor identity.Actor, search strin
 	if status != nil {
 		q = q.Where(task.StatusEQ(task.Status(*status)))
 	}
-	return s.listPage(ctx, q, req)
+	// No counter knows how many tasks match a text: the total counts them (when asked for).
+	return s.listPage(ctx, q, req, func() (int, error) { return q.Clone().Count(ctx) })
 }
 
-// listPage reads one page of q newest first (by id) with its total count.
-func (s *Service) listPage(ctx context.Context, q *tasksdb.TaskQuery, req page.Request) (page.Page[Task], error) {
-	total, err := q.Clone().Count(ctx)
+// listPage reads one page of q newest first (by id), with the total from count when the
+// request reads it.
+func (s *Service) listPage(ctx context.Context, q *tasksdb.TaskQuery, req page.Request, count func() (int, error)) (page.Page[Task], error) {
+	total, err := page.Total(req, count)
 	if err != nil {
 		return page.Page[Task]{}, fmt.Errorf("tasks: counting tasks: %w", err)
 	}

@@ -132,7 +132,8 @@ func (s *Service) openBatch(ctx context.Context, tx querier, after int64) ([]shu
 }
 
 // shuffleOpen reassigns every open task, batch by batch in id order, and stores the
-// task.assigned events of those it reassigned; it returns how many it reassigned.
+// task.assigned events of those it reassigned and their counters; it returns how many it
+// reassigned.
 //
 // The transaction's statements run one at a time and in order on a txQueue, while this
 // goroutine draws the assignees and builds, encodes and validates the events: the database
@@ -171,6 +172,7 @@ func (s *Service) shuffleOpen(ctx context.Context, tx querier, popugs []string, 
 	updated, updateDone := update(batch)
 	next, readDone = read(batch[len(batch)-1].key)
 	total := 0
+	counts := countChanges{}
 	for len(batch) > 0 {
 		recs, err := assignedEvents(ctx, batch, now) // while the database updates the batch
 		if err != nil {
@@ -192,6 +194,12 @@ func (s *Service) shuffleOpen(ctx context.Context, tx querier, popugs []string, 
 		for i, r := range recs {
 			if done[batch[i].key] { // else completed since the batch was read (R-TASK-8)
 				kept = append(kept, r)
+				from, err1 := uuid.Parse(batch[i].previous)
+				to, err2 := uuid.Parse(batch[i].next)
+				if err := errors.Join(err1, err2); err != nil {
+					return 0, fmt.Errorf("tasks: counting a reassignment: %w", err)
+				}
+				counts.reassigned(from, to)
 			}
 		}
 		if err := s.storeEvents(ctx, q, tx, kept); err != nil {
@@ -200,8 +208,9 @@ func (s *Service) shuffleOpen(ctx context.Context, tx querier, popugs []string, 
 		total += len(kept)
 		batch = following
 	}
-	// Every queued INSERT has run once this no-op has.
-	if err := <-q.do(func() error { return nil }); err != nil {
+	// The counters go last, once every queued statement has run: they are locked only from
+	// here to the commit, not while the tasks are reassigned.
+	if err := <-q.do(func() error { return counts.apply(ctx, s.dialect, tx) }); err != nil {
 		return 0, err
 	}
 	return total, nil

@@ -69,6 +69,18 @@ func (f TaskFunc) Mutate(ctx context.Context, m tasksdb.Mutation) (tasksdb.Value
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *tasksdb.TaskMutation", m)
 }
 
+// The TaskCountFunc type is an adapter to allow the use of ordinary
+// function as TaskCount mutator.
+type TaskCountFunc func(context.Context, *tasksdb.TaskCountMutation) (tasksdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TaskCountFunc) Mutate(ctx context.Context, m tasksdb.Mutation) (tasksdb.Value, error) {
+	if mv, ok := m.(*tasksdb.TaskCountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *tasksdb.TaskCountMutation", m)
+}
+
 // Condition is a hook condition function.
 type Condition func(context.Context, tasksdb.Mutation) bool
 

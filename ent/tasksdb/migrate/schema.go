@@ -129,9 +129,29 @@ var (
 		PrimaryKey: []*schema.Column{TasksColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "task_assignee_id_status",
+				Name:    "task_assignee_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[6], TasksColumns[5]},
+				Columns: []*schema.Column{TasksColumns[6], TasksColumns[5], TasksColumns[0]},
+			},
+		},
+	}
+	// TaskCountsColumns holds the columns for the "task_counts" table.
+	TaskCountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "assignee_id", Type: field.TypeUUID},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "DONE"}},
+		{Name: "n", Type: field.TypeInt64},
+	}
+	// TaskCountsTable holds the schema information for the "task_counts" table.
+	TaskCountsTable = &schema.Table{
+		Name:       "task_counts",
+		Columns:    TaskCountsColumns,
+		PrimaryKey: []*schema.Column{TaskCountsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "taskcount_assignee_id_status",
+				Unique:  true,
+				Columns: []*schema.Column{TaskCountsColumns[1], TaskCountsColumns[2]},
 			},
 		},
 	}
@@ -142,6 +162,7 @@ var (
 		OutboxEventsTable,
 		ProcessedEventsTable,
 		TasksTable,
+		TaskCountsTable,
 	}
 )
 
@@ -154,5 +175,8 @@ func init() {
 	}
 	ProcessedEventsTable.Annotation = &entsql.Annotation{
 		Table: "processed_events",
+	}
+	TaskCountsTable.Annotation = &entsql.Annotation{
+		Table: "task_counts",
 	}
 }

@@ -20,3 +20,6 @@ type ProcessedEvent func(*sql.Selector)
 
 // Task is the predicate function for task builders.
 type Task func(*sql.Selector)
+
+// TaskCount is the predicate function for taskcount builders.
+type TaskCount func(*sql.Selector)
