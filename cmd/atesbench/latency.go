@@ -241,7 +241,7 @@ func tapBroker(amqpURL, exchange string) (*brokerTap, error) {
 	go func() {
 		for d := range deliveries {
 			at := time.Now()
-			msgs, err := rabbitmq.Messages(d) // one AMQP message may carry several events
+			msgs, err := rabbitmq.Messages(d) // one AMQP message may carry several events (a CloudEvents batch)
 			if err != nil {
 				continue
 			}
