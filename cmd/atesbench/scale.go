@@ -371,7 +371,9 @@ func newScalePlan(n, poolSize int) *scalePlan {
 	return p
 }
 
-func (p *scalePlan) title(i int) string { return fmt.Sprintf("Year task %d: tune the beak scanner", i+1) }
+func (p *scalePlan) title(i int) string {
+	return fmt.Sprintf("Year task %d: tune the beak scanner", i+1)
+}
 
 func (p *scalePlan) jira(i int) *string {
 	if i%4 != 0 {
