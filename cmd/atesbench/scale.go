@@ -587,54 +587,72 @@ func buildScale(ctx context.Context, s *scaleStores, p *scalePlan, pool []auth.A
 			compByDay[d] = append(compByDay[d], int32(i))
 		}
 	}
-	next := 0
+	// Tasks and events wait until a chunk is full (or a close is due), so a small year takes
+	// as few transactions as a large one takes per chunk.
+	taskFrom, next := 0, 0
+	flushTasks := func(upTo int) error {
+		t := time.Now()
+		defer func() { b.tasks += time.Since(t) }()
+		for taskFrom < upTo {
+			hi := min(taskFrom+scaleTaskChunk, upTo)
+			builders := make([]*tasksdb.TaskCreate, 0, hi-taskFrom)
+			for i := taskFrom; i < hi; i++ {
+				tc := s.tasksClient.Task.Create().SetPublicID(p.ids[i]).SetTitle(p.title(i)).SetNillableJiraID(p.jira(i)).
+					SetDescription(p.description(i)).SetAssigneeID(pool[p.assignee[i]].ID).SetCreatedAt(p.created[i]).
+					SetSearchText(tasks.SearchText(p.title(i), p.jira(i), p.description(i)))
+				if !p.completed[i].IsZero() {
+					tc.SetStatus(task.StatusDONE).SetCompletedAt(p.completed[i])
+				}
+				builders = append(builders, tc)
+			}
+			if err := s.tasksClient.Task.CreateBulk(builders...).Exec(ctx); err != nil {
+				return fmt.Errorf("tasks %d…%d: %w", taskFrom+1, hi, err)
+			}
+			taskFrom = hi
+		}
+		return nil
+	}
+	var pending []event.Envelope
+	flushEvents := func() error {
+		t := time.Now()
+		defer func() { b.ledger += time.Since(t) }()
+		for len(pending) > 0 {
+			chunk := pending[:min(scaleEventChunk, len(pending))]
+			s.clock.Set(chunk[len(chunk)-1].Time)
+			if err := storage.InTx(ctx, s.accClient.Tx, func(tx *accountingdb.Tx) error {
+				return s.acc.ApplyBatch(ctx, tx, chunk)
+			}); err != nil {
+				return fmt.Errorf("the ledger of %s: %w", chunk[0].Time.Format(time.DateOnly), err)
+			}
+			pending = pending[len(chunk):]
+		}
+		pending = nil
+		return nil
+	}
 	for d := range scaleYearDays {
 		lo := next
 		for next < p.n && dayOf(p.created[next]) == d {
 			next++
 		}
-		t := time.Now()
-		if err := storage.InTx(ctx, s.tasksClient.Tx, func(tx *tasksdb.Tx) error {
-			for c := lo; c < next; c += scaleTaskChunk {
-				hi := min(c+scaleTaskChunk, next)
-				builders := make([]*tasksdb.TaskCreate, 0, hi-c)
-				for i := c; i < hi; i++ {
-					tc := tx.Task.Create().SetPublicID(p.ids[i]).SetTitle(p.title(i)).SetNillableJiraID(p.jira(i)).
-						SetDescription(p.description(i)).SetAssigneeID(pool[p.assignee[i]].ID).SetCreatedAt(p.created[i]).
-						SetSearchText(tasks.SearchText(p.title(i), p.jira(i), p.description(i)))
-					if !p.completed[i].IsZero() {
-						tc.SetStatus(task.StatusDONE).SetCompletedAt(p.completed[i])
-					}
-					builders = append(builders, tc)
-				}
-				if err := tx.Task.CreateBulk(builders...).Exec(ctx); err != nil {
-					return err
-				}
+		if next-taskFrom >= scaleTaskChunk {
+			if err := flushTasks(next - (next-taskFrom)%scaleTaskChunk); err != nil {
+				return err
 			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("day %d's tasks: %w", d, err)
 		}
-		b.tasks += time.Since(t)
-
-		t = time.Now()
+		t := time.Now()
 		envs, err := p.dayEvents(ctx, lo, next, compByDay[d], pool)
 		if err != nil {
 			return err
 		}
-		for c := 0; c < len(envs); c += scaleEventChunk {
-			chunk := envs[c:min(c+scaleEventChunk, len(envs))]
-			s.clock.Set(chunk[len(chunk)-1].Time)
-			if err := storage.InTx(ctx, s.accClient.Tx, func(tx *accountingdb.Tx) error {
-				return s.acc.ApplyBatch(ctx, tx, chunk)
-			}); err != nil {
-				return fmt.Errorf("day %d's ledger: %w", d, err)
+		pending = append(pending, envs...)
+		b.ledger += time.Since(t)
+		if len(pending) >= scaleEventChunk || isCloseDay(d) {
+			if err := flushEvents(); err != nil {
+				return err
 			}
 		}
-		b.ledger += time.Since(t)
-
 		if isCloseDay(d) {
-			t = time.Now()
+			t := time.Now()
 			day := scaleYearStart.AddDays(d)
 			s.clock.Set(day.AddDays(1).Start(time.UTC).Add(time.Minute))
 			if _, ran, err := s.acc.CloseScheduled(ctx, day); err != nil || !ran {
@@ -642,6 +660,9 @@ func buildScale(ctx context.Context, s *scaleStores, p *scalePlan, pool []auth.A
 			}
 			b.closes += time.Since(t)
 		}
+	}
+	if err := flushTasks(next); err != nil {
+		return err
 	}
 	s.clock.Set(time.Time{})
 	if next != p.n {
@@ -1070,7 +1091,7 @@ func writeScaleReport(out io.Writer, cfg scaleConfig, b scaleBuild, reads []scal
 	if b.reused {
 		fmt.Fprintf(&w, "Database kept from an earlier run (%d shuffles there before this run's two); after-load hooks %s.\n", b.earlierShuffles, secs(b.hooks))
 	} else {
-		fmt.Fprintf(&w, "Built in **%s**: popugs and replicas %s, tasks (CreateBulk) %s, ledger (accounting.ApplyBatch) %s, %d closes %s",
+		fmt.Fprintf(&w, "Built in **%s**: databases, popugs and replicas %s, tasks (CreateBulk) %s, ledger (accounting.ApplyBatch) %s, %d closes %s",
 			secs(b.total), secs(b.popugs), secs(b.tasks), secs(b.ledger), scaleCloses(), secs(b.closes))
 		if cfg.dialect == dialect.Postgres {
 			fmt.Fprintf(&w, ", VACUUM ANALYZE %s", secs(b.vacuum))
