@@ -578,6 +578,7 @@ func scaleCompany(ctx context.Context, s *scaleStores) ([]auth.Account, error) {
 // 30th day and of the last. On PostgreSQL the tables are then vacuumed and analysed, as
 // autovacuum would have done in a year.
 func buildScale(ctx context.Context, s *scaleStores, p *scalePlan, pool []auth.Account, b *scaleBuild) error {
+	began := time.Now()
 	compByDay := make([][]int32, scaleYearDays)
 	start := scaleYearStart.Start(time.UTC)
 	dayOf := func(t time.Time) int { return int(t.Sub(start) / (24 * time.Hour)) }
@@ -650,6 +651,9 @@ func buildScale(ctx context.Context, s *scaleStores, p *scalePlan, pool []auth.A
 			if err := flushEvents(); err != nil {
 				return err
 			}
+		}
+		if (d+1)%73 == 0 {
+			fmt.Fprintf(os.Stderr, "atesbench scale: %d tasks: day %d of %d written after %s\n", p.n, d+1, scaleYearDays, secs(time.Since(began)))
 		}
 		if isCloseDay(d) {
 			t := time.Now()
