@@ -578,10 +578,10 @@ func scaleCompany(ctx context.Context, s *scaleStores) ([]auth.Account, error) {
 	return pool, nil
 }
 
-// buildScale writes the year day by day: the day's tasks with Ent's CreateBulk, in their final
-// state; the day's task events (created, assigned, completed, in time order) applied by
-// accounting's own consumer code, ApplyBatch, in chunks; a scheduled close at the end of every
-// 30th day and of the last. On PostgreSQL the tables are then vacuumed and analysed, as
+// buildScale writes the year in time order: the tasks with Ent's CreateBulk, in their final
+// state, in chunks; the task events (created, assigned, completed) applied by accounting's own
+// consumer code, ApplyBatch, in chunks; a scheduled close at the end of every 30th day and of
+// the last, after every event before it. On PostgreSQL the tables are then vacuumed and analysed, as
 // autovacuum would have done in a year.
 func buildScale(ctx context.Context, s *scaleStores, p *scalePlan, pool []auth.Account, b *scaleBuild) error {
 	began := time.Now()
