@@ -96,7 +96,11 @@ type loadHook struct {
 }
 
 // afterLoad runs in order after a build, and on a kept database, before the invariants are
-// checked; each derived table adds one element here.
+// checked; each derived table adds one element here, of the form
+//
+//	{"task counters", func(ctx context.Context, s *scaleStores) error { return tasks.Recount(ctx, s.tasks) }},
+//
+// (s holds every context's storage.DB, Ent client and service). Each is timed in the report.
 var afterLoad = []loadHook{}
 
 type scaleConfig struct {
