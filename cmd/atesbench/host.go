@@ -14,11 +14,13 @@ import (
 // What the machine and its processes used: CPU time by group of processes, memory, load.
 // Linux only: where /proc is missing the figures are empty or zero.
 
+// percentile is the nearest-rank percentile p (0–100) of sorted durations (0 for none).
 func percentile(sorted []time.Duration, p int) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
-	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(len(sorted)-1, i-1))]
 }
 
 // hostCPU is the CPU time (user and system) the processes of this machine have used so far, by
@@ -100,13 +102,17 @@ func cpuSplit(before, after map[string]time.Duration, n int) string {
 	return b.String()
 }
 
-// loadAverage is the 1-minute load average from /proc/loadavg ("?" where there is none).
+// loadAverage is the 1-, 5- and 15-minute load average ("?" where /proc is missing).
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
+	if err != nil {
+		return "?"
 	}
-	return "?"
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // vmRSS reads a process's resident set size from /proc/<pid>/status (0 where there is none).

@@ -1080,12 +1080,6 @@ func intAt(data json.RawMessage, path []string) (int, error) {
 	}
 }
 
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	i := (len(sorted)*p + 99) / 100
-	return sorted[max(0, min(len(sorted)-1, i-1))]
-}
-
 func ms(d time.Duration) string {
 	f := float64(d) / float64(time.Millisecond)
 	switch {
@@ -1099,19 +1093,6 @@ func ms(d time.Duration) string {
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s" }
-
-// loadAverage is the 1-, 5- and 15-minute load average ("?" where /proc is missing).
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
 
 func writeScaleReport(out io.Writer, cfg scaleConfig, b scaleBuild, reads []scaleRead, before, after [][]time.Duration, shuffles [2]shuffleRun, loads [4]string) {
 	var w strings.Builder
