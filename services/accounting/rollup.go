@@ -37,7 +37,7 @@ type accountDay struct {
 
 // companyDay is one company_days row's change.
 type companyDay struct {
-	day                   string
+	day                    string
 	fees, rewards, entries int64
 }
 
