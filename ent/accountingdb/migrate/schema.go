@@ -134,6 +134,11 @@ var (
 		PrimaryKey: []*schema.Column{EntriesColumns[0]},
 		Indexes: []*schema.Index{
 			{
+				Name:    "entry_account_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{EntriesColumns[2], EntriesColumns[0]},
+			},
+			{
 				Name:    "entry_account_id_day",
 				Unique:  false,
 				Columns: []*schema.Column{EntriesColumns[2], EntriesColumns[8]},

@@ -27,10 +27,12 @@ func (Entry) Fields() []ent.Field {
 	}
 }
 
-// Indexes for the audit log by account and day. The per-day figures read the rollups
-// (AccountDay, CompanyDay), not the entries.
+// Indexes for the audit log, newest first: of an account (account_id, id: a page is the index's
+// first rows, however long the ledger) and of an account's day. The per-day figures read the
+// rollups (AccountDay, CompanyDay), not the entries.
 func (Entry) Indexes() []ent.Index {
 	return []ent.Index{
+		index.Fields("account_id", "id"),
 		index.Fields("account_id", "day"),
 	}
 }
