@@ -17,6 +17,7 @@ import (
 	"github.com/uberpopug/ates/services/contract"
 	"github.com/uberpopug/ates/services/event"
 	"github.com/uberpopug/ates/services/identity"
+	"github.com/uberpopug/ates/services/outbox"
 	"github.com/uberpopug/ates/services/page"
 	"github.com/uberpopug/ates/services/storage"
 	"github.com/uberpopug/ates/services/storage/storagetest"
@@ -374,7 +375,14 @@ func TestSecondMigrationChangesNothing(t *testing.T) {
 		h.mustCloseNow(t, h.svc, actor(identity.Accountant))
 		migrate := func() {
 			t.Helper()
-			if err := db.Migrate(context.Background(), func(ctx context.Context) error { return accounting.Migrate(ctx, db) }); err != nil {
+			// As a start migrates accounting's database: its tables, then the outbox's steps.
+			err := db.Migrate(context.Background(), func(ctx context.Context) error {
+				if err := accounting.Migrate(ctx, db); err != nil {
+					return err
+				}
+				return outbox.Migrate(ctx, db)
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
 		}
