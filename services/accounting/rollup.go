@@ -208,13 +208,14 @@ var rebuildStatements = []string{
 // RebuildRollups recomputes, in one transaction, the per-account and company per-day rollups
 // and every account's entry count from the entries. The migration runs it once for a database
 // whose entries predate the rollups; a bulk load that writes entries directly runs it after.
-// On PostgreSQL it holds off new entries while it runs (the entries table locked in SHARE
-// mode), so none is counted twice or missed.
+// On PostgreSQL it holds off ledger writes while it runs (the accounts and entries tables
+// locked in SHARE mode, in the order ledger transactions take them), so no entry is counted
+// twice or missed.
 func RebuildRollups(ctx context.Context, db *storage.DB) error {
 	begin := func(ctx context.Context) (*sql.Tx, error) { return db.SQL.BeginTx(ctx, nil) }
 	return storage.InTx(ctx, begin, func(tx *sql.Tx) error {
 		if db.Dialect == dialect.Postgres {
-			if _, err := tx.ExecContext(ctx, `LOCK TABLE entries IN SHARE MODE`); err != nil {
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE accounts, entries IN SHARE MODE`); err != nil {
 				return fmt.Errorf("accounting: holding off new entries: %w", err)
 			}
 		}

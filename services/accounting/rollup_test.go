@@ -412,3 +412,35 @@ func TestSecondMigrationChangesNothing(t *testing.T) {
 		h.mustRollupsMatchEntries(t, "after two migrations")
 	})
 }
+
+// R-ACC-3: RebuildRollups run while batches are being applied on another pool — as a bulk load
+// or a migration might meet a running worker — neither misses nor double-counts an entry, and
+// neither side fails: the rollups still equal the entries afterwards.
+func TestRebuildRollupsWhileApplying(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		h := MustService(t, db)
+		handle := h.mustBatchReplica(t, mustReplicaPool(t, db), newLockedRand(7, 8))
+		es := withRewards(t, eventStream(t, 8), 8)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, b := range batches(es, 8) {
+				deliverBatch(t, handle, b)
+			}
+		}()
+		rebuilds := 0
+		for running := true; running; rebuilds++ {
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+			if err := accounting.RebuildRollups(context.Background(), h.db); err != nil {
+				t.Fatalf("rebuild %d: %v", rebuilds, err)
+			}
+		}
+		h.mustNoDeadLetters(t)
+		h.mustRollupsMatchEntries(t, fmt.Sprintf("after %d rebuilds while applying", rebuilds))
+	})
+}
