@@ -328,7 +328,7 @@ func schemaState(tb testing.TB, db *storage.DB) string {
 	return fmt.Sprint(out)
 }
 
-// ddlLog records on PostgreSQL every DDL command that completes in the database (an event
+// mustLogDDL records on PostgreSQL every DDL command that completes in the database (an event
 // trigger), into a table the caller reads with ddlCommands.
 func mustLogDDL(tb testing.TB, db *storage.DB) {
 	tb.Helper()
