@@ -11,13 +11,15 @@ import (
 
 // TestMigrateDropsOldIndexes: a database made before an index left the schema loses it when
 // migrated (Ent's migration keeps indexes it no longer knows); migrating again is a no-op.
-// task_status cost every shuffled task an entry; entry_day_type every payout; outboxevent_sent_at
+// task_status cost every shuffled task an entry; entry_day_type every payout;
+// entry_earnings_day_type served the company earnings the rollups now give; outboxevent_sent_at
 // indexed every row ever relayed, and could not give the unsent ones in id order.
 func TestMigrateDropsOldIndexes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ context, index, create string }{
 		{"tasks", "task_status", "CREATE INDEX task_status ON tasks (status)"},
 		{"accounting", "entry_day_type", "CREATE INDEX entry_day_type ON entries (day, type)"},
+		{"accounting", "entry_earnings_day_type", "CREATE INDEX entry_earnings_day_type ON entries (day, type) WHERE type IN ('FEE', 'REWARD')"},
 		{"auth", "outboxevent_sent_at", "CREATE INDEX outboxevent_sent_at ON outbox_events (sent_at)"},
 		{"tasks", "outboxevent_sent_at", "CREATE INDEX outboxevent_sent_at ON outbox_events (sent_at)"},
 		{"accounting", "outboxevent_sent_at", "CREATE INDEX outboxevent_sent_at ON outbox_events (sent_at)"},

@@ -34,6 +34,8 @@ type Account struct {
 	Version int64 `json:"version,omitempty"`
 	// Balance holds the value of the "balance" field.
 	Balance int64 `json:"balance,omitempty"`
+	// EntryCount holds the value of the "entry_count" field.
+	EntryCount int64 `json:"entry_count,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt    time.Time `json:"created_at,omitempty"`
 	selectValues sql.SelectValues
@@ -46,7 +48,7 @@ func (*Account) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case account.FieldActive:
 			values[i] = new(sql.NullBool)
-		case account.FieldID, account.FieldVersion, account.FieldBalance:
+		case account.FieldID, account.FieldVersion, account.FieldBalance, account.FieldEntryCount:
 			values[i] = new(sql.NullInt64)
 		case account.FieldUsername, account.FieldEmail, account.FieldFullName, account.FieldRole:
 			values[i] = new(sql.NullString)
@@ -123,6 +125,12 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Balance = value.Int64
 			}
+		case account.FieldEntryCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field entry_count", values[i])
+			} else if value.Valid {
+				_m.EntryCount = value.Int64
+			}
 		case account.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
@@ -188,6 +196,9 @@ func (_m *Account) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("balance=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Balance))
+	builder.WriteString(", ")
+	builder.WriteString("entry_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.EntryCount))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -127,6 +127,20 @@ func (_c *AccountCreate) SetNillableBalance(v *int64) *AccountCreate {
 	return _c
 }
 
+// SetEntryCount sets the "entry_count" field.
+func (_c *AccountCreate) SetEntryCount(v int64) *AccountCreate {
+	_c.mutation.SetEntryCount(v)
+	return _c
+}
+
+// SetNillableEntryCount sets the "entry_count" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableEntryCount(v *int64) *AccountCreate {
+	if v != nil {
+		_c.SetEntryCount(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *AccountCreate) SetCreatedAt(v time.Time) *AccountCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -204,6 +218,10 @@ func (_c *AccountCreate) defaults() {
 		v := account.DefaultBalance
 		_c.mutation.SetBalance(v)
 	}
+	if _, ok := _c.mutation.EntryCount(); !ok {
+		v := account.DefaultEntryCount
+		_c.mutation.SetEntryCount(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := account.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -235,6 +253,9 @@ func (_c *AccountCreate) check() error {
 	}
 	if _, ok := _c.mutation.Balance(); !ok {
 		return &ValidationError{Name: "balance", err: errors.New(`accountingdb: missing required field "Account.balance"`)}
+	}
+	if _, ok := _c.mutation.EntryCount(); !ok {
+		return &ValidationError{Name: "entry_count", err: errors.New(`accountingdb: missing required field "Account.entry_count"`)}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`accountingdb: missing required field "Account.created_at"`)}
@@ -297,6 +318,10 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Balance(); ok {
 		_spec.SetField(account.FieldBalance, field.TypeInt64, value)
 		_node.Balance = value
+	}
+	if value, ok := _c.mutation.EntryCount(); ok {
+		_spec.SetField(account.FieldEntryCount, field.TypeInt64, value)
+		_node.EntryCount = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(account.FieldCreatedAt, field.TypeTime, value)
@@ -447,6 +472,24 @@ func (u *AccountUpsert) UpdateBalance() *AccountUpsert {
 // AddBalance adds v to the "balance" field.
 func (u *AccountUpsert) AddBalance(v int64) *AccountUpsert {
 	u.Add(account.FieldBalance, v)
+	return u
+}
+
+// SetEntryCount sets the "entry_count" field.
+func (u *AccountUpsert) SetEntryCount(v int64) *AccountUpsert {
+	u.Set(account.FieldEntryCount, v)
+	return u
+}
+
+// UpdateEntryCount sets the "entry_count" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateEntryCount() *AccountUpsert {
+	u.SetExcluded(account.FieldEntryCount)
+	return u
+}
+
+// AddEntryCount adds v to the "entry_count" field.
+func (u *AccountUpsert) AddEntryCount(v int64) *AccountUpsert {
+	u.Add(account.FieldEntryCount, v)
 	return u
 }
 
@@ -607,6 +650,27 @@ func (u *AccountUpsertOne) AddBalance(v int64) *AccountUpsertOne {
 func (u *AccountUpsertOne) UpdateBalance() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateBalance()
+	})
+}
+
+// SetEntryCount sets the "entry_count" field.
+func (u *AccountUpsertOne) SetEntryCount(v int64) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEntryCount(v)
+	})
+}
+
+// AddEntryCount adds v to the "entry_count" field.
+func (u *AccountUpsertOne) AddEntryCount(v int64) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddEntryCount(v)
+	})
+}
+
+// UpdateEntryCount sets the "entry_count" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateEntryCount() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEntryCount()
 	})
 }
 
@@ -933,6 +997,27 @@ func (u *AccountUpsertBulk) AddBalance(v int64) *AccountUpsertBulk {
 func (u *AccountUpsertBulk) UpdateBalance() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateBalance()
+	})
+}
+
+// SetEntryCount sets the "entry_count" field.
+func (u *AccountUpsertBulk) SetEntryCount(v int64) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEntryCount(v)
+	})
+}
+
+// AddEntryCount adds v to the "entry_count" field.
+func (u *AccountUpsertBulk) AddEntryCount(v int64) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddEntryCount(v)
+	})
+}
+
+// UpdateEntryCount sets the "entry_count" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateEntryCount() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEntryCount()
 	})
 }
 

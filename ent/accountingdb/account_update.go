@@ -140,6 +140,27 @@ func (_u *AccountUpdate) AddBalance(v int64) *AccountUpdate {
 	return _u
 }
 
+// SetEntryCount sets the "entry_count" field.
+func (_u *AccountUpdate) SetEntryCount(v int64) *AccountUpdate {
+	_u.mutation.ResetEntryCount()
+	_u.mutation.SetEntryCount(v)
+	return _u
+}
+
+// SetNillableEntryCount sets the "entry_count" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableEntryCount(v *int64) *AccountUpdate {
+	if v != nil {
+		_u.SetEntryCount(*v)
+	}
+	return _u
+}
+
+// AddEntryCount adds value to the "entry_count" field.
+func (_u *AccountUpdate) AddEntryCount(v int64) *AccountUpdate {
+	_u.mutation.AddEntryCount(v)
+	return _u
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdate) Mutation() *AccountMutation {
 	return _u.mutation
@@ -213,6 +234,12 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedBalance(); ok {
 		_spec.AddField(account.FieldBalance, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.EntryCount(); ok {
+		_spec.SetField(account.FieldEntryCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedEntryCount(); ok {
+		_spec.AddField(account.FieldEntryCount, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -348,6 +375,27 @@ func (_u *AccountUpdateOne) AddBalance(v int64) *AccountUpdateOne {
 	return _u
 }
 
+// SetEntryCount sets the "entry_count" field.
+func (_u *AccountUpdateOne) SetEntryCount(v int64) *AccountUpdateOne {
+	_u.mutation.ResetEntryCount()
+	_u.mutation.SetEntryCount(v)
+	return _u
+}
+
+// SetNillableEntryCount sets the "entry_count" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableEntryCount(v *int64) *AccountUpdateOne {
+	if v != nil {
+		_u.SetEntryCount(*v)
+	}
+	return _u
+}
+
+// AddEntryCount adds value to the "entry_count" field.
+func (_u *AccountUpdateOne) AddEntryCount(v int64) *AccountUpdateOne {
+	_u.mutation.AddEntryCount(v)
+	return _u
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdateOne) Mutation() *AccountMutation {
 	return _u.mutation
@@ -451,6 +499,12 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if value, ok := _u.mutation.AddedBalance(); ok {
 		_spec.AddField(account.FieldBalance, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.EntryCount(); ok {
+		_spec.SetField(account.FieldEntryCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedEntryCount(); ok {
+		_spec.AddField(account.FieldEntryCount, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Account{config: _u.config}

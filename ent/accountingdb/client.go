@@ -15,6 +15,8 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/accountday"
+	"github.com/uberpopug/ates/ent/accountingdb/companyday"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
@@ -33,6 +35,10 @@ type Client struct {
 	Schema *migrate.Schema
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// AccountDay is the client for interacting with the AccountDay builders.
+	AccountDay *AccountDayClient
+	// CompanyDay is the client for interacting with the CompanyDay builders.
+	CompanyDay *CompanyDayClient
 	// DayClose is the client for interacting with the DayClose builders.
 	DayClose *DayCloseClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
@@ -59,6 +65,8 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Account = NewAccountClient(c.config)
+	c.AccountDay = NewAccountDayClient(c.config)
+	c.CompanyDay = NewCompanyDayClient(c.config)
 	c.DayClose = NewDayCloseClient(c.config)
 	c.DeadLetter = NewDeadLetterClient(c.config)
 	c.Entry = NewEntryClient(c.config)
@@ -159,6 +167,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:            ctx,
 		config:         cfg,
 		Account:        NewAccountClient(cfg),
+		AccountDay:     NewAccountDayClient(cfg),
+		CompanyDay:     NewCompanyDayClient(cfg),
 		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
 		Entry:          NewEntryClient(cfg),
@@ -186,6 +196,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:            ctx,
 		config:         cfg,
 		Account:        NewAccountClient(cfg),
+		AccountDay:     NewAccountDayClient(cfg),
+		CompanyDay:     NewCompanyDayClient(cfg),
 		DayClose:       NewDayCloseClient(cfg),
 		DeadLetter:     NewDeadLetterClient(cfg),
 		Entry:          NewEntryClient(cfg),
@@ -222,8 +234,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.DayClose, c.DeadLetter, c.Entry, c.OutboxEvent, c.Payment,
-		c.ProcessedEvent, c.Task,
+		c.Account, c.AccountDay, c.CompanyDay, c.DayClose, c.DeadLetter, c.Entry,
+		c.OutboxEvent, c.Payment, c.ProcessedEvent, c.Task,
 	} {
 		n.Use(hooks...)
 	}
@@ -233,8 +245,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.DayClose, c.DeadLetter, c.Entry, c.OutboxEvent, c.Payment,
-		c.ProcessedEvent, c.Task,
+		c.Account, c.AccountDay, c.CompanyDay, c.DayClose, c.DeadLetter, c.Entry,
+		c.OutboxEvent, c.Payment, c.ProcessedEvent, c.Task,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -245,6 +257,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *AccountMutation:
 		return c.Account.mutate(ctx, m)
+	case *AccountDayMutation:
+		return c.AccountDay.mutate(ctx, m)
+	case *CompanyDayMutation:
+		return c.CompanyDay.mutate(ctx, m)
 	case *DayCloseMutation:
 		return c.DayClose.mutate(ctx, m)
 	case *DeadLetterMutation:
@@ -394,6 +410,272 @@ func (c *AccountClient) mutate(ctx context.Context, m *AccountMutation) (Value, 
 		return (&AccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("accountingdb: unknown Account mutation op: %q", m.Op())
+	}
+}
+
+// AccountDayClient is a client for the AccountDay schema.
+type AccountDayClient struct {
+	config
+}
+
+// NewAccountDayClient returns a client for the AccountDay from the given config.
+func NewAccountDayClient(c config) *AccountDayClient {
+	return &AccountDayClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accountday.Hooks(f(g(h())))`.
+func (c *AccountDayClient) Use(hooks ...Hook) {
+	c.hooks.AccountDay = append(c.hooks.AccountDay, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accountday.Intercept(f(g(h())))`.
+func (c *AccountDayClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountDay = append(c.inters.AccountDay, interceptors...)
+}
+
+// Create returns a builder for creating a AccountDay entity.
+func (c *AccountDayClient) Create() *AccountDayCreate {
+	mutation := newAccountDayMutation(c.config, OpCreate)
+	return &AccountDayCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountDay entities.
+func (c *AccountDayClient) CreateBulk(builders ...*AccountDayCreate) *AccountDayCreateBulk {
+	return &AccountDayCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountDayClient) MapCreateBulk(slice any, setFunc func(*AccountDayCreate, int)) *AccountDayCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountDayCreateBulk{err: fmt.Errorf("calling to AccountDayClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountDayCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountDayCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountDay.
+func (c *AccountDayClient) Update() *AccountDayUpdate {
+	mutation := newAccountDayMutation(c.config, OpUpdate)
+	return &AccountDayUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountDayClient) UpdateOne(_m *AccountDay) *AccountDayUpdateOne {
+	mutation := newAccountDayMutation(c.config, OpUpdateOne, withAccountDay(_m))
+	return &AccountDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountDayClient) UpdateOneID(id int) *AccountDayUpdateOne {
+	mutation := newAccountDayMutation(c.config, OpUpdateOne, withAccountDayID(id))
+	return &AccountDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountDay.
+func (c *AccountDayClient) Delete() *AccountDayDelete {
+	mutation := newAccountDayMutation(c.config, OpDelete)
+	return &AccountDayDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountDayClient) DeleteOne(_m *AccountDay) *AccountDayDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountDayClient) DeleteOneID(id int) *AccountDayDeleteOne {
+	builder := c.Delete().Where(accountday.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountDayDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountDay.
+func (c *AccountDayClient) Query() *AccountDayQuery {
+	return &AccountDayQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountDay},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountDay entity by its id.
+func (c *AccountDayClient) Get(ctx context.Context, id int) (*AccountDay, error) {
+	return c.Query().Where(accountday.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountDayClient) GetX(ctx context.Context, id int) *AccountDay {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountDayClient) Hooks() []Hook {
+	return c.hooks.AccountDay
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountDayClient) Interceptors() []Interceptor {
+	return c.inters.AccountDay
+}
+
+func (c *AccountDayClient) mutate(ctx context.Context, m *AccountDayMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountDayCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountDayUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountDayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("accountingdb: unknown AccountDay mutation op: %q", m.Op())
+	}
+}
+
+// CompanyDayClient is a client for the CompanyDay schema.
+type CompanyDayClient struct {
+	config
+}
+
+// NewCompanyDayClient returns a client for the CompanyDay from the given config.
+func NewCompanyDayClient(c config) *CompanyDayClient {
+	return &CompanyDayClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `companyday.Hooks(f(g(h())))`.
+func (c *CompanyDayClient) Use(hooks ...Hook) {
+	c.hooks.CompanyDay = append(c.hooks.CompanyDay, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `companyday.Intercept(f(g(h())))`.
+func (c *CompanyDayClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CompanyDay = append(c.inters.CompanyDay, interceptors...)
+}
+
+// Create returns a builder for creating a CompanyDay entity.
+func (c *CompanyDayClient) Create() *CompanyDayCreate {
+	mutation := newCompanyDayMutation(c.config, OpCreate)
+	return &CompanyDayCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CompanyDay entities.
+func (c *CompanyDayClient) CreateBulk(builders ...*CompanyDayCreate) *CompanyDayCreateBulk {
+	return &CompanyDayCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CompanyDayClient) MapCreateBulk(slice any, setFunc func(*CompanyDayCreate, int)) *CompanyDayCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CompanyDayCreateBulk{err: fmt.Errorf("calling to CompanyDayClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CompanyDayCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CompanyDayCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CompanyDay.
+func (c *CompanyDayClient) Update() *CompanyDayUpdate {
+	mutation := newCompanyDayMutation(c.config, OpUpdate)
+	return &CompanyDayUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CompanyDayClient) UpdateOne(_m *CompanyDay) *CompanyDayUpdateOne {
+	mutation := newCompanyDayMutation(c.config, OpUpdateOne, withCompanyDay(_m))
+	return &CompanyDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CompanyDayClient) UpdateOneID(id int) *CompanyDayUpdateOne {
+	mutation := newCompanyDayMutation(c.config, OpUpdateOne, withCompanyDayID(id))
+	return &CompanyDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CompanyDay.
+func (c *CompanyDayClient) Delete() *CompanyDayDelete {
+	mutation := newCompanyDayMutation(c.config, OpDelete)
+	return &CompanyDayDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CompanyDayClient) DeleteOne(_m *CompanyDay) *CompanyDayDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CompanyDayClient) DeleteOneID(id int) *CompanyDayDeleteOne {
+	builder := c.Delete().Where(companyday.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CompanyDayDeleteOne{builder}
+}
+
+// Query returns a query builder for CompanyDay.
+func (c *CompanyDayClient) Query() *CompanyDayQuery {
+	return &CompanyDayQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCompanyDay},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CompanyDay entity by its id.
+func (c *CompanyDayClient) Get(ctx context.Context, id int) (*CompanyDay, error) {
+	return c.Query().Where(companyday.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CompanyDayClient) GetX(ctx context.Context, id int) *CompanyDay {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CompanyDayClient) Hooks() []Hook {
+	return c.hooks.CompanyDay
+}
+
+// Interceptors returns the client interceptors.
+func (c *CompanyDayClient) Interceptors() []Interceptor {
+	return c.inters.CompanyDay
+}
+
+func (c *CompanyDayClient) mutate(ctx context.Context, m *CompanyDayMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CompanyDayCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CompanyDayUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CompanyDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CompanyDayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("accountingdb: unknown CompanyDay mutation op: %q", m.Op())
 	}
 }
 
@@ -1331,12 +1613,12 @@ func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, DayClose, DeadLetter, Entry, OutboxEvent, Payment, ProcessedEvent,
-		Task []ent.Hook
+		Account, AccountDay, CompanyDay, DayClose, DeadLetter, Entry, OutboxEvent,
+		Payment, ProcessedEvent, Task []ent.Hook
 	}
 	inters struct {
-		Account, DayClose, DeadLetter, Entry, OutboxEvent, Payment, ProcessedEvent,
-		Task []ent.Interceptor
+		Account, AccountDay, CompanyDay, DayClose, DeadLetter, Entry, OutboxEvent,
+		Payment, ProcessedEvent, Task []ent.Interceptor
 	}
 )
 

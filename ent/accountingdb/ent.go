@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/accountday"
+	"github.com/uberpopug/ates/ent/accountingdb/companyday"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
@@ -81,6 +83,8 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:        account.ValidColumn,
+			accountday.Table:     accountday.ValidColumn,
+			companyday.Table:     companyday.ValidColumn,
 			dayclose.Table:       dayclose.ValidColumn,
 			deadletter.Table:     deadletter.ValidColumn,
 			entry.Table:          entry.ValidColumn,

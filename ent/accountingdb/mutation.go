@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/accountday"
+	"github.com/uberpopug/ates/ent/accountingdb/companyday"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
@@ -33,6 +35,8 @@ const (
 
 	// Node types.
 	TypeAccount        = "Account"
+	TypeAccountDay     = "AccountDay"
+	TypeCompanyDay     = "CompanyDay"
 	TypeDayClose       = "DayClose"
 	TypeDeadLetter     = "DeadLetter"
 	TypeEntry          = "Entry"
@@ -45,24 +49,26 @@ const (
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
 type AccountMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	public_id     *uuid.UUID
-	username      *string
-	email         *string
-	full_name     *string
-	role          *string
-	active        *bool
-	version       *int64
-	addversion    *int64
-	balance       *int64
-	addbalance    *int64
-	created_at    *time.Time
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*Account, error)
-	predicates    []predicate.Account
+	op             Op
+	typ            string
+	id             *int
+	public_id      *uuid.UUID
+	username       *string
+	email          *string
+	full_name      *string
+	role           *string
+	active         *bool
+	version        *int64
+	addversion     *int64
+	balance        *int64
+	addbalance     *int64
+	entry_count    *int64
+	addentry_count *int64
+	created_at     *time.Time
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*Account, error)
+	predicates     []predicate.Account
 }
 
 var _ ent.Mutation = (*AccountMutation)(nil)
@@ -491,6 +497,62 @@ func (m *AccountMutation) ResetBalance() {
 	m.addbalance = nil
 }
 
+// SetEntryCount sets the "entry_count" field.
+func (m *AccountMutation) SetEntryCount(i int64) {
+	m.entry_count = &i
+	m.addentry_count = nil
+}
+
+// EntryCount returns the value of the "entry_count" field in the mutation.
+func (m *AccountMutation) EntryCount() (r int64, exists bool) {
+	v := m.entry_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryCount returns the old "entry_count" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldEntryCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryCount: %w", err)
+	}
+	return oldValue.EntryCount, nil
+}
+
+// AddEntryCount adds i to the "entry_count" field.
+func (m *AccountMutation) AddEntryCount(i int64) {
+	if m.addentry_count != nil {
+		*m.addentry_count += i
+	} else {
+		m.addentry_count = &i
+	}
+}
+
+// AddedEntryCount returns the value that was added to the "entry_count" field in this mutation.
+func (m *AccountMutation) AddedEntryCount() (r int64, exists bool) {
+	v := m.addentry_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEntryCount resets all changes to the "entry_count" field.
+func (m *AccountMutation) ResetEntryCount() {
+	m.entry_count = nil
+	m.addentry_count = nil
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *AccountMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -561,7 +623,7 @@ func (m *AccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccountMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.public_id != nil {
 		fields = append(fields, account.FieldPublicID)
 	}
@@ -585,6 +647,9 @@ func (m *AccountMutation) Fields() []string {
 	}
 	if m.balance != nil {
 		fields = append(fields, account.FieldBalance)
+	}
+	if m.entry_count != nil {
+		fields = append(fields, account.FieldEntryCount)
 	}
 	if m.created_at != nil {
 		fields = append(fields, account.FieldCreatedAt)
@@ -613,6 +678,8 @@ func (m *AccountMutation) Field(name string) (ent.Value, bool) {
 		return m.Version()
 	case account.FieldBalance:
 		return m.Balance()
+	case account.FieldEntryCount:
+		return m.EntryCount()
 	case account.FieldCreatedAt:
 		return m.CreatedAt()
 	}
@@ -640,6 +707,8 @@ func (m *AccountMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldVersion(ctx)
 	case account.FieldBalance:
 		return m.OldBalance(ctx)
+	case account.FieldEntryCount:
+		return m.OldEntryCount(ctx)
 	case account.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	}
@@ -707,6 +776,13 @@ func (m *AccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetBalance(v)
 		return nil
+	case account.FieldEntryCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryCount(v)
+		return nil
 	case account.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -728,6 +804,9 @@ func (m *AccountMutation) AddedFields() []string {
 	if m.addbalance != nil {
 		fields = append(fields, account.FieldBalance)
 	}
+	if m.addentry_count != nil {
+		fields = append(fields, account.FieldEntryCount)
+	}
 	return fields
 }
 
@@ -740,6 +819,8 @@ func (m *AccountMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedVersion()
 	case account.FieldBalance:
 		return m.AddedBalance()
+	case account.FieldEntryCount:
+		return m.AddedEntryCount()
 	}
 	return nil, false
 }
@@ -762,6 +843,13 @@ func (m *AccountMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddBalance(v)
+		return nil
+	case account.FieldEntryCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEntryCount(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Account numeric field %s", name)
@@ -813,6 +901,9 @@ func (m *AccountMutation) ResetField(name string) error {
 		return nil
 	case account.FieldBalance:
 		m.ResetBalance()
+		return nil
+	case account.FieldEntryCount:
+		m.ResetEntryCount()
 		return nil
 	case account.FieldCreatedAt:
 		m.ResetCreatedAt()
@@ -867,6 +958,1327 @@ func (m *AccountMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *AccountMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Account edge %s", name)
+}
+
+// AccountDayMutation represents an operation that mutates the AccountDay nodes in the graph.
+type AccountDayMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	account_id    *uuid.UUID
+	day           *string
+	fees          *int64
+	addfees       *int64
+	rewards       *int64
+	addrewards    *int64
+	payouts       *int64
+	addpayouts    *int64
+	entries       *int64
+	addentries    *int64
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*AccountDay, error)
+	predicates    []predicate.AccountDay
+}
+
+var _ ent.Mutation = (*AccountDayMutation)(nil)
+
+// accountdayOption allows management of the mutation configuration using functional options.
+type accountdayOption func(*AccountDayMutation)
+
+// newAccountDayMutation creates new mutation for the AccountDay entity.
+func newAccountDayMutation(c config, op Op, opts ...accountdayOption) *AccountDayMutation {
+	m := &AccountDayMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAccountDay,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAccountDayID sets the ID field of the mutation.
+func withAccountDayID(id int) accountdayOption {
+	return func(m *AccountDayMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AccountDay
+		)
+		m.oldValue = func(ctx context.Context) (*AccountDay, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AccountDay.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAccountDay sets the old AccountDay of the mutation.
+func withAccountDay(node *AccountDay) accountdayOption {
+	return func(m *AccountDayMutation) {
+		m.oldValue = func(context.Context) (*AccountDay, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AccountDayMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AccountDayMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("accountingdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AccountDayMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AccountDayMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AccountDay.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *AccountDayMutation) SetAccountID(u uuid.UUID) {
+	m.account_id = &u
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *AccountDayMutation) AccountID() (r uuid.UUID, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the AccountDay entity.
+// If the AccountDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountDayMutation) OldAccountID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *AccountDayMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetDay sets the "day" field.
+func (m *AccountDayMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *AccountDayMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the AccountDay entity.
+// If the AccountDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountDayMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *AccountDayMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetFees sets the "fees" field.
+func (m *AccountDayMutation) SetFees(i int64) {
+	m.fees = &i
+	m.addfees = nil
+}
+
+// Fees returns the value of the "fees" field in the mutation.
+func (m *AccountDayMutation) Fees() (r int64, exists bool) {
+	v := m.fees
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFees returns the old "fees" field's value of the AccountDay entity.
+// If the AccountDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountDayMutation) OldFees(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFees is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFees requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFees: %w", err)
+	}
+	return oldValue.Fees, nil
+}
+
+// AddFees adds i to the "fees" field.
+func (m *AccountDayMutation) AddFees(i int64) {
+	if m.addfees != nil {
+		*m.addfees += i
+	} else {
+		m.addfees = &i
+	}
+}
+
+// AddedFees returns the value that was added to the "fees" field in this mutation.
+func (m *AccountDayMutation) AddedFees() (r int64, exists bool) {
+	v := m.addfees
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFees resets all changes to the "fees" field.
+func (m *AccountDayMutation) ResetFees() {
+	m.fees = nil
+	m.addfees = nil
+}
+
+// SetRewards sets the "rewards" field.
+func (m *AccountDayMutation) SetRewards(i int64) {
+	m.rewards = &i
+	m.addrewards = nil
+}
+
+// Rewards returns the value of the "rewards" field in the mutation.
+func (m *AccountDayMutation) Rewards() (r int64, exists bool) {
+	v := m.rewards
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRewards returns the old "rewards" field's value of the AccountDay entity.
+// If the AccountDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountDayMutation) OldRewards(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRewards is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRewards requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRewards: %w", err)
+	}
+	return oldValue.Rewards, nil
+}
+
+// AddRewards adds i to the "rewards" field.
+func (m *AccountDayMutation) AddRewards(i int64) {
+	if m.addrewards != nil {
+		*m.addrewards += i
+	} else {
+		m.addrewards = &i
+	}
+}
+
+// AddedRewards returns the value that was added to the "rewards" field in this mutation.
+func (m *AccountDayMutation) AddedRewards() (r int64, exists bool) {
+	v := m.addrewards
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRewards resets all changes to the "rewards" field.
+func (m *AccountDayMutation) ResetRewards() {
+	m.rewards = nil
+	m.addrewards = nil
+}
+
+// SetPayouts sets the "payouts" field.
+func (m *AccountDayMutation) SetPayouts(i int64) {
+	m.payouts = &i
+	m.addpayouts = nil
+}
+
+// Payouts returns the value of the "payouts" field in the mutation.
+func (m *AccountDayMutation) Payouts() (r int64, exists bool) {
+	v := m.payouts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayouts returns the old "payouts" field's value of the AccountDay entity.
+// If the AccountDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountDayMutation) OldPayouts(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayouts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayouts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayouts: %w", err)
+	}
+	return oldValue.Payouts, nil
+}
+
+// AddPayouts adds i to the "payouts" field.
+func (m *AccountDayMutation) AddPayouts(i int64) {
+	if m.addpayouts != nil {
+		*m.addpayouts += i
+	} else {
+		m.addpayouts = &i
+	}
+}
+
+// AddedPayouts returns the value that was added to the "payouts" field in this mutation.
+func (m *AccountDayMutation) AddedPayouts() (r int64, exists bool) {
+	v := m.addpayouts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPayouts resets all changes to the "payouts" field.
+func (m *AccountDayMutation) ResetPayouts() {
+	m.payouts = nil
+	m.addpayouts = nil
+}
+
+// SetEntries sets the "entries" field.
+func (m *AccountDayMutation) SetEntries(i int64) {
+	m.entries = &i
+	m.addentries = nil
+}
+
+// Entries returns the value of the "entries" field in the mutation.
+func (m *AccountDayMutation) Entries() (r int64, exists bool) {
+	v := m.entries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntries returns the old "entries" field's value of the AccountDay entity.
+// If the AccountDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountDayMutation) OldEntries(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntries is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntries requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntries: %w", err)
+	}
+	return oldValue.Entries, nil
+}
+
+// AddEntries adds i to the "entries" field.
+func (m *AccountDayMutation) AddEntries(i int64) {
+	if m.addentries != nil {
+		*m.addentries += i
+	} else {
+		m.addentries = &i
+	}
+}
+
+// AddedEntries returns the value that was added to the "entries" field in this mutation.
+func (m *AccountDayMutation) AddedEntries() (r int64, exists bool) {
+	v := m.addentries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEntries resets all changes to the "entries" field.
+func (m *AccountDayMutation) ResetEntries() {
+	m.entries = nil
+	m.addentries = nil
+}
+
+// Where appends a list predicates to the AccountDayMutation builder.
+func (m *AccountDayMutation) Where(ps ...predicate.AccountDay) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AccountDayMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AccountDayMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AccountDay, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AccountDayMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AccountDayMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AccountDay).
+func (m *AccountDayMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AccountDayMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.account_id != nil {
+		fields = append(fields, accountday.FieldAccountID)
+	}
+	if m.day != nil {
+		fields = append(fields, accountday.FieldDay)
+	}
+	if m.fees != nil {
+		fields = append(fields, accountday.FieldFees)
+	}
+	if m.rewards != nil {
+		fields = append(fields, accountday.FieldRewards)
+	}
+	if m.payouts != nil {
+		fields = append(fields, accountday.FieldPayouts)
+	}
+	if m.entries != nil {
+		fields = append(fields, accountday.FieldEntries)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AccountDayMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case accountday.FieldAccountID:
+		return m.AccountID()
+	case accountday.FieldDay:
+		return m.Day()
+	case accountday.FieldFees:
+		return m.Fees()
+	case accountday.FieldRewards:
+		return m.Rewards()
+	case accountday.FieldPayouts:
+		return m.Payouts()
+	case accountday.FieldEntries:
+		return m.Entries()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AccountDayMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case accountday.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case accountday.FieldDay:
+		return m.OldDay(ctx)
+	case accountday.FieldFees:
+		return m.OldFees(ctx)
+	case accountday.FieldRewards:
+		return m.OldRewards(ctx)
+	case accountday.FieldPayouts:
+		return m.OldPayouts(ctx)
+	case accountday.FieldEntries:
+		return m.OldEntries(ctx)
+	}
+	return nil, fmt.Errorf("unknown AccountDay field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AccountDayMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case accountday.FieldAccountID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case accountday.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case accountday.FieldFees:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFees(v)
+		return nil
+	case accountday.FieldRewards:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRewards(v)
+		return nil
+	case accountday.FieldPayouts:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayouts(v)
+		return nil
+	case accountday.FieldEntries:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntries(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AccountDay field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AccountDayMutation) AddedFields() []string {
+	var fields []string
+	if m.addfees != nil {
+		fields = append(fields, accountday.FieldFees)
+	}
+	if m.addrewards != nil {
+		fields = append(fields, accountday.FieldRewards)
+	}
+	if m.addpayouts != nil {
+		fields = append(fields, accountday.FieldPayouts)
+	}
+	if m.addentries != nil {
+		fields = append(fields, accountday.FieldEntries)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AccountDayMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case accountday.FieldFees:
+		return m.AddedFees()
+	case accountday.FieldRewards:
+		return m.AddedRewards()
+	case accountday.FieldPayouts:
+		return m.AddedPayouts()
+	case accountday.FieldEntries:
+		return m.AddedEntries()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AccountDayMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case accountday.FieldFees:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFees(v)
+		return nil
+	case accountday.FieldRewards:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRewards(v)
+		return nil
+	case accountday.FieldPayouts:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayouts(v)
+		return nil
+	case accountday.FieldEntries:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEntries(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AccountDay numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AccountDayMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AccountDayMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AccountDayMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown AccountDay nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AccountDayMutation) ResetField(name string) error {
+	switch name {
+	case accountday.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case accountday.FieldDay:
+		m.ResetDay()
+		return nil
+	case accountday.FieldFees:
+		m.ResetFees()
+		return nil
+	case accountday.FieldRewards:
+		m.ResetRewards()
+		return nil
+	case accountday.FieldPayouts:
+		m.ResetPayouts()
+		return nil
+	case accountday.FieldEntries:
+		m.ResetEntries()
+		return nil
+	}
+	return fmt.Errorf("unknown AccountDay field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AccountDayMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AccountDayMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AccountDayMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AccountDayMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AccountDayMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AccountDayMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AccountDayMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AccountDay unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AccountDayMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AccountDay edge %s", name)
+}
+
+// CompanyDayMutation represents an operation that mutates the CompanyDay nodes in the graph.
+type CompanyDayMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	day           *string
+	fees          *int64
+	addfees       *int64
+	rewards       *int64
+	addrewards    *int64
+	entries       *int64
+	addentries    *int64
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*CompanyDay, error)
+	predicates    []predicate.CompanyDay
+}
+
+var _ ent.Mutation = (*CompanyDayMutation)(nil)
+
+// companydayOption allows management of the mutation configuration using functional options.
+type companydayOption func(*CompanyDayMutation)
+
+// newCompanyDayMutation creates new mutation for the CompanyDay entity.
+func newCompanyDayMutation(c config, op Op, opts ...companydayOption) *CompanyDayMutation {
+	m := &CompanyDayMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCompanyDay,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCompanyDayID sets the ID field of the mutation.
+func withCompanyDayID(id int) companydayOption {
+	return func(m *CompanyDayMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CompanyDay
+		)
+		m.oldValue = func(ctx context.Context) (*CompanyDay, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CompanyDay.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCompanyDay sets the old CompanyDay of the mutation.
+func withCompanyDay(node *CompanyDay) companydayOption {
+	return func(m *CompanyDayMutation) {
+		m.oldValue = func(context.Context) (*CompanyDay, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CompanyDayMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CompanyDayMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("accountingdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CompanyDayMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CompanyDayMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CompanyDay.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetDay sets the "day" field.
+func (m *CompanyDayMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *CompanyDayMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the CompanyDay entity.
+// If the CompanyDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompanyDayMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *CompanyDayMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetFees sets the "fees" field.
+func (m *CompanyDayMutation) SetFees(i int64) {
+	m.fees = &i
+	m.addfees = nil
+}
+
+// Fees returns the value of the "fees" field in the mutation.
+func (m *CompanyDayMutation) Fees() (r int64, exists bool) {
+	v := m.fees
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFees returns the old "fees" field's value of the CompanyDay entity.
+// If the CompanyDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompanyDayMutation) OldFees(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFees is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFees requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFees: %w", err)
+	}
+	return oldValue.Fees, nil
+}
+
+// AddFees adds i to the "fees" field.
+func (m *CompanyDayMutation) AddFees(i int64) {
+	if m.addfees != nil {
+		*m.addfees += i
+	} else {
+		m.addfees = &i
+	}
+}
+
+// AddedFees returns the value that was added to the "fees" field in this mutation.
+func (m *CompanyDayMutation) AddedFees() (r int64, exists bool) {
+	v := m.addfees
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFees resets all changes to the "fees" field.
+func (m *CompanyDayMutation) ResetFees() {
+	m.fees = nil
+	m.addfees = nil
+}
+
+// SetRewards sets the "rewards" field.
+func (m *CompanyDayMutation) SetRewards(i int64) {
+	m.rewards = &i
+	m.addrewards = nil
+}
+
+// Rewards returns the value of the "rewards" field in the mutation.
+func (m *CompanyDayMutation) Rewards() (r int64, exists bool) {
+	v := m.rewards
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRewards returns the old "rewards" field's value of the CompanyDay entity.
+// If the CompanyDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompanyDayMutation) OldRewards(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRewards is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRewards requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRewards: %w", err)
+	}
+	return oldValue.Rewards, nil
+}
+
+// AddRewards adds i to the "rewards" field.
+func (m *CompanyDayMutation) AddRewards(i int64) {
+	if m.addrewards != nil {
+		*m.addrewards += i
+	} else {
+		m.addrewards = &i
+	}
+}
+
+// AddedRewards returns the value that was added to the "rewards" field in this mutation.
+func (m *CompanyDayMutation) AddedRewards() (r int64, exists bool) {
+	v := m.addrewards
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRewards resets all changes to the "rewards" field.
+func (m *CompanyDayMutation) ResetRewards() {
+	m.rewards = nil
+	m.addrewards = nil
+}
+
+// SetEntries sets the "entries" field.
+func (m *CompanyDayMutation) SetEntries(i int64) {
+	m.entries = &i
+	m.addentries = nil
+}
+
+// Entries returns the value of the "entries" field in the mutation.
+func (m *CompanyDayMutation) Entries() (r int64, exists bool) {
+	v := m.entries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntries returns the old "entries" field's value of the CompanyDay entity.
+// If the CompanyDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompanyDayMutation) OldEntries(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntries is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntries requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntries: %w", err)
+	}
+	return oldValue.Entries, nil
+}
+
+// AddEntries adds i to the "entries" field.
+func (m *CompanyDayMutation) AddEntries(i int64) {
+	if m.addentries != nil {
+		*m.addentries += i
+	} else {
+		m.addentries = &i
+	}
+}
+
+// AddedEntries returns the value that was added to the "entries" field in this mutation.
+func (m *CompanyDayMutation) AddedEntries() (r int64, exists bool) {
+	v := m.addentries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEntries resets all changes to the "entries" field.
+func (m *CompanyDayMutation) ResetEntries() {
+	m.entries = nil
+	m.addentries = nil
+}
+
+// Where appends a list predicates to the CompanyDayMutation builder.
+func (m *CompanyDayMutation) Where(ps ...predicate.CompanyDay) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CompanyDayMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CompanyDayMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CompanyDay, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CompanyDayMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CompanyDayMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CompanyDay).
+func (m *CompanyDayMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CompanyDayMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.day != nil {
+		fields = append(fields, companyday.FieldDay)
+	}
+	if m.fees != nil {
+		fields = append(fields, companyday.FieldFees)
+	}
+	if m.rewards != nil {
+		fields = append(fields, companyday.FieldRewards)
+	}
+	if m.entries != nil {
+		fields = append(fields, companyday.FieldEntries)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CompanyDayMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case companyday.FieldDay:
+		return m.Day()
+	case companyday.FieldFees:
+		return m.Fees()
+	case companyday.FieldRewards:
+		return m.Rewards()
+	case companyday.FieldEntries:
+		return m.Entries()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CompanyDayMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case companyday.FieldDay:
+		return m.OldDay(ctx)
+	case companyday.FieldFees:
+		return m.OldFees(ctx)
+	case companyday.FieldRewards:
+		return m.OldRewards(ctx)
+	case companyday.FieldEntries:
+		return m.OldEntries(ctx)
+	}
+	return nil, fmt.Errorf("unknown CompanyDay field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CompanyDayMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case companyday.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case companyday.FieldFees:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFees(v)
+		return nil
+	case companyday.FieldRewards:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRewards(v)
+		return nil
+	case companyday.FieldEntries:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntries(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CompanyDay field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CompanyDayMutation) AddedFields() []string {
+	var fields []string
+	if m.addfees != nil {
+		fields = append(fields, companyday.FieldFees)
+	}
+	if m.addrewards != nil {
+		fields = append(fields, companyday.FieldRewards)
+	}
+	if m.addentries != nil {
+		fields = append(fields, companyday.FieldEntries)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CompanyDayMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case companyday.FieldFees:
+		return m.AddedFees()
+	case companyday.FieldRewards:
+		return m.AddedRewards()
+	case companyday.FieldEntries:
+		return m.AddedEntries()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CompanyDayMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case companyday.FieldFees:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFees(v)
+		return nil
+	case companyday.FieldRewards:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRewards(v)
+		return nil
+	case companyday.FieldEntries:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEntries(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CompanyDay numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CompanyDayMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CompanyDayMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CompanyDayMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CompanyDay nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CompanyDayMutation) ResetField(name string) error {
+	switch name {
+	case companyday.FieldDay:
+		m.ResetDay()
+		return nil
+	case companyday.FieldFees:
+		m.ResetFees()
+		return nil
+	case companyday.FieldRewards:
+		m.ResetRewards()
+		return nil
+	case companyday.FieldEntries:
+		m.ResetEntries()
+		return nil
+	}
+	return fmt.Errorf("unknown CompanyDay field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CompanyDayMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CompanyDayMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CompanyDayMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CompanyDayMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CompanyDayMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CompanyDayMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CompanyDayMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CompanyDay unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CompanyDayMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CompanyDay edge %s", name)
 }
 
 // DayCloseMutation represents an operation that mutates the DayClose nodes in the graph.

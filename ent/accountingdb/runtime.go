@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/accountday"
+	"github.com/uberpopug/ates/ent/accountingdb/companyday"
 	"github.com/uberpopug/ates/ent/accountingdb/dayclose"
 	"github.com/uberpopug/ates/ent/accountingdb/deadletter"
 	"github.com/uberpopug/ates/ent/accountingdb/outboxevent"
@@ -49,10 +51,46 @@ func init() {
 	accountDescBalance := accountFields[7].Descriptor()
 	// account.DefaultBalance holds the default value on creation for the balance field.
 	account.DefaultBalance = accountDescBalance.Default.(int64)
+	// accountDescEntryCount is the schema descriptor for entry_count field.
+	accountDescEntryCount := accountFields[8].Descriptor()
+	// account.DefaultEntryCount holds the default value on creation for the entry_count field.
+	account.DefaultEntryCount = accountDescEntryCount.Default.(int64)
 	// accountDescCreatedAt is the schema descriptor for created_at field.
-	accountDescCreatedAt := accountFields[8].Descriptor()
+	accountDescCreatedAt := accountFields[9].Descriptor()
 	// account.DefaultCreatedAt holds the default value on creation for the created_at field.
 	account.DefaultCreatedAt = accountDescCreatedAt.Default.(func() time.Time)
+	accountdayFields := schema.AccountDay{}.Fields()
+	_ = accountdayFields
+	// accountdayDescFees is the schema descriptor for fees field.
+	accountdayDescFees := accountdayFields[2].Descriptor()
+	// accountday.DefaultFees holds the default value on creation for the fees field.
+	accountday.DefaultFees = accountdayDescFees.Default.(int64)
+	// accountdayDescRewards is the schema descriptor for rewards field.
+	accountdayDescRewards := accountdayFields[3].Descriptor()
+	// accountday.DefaultRewards holds the default value on creation for the rewards field.
+	accountday.DefaultRewards = accountdayDescRewards.Default.(int64)
+	// accountdayDescPayouts is the schema descriptor for payouts field.
+	accountdayDescPayouts := accountdayFields[4].Descriptor()
+	// accountday.DefaultPayouts holds the default value on creation for the payouts field.
+	accountday.DefaultPayouts = accountdayDescPayouts.Default.(int64)
+	// accountdayDescEntries is the schema descriptor for entries field.
+	accountdayDescEntries := accountdayFields[5].Descriptor()
+	// accountday.DefaultEntries holds the default value on creation for the entries field.
+	accountday.DefaultEntries = accountdayDescEntries.Default.(int64)
+	companydayFields := schema.CompanyDay{}.Fields()
+	_ = companydayFields
+	// companydayDescFees is the schema descriptor for fees field.
+	companydayDescFees := companydayFields[1].Descriptor()
+	// companyday.DefaultFees holds the default value on creation for the fees field.
+	companyday.DefaultFees = companydayDescFees.Default.(int64)
+	// companydayDescRewards is the schema descriptor for rewards field.
+	companydayDescRewards := companydayFields[2].Descriptor()
+	// companyday.DefaultRewards holds the default value on creation for the rewards field.
+	companyday.DefaultRewards = companydayDescRewards.Default.(int64)
+	// companydayDescEntries is the schema descriptor for entries field.
+	companydayDescEntries := companydayFields[3].Descriptor()
+	// companyday.DefaultEntries holds the default value on creation for the entries field.
+	companyday.DefaultEntries = companydayDescEntries.Default.(int64)
 	daycloseFields := schema.DayClose{}.Fields()
 	_ = daycloseFields
 	// daycloseDescPaidAccounts is the schema descriptor for paid_accounts field.

@@ -16,6 +16,10 @@ type Tx struct {
 	config
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// AccountDay is the client for interacting with the AccountDay builders.
+	AccountDay *AccountDayClient
+	// CompanyDay is the client for interacting with the CompanyDay builders.
+	CompanyDay *CompanyDayClient
 	// DayClose is the client for interacting with the DayClose builders.
 	DayClose *DayCloseClient
 	// DeadLetter is the client for interacting with the DeadLetter builders.
@@ -162,6 +166,8 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
+	tx.AccountDay = NewAccountDayClient(tx.config)
+	tx.CompanyDay = NewCompanyDayClient(tx.config)
 	tx.DayClose = NewDayCloseClient(tx.config)
 	tx.DeadLetter = NewDeadLetterClient(tx.config)
 	tx.Entry = NewEntryClient(tx.config)

@@ -242,11 +242,12 @@ type posting struct {
 	SourceEventID string
 }
 
-// post applies an entry: the balance changes by the amount in the same transaction as the
-// entry is stored with the balance after it, so the balance always equals the sum of the
-// entries (R-ACC-3); a balance.changed event goes to the outbox.
+// post applies an entry: the balance changes by the amount (and the entry count by one) in the
+// same transaction as the entry is stored with the balance after it and added to the rollups,
+// so the balance always equals the sum of the entries (R-ACC-3); a balance.changed event goes
+// to the outbox.
 func (s *Service) post(ctx context.Context, tx *accountingdb.Tx, p posting) (Entry, error) {
-	after, err := queryInt(ctx, tx, s.sql(`UPDATE accounts SET balance = balance + $1 WHERE public_id = $2 RETURNING balance`),
+	after, err := queryInt(ctx, tx, s.sql(`UPDATE accounts SET balance = balance + $1, entry_count = entry_count + 1 WHERE public_id = $2 RETURNING balance`),
 		int64(p.Amount), p.Account.String())
 	if err != nil {
 		return Entry{}, fmt.Errorf("accounting: posting to %s: %w", p.Account, err)
@@ -266,6 +267,9 @@ func (s *Service) post(ctx context.Context, tx *accountingdb.Tx, p posting) (Ent
 		e.ID.String(), e.AccountID.String(), string(e.Type), int64(e.Amount), after, task, e.OccurredAt, e.Day.String(), p.SourceEventID)
 	if err != nil {
 		return Entry{}, fmt.Errorf("accounting: storing entry: %w", err)
+	}
+	if err := s.rollUp(ctx, tx, []dayEntry{{account: e.AccountID, day: e.Day.String(), typ: e.Type, amount: int64(e.Amount)}}); err != nil {
+		return Entry{}, err
 	}
 	rec, err := balanceChanged(ctx, e, seq)
 	if err != nil {

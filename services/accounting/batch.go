@@ -69,14 +69,19 @@ func (s *Service) ApplyBatch(ctx context.Context, tx *accountingdb.Tx, es []even
 		}
 		recs = append(recs, outbox.Record{Key: p.TaskID, Envelope: e})
 	}
-	for _, e := range entries {
+	days := make([]dayEntry, len(entries))
+	for i, e := range entries {
 		rec, err := balanceChanged(ctx, e.Entry, e.seq)
 		if err != nil {
 			return err
 		}
 		recs = append(recs, rec)
+		days[i] = dayEntry{account: e.AccountID, day: e.Day.String(), typ: e.Type, amount: int64(e.Amount)}
 	}
-	return s.outbox.Append(ctx, tx, recs...)
+	if err := s.outbox.Append(ctx, tx, recs...); err != nil {
+		return err
+	}
+	return s.rollUp(ctx, tx, days)
 }
 
 // taskOp is one task event of a batch: a description (task.created, task.updated) or money
@@ -339,14 +344,15 @@ type postedEntry struct {
 
 // pgLockAccounts opens the billing accounts not heard of yet, brings the replicas of the
 // batch's account events up to date (by version, as applyAccount does), moves every balance by
-// the batch's postings to it ($9, 0 for an account only described), and locks every account
+// the batch's postings to it ($9, 0 for an account only described) and its entry count by their
+// number ($10), and locks every account
 // of the batch, in id order, returning its balance after the batch. Every row conflicts into
 // the DO UPDATE, which locks it: one pass, one order, and no second statement for the
 // balances while the locks are held.
-const pgLockAccounts = `INSERT INTO accounts AS a (public_id, username, email, full_name, role, active, version, balance, created_at)
-SELECT u.id, u.username, u.email, u.full_name, u.role, u.active, u.version, u.delta, $8
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bigint[], $9::bigint[])
-	AS u(id, username, email, full_name, role, active, version, delta)
+const pgLockAccounts = `INSERT INTO accounts AS a (public_id, username, email, full_name, role, active, version, balance, entry_count, created_at)
+SELECT u.id, u.username, u.email, u.full_name, u.role, u.active, u.version, u.delta, u.n, $8
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bigint[], $9::bigint[], $10::bigint[])
+	AS u(id, username, email, full_name, role, active, version, delta, n)
 ORDER BY u.id
 ON CONFLICT (public_id) DO UPDATE SET
 	username = CASE WHEN a.version < excluded.version THEN excluded.username ELSE a.username END,
@@ -355,7 +361,8 @@ ON CONFLICT (public_id) DO UPDATE SET
 	role = CASE WHEN a.version < excluded.version THEN excluded.role ELSE a.role END,
 	active = CASE WHEN a.version < excluded.version THEN excluded.active ELSE a.active END,
 	version = GREATEST(a.version, excluded.version),
-	balance = a.balance + excluded.balance
+	balance = a.balance + excluded.balance,
+	entry_count = a.entry_count + excluded.entry_count
 RETURNING public_id, balance`
 
 // pgInsertEntries stores the batch's entries in their order, so that one account's entries get
@@ -384,13 +391,15 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 	slices.SortFunc(accountIDs, compareUUIDs)
 	accountIDs = slices.Compact(accountIDs)
 	deltas := make(map[uuid.UUID]int64, len(accountIDs))
+	counts := make(map[uuid.UUID]int64, len(accountIDs))
 	for _, p := range ps {
 		deltas[p.Account] += int64(p.Amount)
+		counts[p.Account]++
 	}
 	var c struct {
 		id, username, email, fullName, role []string
 		active                              []bool
-		version, delta                      []int64
+		version, delta, count               []int64
 	}
 	for _, id := range accountIDs {
 		d, ok := replicas[id]
@@ -400,9 +409,10 @@ func (s *Service) postAll(ctx context.Context, tx *accountingdb.Tx, replicas map
 		c.id = append(c.id, id.String())
 		c.username, c.email, c.fullName, c.role = append(c.username, d.Username), append(c.email, d.Email), append(c.fullName, d.FullName), append(c.role, d.Role)
 		c.active, c.version, c.delta = append(c.active, d.Active), append(c.version, d.Version), append(c.delta, deltas[id])
+		c.count = append(c.count, counts[id])
 	}
 	rows, err := tx.QueryContext(ctx, pgLockAccounts, pq.Array(c.id), pq.Array(c.username), pq.Array(c.email),
-		pq.Array(c.fullName), pq.Array(c.role), pq.Array(c.active), pq.Array(c.version), s.now().UTC(), pq.Array(c.delta))
+		pq.Array(c.fullName), pq.Array(c.role), pq.Array(c.active), pq.Array(c.version), s.now().UTC(), pq.Array(c.delta), pq.Array(c.count))
 	if err != nil {
 		return nil, fmt.Errorf("accounting: locking %d accounts: %w", len(accountIDs), err)
 	}

@@ -306,7 +306,8 @@ func (s *Service) payoutBatch(ctx context.Context, closeID int, day calendar.Dat
 }
 
 // pgZeroBatch locks the next positive balances (re-read after any wait for a lock, so a balance
-// another close just paid is skipped) and sets them to 0, returning what they were. The ids go
+// another close just paid is skipped) and sets them to 0, counting the PAYOUT entry each gets,
+// returning what they were. The ids go
 // to the UPDATE as an array so it finds them through the primary key: joined to the CTE
 // instead, PostgreSQL hashes the whole table for every batch.
 //
@@ -318,7 +319,7 @@ const pgZeroBatch = `WITH picked AS (
 	WHERE id = ANY (ARRAY(SELECT id FROM accounts WHERE balance > 0 AND id > $1 AND id <= $3 ORDER BY id LIMIT $2))
 		AND balance > 0
 	ORDER BY public_id FOR UPDATE),
-zeroed AS (UPDATE accounts SET balance = 0 WHERE id = ANY (ARRAY(SELECT id FROM picked)))
+zeroed AS (UPDATE accounts SET balance = 0, entry_count = entry_count + 1 WHERE id = ANY (ARRAY(SELECT id FROM picked)))
 SELECT id, public_id, balance FROM picked`
 
 // zeroBatch sets the next positive balances in (after, upTo] to 0 and returns them with the
@@ -349,7 +350,7 @@ func (s *Service) zeroBatch(ctx context.Context, tx *sql.Tx, after, upTo int64) 
 	}
 	slices.SortFunc(batch, func(a, b paidAccount) int { return cmp.Compare(a.key, b.key) })
 	if s.dialect != dialect.Postgres && len(batch) > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = 0 WHERE balance > 0 AND id > ? AND id <= ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = 0, entry_count = entry_count + 1 WHERE balance > 0 AND id > ? AND id <= ?`,
 			after, batch[len(batch)-1].key); err != nil {
 			return nil, fmt.Errorf("accounting: zeroing balances: %w", err)
 		}
@@ -370,8 +371,8 @@ const pgPayments = `INSERT INTO payments (public_id, account_id, amount, day, en
 SELECT p.public_id, p.account_id, p.amount, $5, p.entry_id, $6, $7, false, 0, $7, ''
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[]) AS p(public_id, account_id, amount, entry_id)`
 
-// payOut records a zeroed batch: the PAYOUT entries, payments (with their emails due), events and the
-// close's totals. PostgreSQL gets one array per column (statements of constant size however
+// payOut records a zeroed batch: the PAYOUT entries (added to the account days), payments (with
+// their emails due), events and the close's totals. PostgreSQL gets one array per column (statements of constant size however
 // large the batch); SQLite multi-row VALUES with anonymous placeholders.
 func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calendar.Date, batch []paidAccount) error {
 	now := s.now().UTC()
@@ -384,6 +385,17 @@ func (s *Service) payOut(ctx context.Context, tx *sql.Tx, closeID int, day calen
 	seqs, err := s.insertPayoutEntries(ctx, tx, batch, entryIDs, now, dayStr)
 	if err != nil {
 		return fmt.Errorf("accounting: storing payout entries: %w", err)
+	}
+	days := make([]dayEntry, len(batch))
+	for i, a := range batch {
+		id, err := uuid.Parse(a.id)
+		if err != nil {
+			return fmt.Errorf("accounting: account id %q: %w", a.id, err)
+		}
+		days[i] = dayEntry{account: id, day: dayStr, typ: Payout, amount: -a.balance}
+	}
+	if err := s.rollUp(ctx, tx, days); err != nil {
+		return err
 	}
 	// The payments (each its email job) are stored while this goroutine builds, encodes and
 	// validates the events; the outbox's first statement waits for them (paidFirst).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 
 	"entgo.io/ent/dialect"
 
@@ -12,12 +14,14 @@ import (
 )
 
 // Migrate creates or upgrades the accounting tables on db: Ent's migration, then what it does
-// not do. It moves an older database's email jobs onto the payments (moveEmailJobs) and drops
-// an index the schema no longer has. On PostgreSQL it leaves half of every accounts page free
-// for new rows: a balance update (every ledger entry, every payout) then finds room on its
-// row's page and is a HOT update — a new row version there and no new index entry — where on
-// full pages it costs an entry in each of the table's indexes. The caller serializes
-// migrations (storage.DB.Migrate).
+// not do. It moves an older database's email jobs onto the payments (moveEmailJobs), drops
+// indexes the schema no longer has, and fills the per-day rollups and entry counts of a
+// database whose entries predate them (RebuildRollups). On PostgreSQL it leaves half of every
+// accounts page free for new rows: a balance update (every ledger entry, every payout) then
+// finds room on its row's page and is a HOT update — a new row version there and no new index
+// entry — where on full pages it costs an entry in each of the table's indexes. A migration of
+// a database already up to date changes nothing: each step looks before it alters. The caller
+// serializes migrations (storage.DB.Migrate).
 func Migrate(ctx context.Context, db *storage.DB) error {
 	if err := accountingdb.NewClient(accountingdb.Driver(db.Driver())).Schema.Create(ctx); err != nil {
 		return err
@@ -26,14 +30,52 @@ func Migrate(ctx context.Context, db *storage.DB) error {
 		return err
 	}
 	// Ent's migration keeps indexes the schema no longer has: entry_day_type held every entry;
-	// entry_earnings_day_type, which replaced it, only the FEE and REWARD ones.
-	if _, err := db.SQL.ExecContext(ctx, "DROP INDEX IF EXISTS entry_day_type"); err != nil {
-		return fmt.Errorf("accounting: dropping an old index: %w", err)
+	// entry_earnings_day_type, which replaced it, the FEE and REWARD ones, which the company
+	// days now sum.
+	for _, name := range []string{"entry_day_type", "entry_earnings_day_type"} {
+		if err := dropIndex(ctx, db, name); err != nil {
+			return err
+		}
+	}
+	missing, err := rollupsMissing(ctx, db.SQL)
+	if err != nil {
+		return err
+	}
+	if missing {
+		if err := RebuildRollups(ctx, db); err != nil {
+			return err
+		}
 	}
 	if db.Dialect == dialect.Postgres {
-		if _, err := db.SQL.ExecContext(ctx, "ALTER TABLE accounts SET (fillfactor = 50)"); err != nil {
-			return fmt.Errorf("accounting: leaving room on the accounts pages: %w", err)
+		var options string
+		if err := db.SQL.QueryRowContext(ctx, `SELECT COALESCE(array_to_string(reloptions, ','), '') FROM pg_class
+			WHERE oid = 'accounts'::regclass`).Scan(&options); err != nil {
+			return fmt.Errorf("accounting: reading the accounts table's options: %w", err)
 		}
+		if !slices.Contains(strings.Split(options, ","), "fillfactor=50") {
+			if _, err := db.SQL.ExecContext(ctx, "ALTER TABLE accounts SET (fillfactor = 50)"); err != nil {
+				return fmt.Errorf("accounting: leaving room on the accounts pages: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// dropIndex drops the index where there is one.
+func dropIndex(ctx context.Context, db *storage.DB, name string) error {
+	exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = $1"
+	if db.Dialect == dialect.Postgres {
+		exists = "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+	}
+	var n int
+	if err := db.SQL.QueryRowContext(ctx, storage.Rebind(db.Dialect, exists), name).Scan(&n); err != nil {
+		return fmt.Errorf("accounting: looking for index %s: %w", name, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := db.SQL.ExecContext(ctx, "DROP INDEX IF EXISTS "+name); err != nil {
+		return fmt.Errorf("accounting: dropping index %s: %w", name, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/uberpopug/ates/ent/accountingdb"
 	"github.com/uberpopug/ates/ent/accountingdb/account"
+	"github.com/uberpopug/ates/ent/accountingdb/accountday"
 	"github.com/uberpopug/ates/ent/accountingdb/entry"
 	"github.com/uberpopug/ates/ent/accountingdb/payment"
 	"github.com/uberpopug/ates/ent/accountingdb/task"
@@ -122,43 +123,50 @@ func (s *Service) Accounts(ctx context.Context, actor identity.Actor, req page.R
 	return p, nil
 }
 
-// earnedMany sums the FEE and REWARD entries of a day for a page of accounts, in one query.
+// earnedMany reads what a page of accounts earned on a day (FEE and REWARD entries) from their
+// account days, in one query.
 func (s *Service) earnedMany(ctx context.Context, ids []uuid.UUID, day calendar.Date) (map[uuid.UUID]money.Cents, error) {
 	out := make(map[uuid.UUID]money.Cents, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	var sums []struct {
-		AccountID uuid.UUID `json:"account_id"`
-		Sum       int64     `json:"sum"`
-	}
-	err := s.client.Entry.Query().
-		Where(entry.AccountIDIn(ids...), entry.Day(day.String()), entry.TypeIn(entry.TypeFEE, entry.TypeREWARD)).
-		GroupBy(entry.FieldAccountID).Aggregate(accountingdb.Sum(entry.FieldAmount)).Scan(ctx, &sums)
+	rows, err := s.client.AccountDay.Query().
+		Where(accountday.AccountIDIn(ids...), accountday.Day(day.String())).All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("accounting: summing today's entries: %w", err)
+		return nil, fmt.Errorf("accounting: reading today's earnings: %w", err)
 	}
-	for _, r := range sums {
-		out[r.AccountID] = money.Cents(r.Sum)
+	for _, r := range rows {
+		out[r.AccountID] = money.Cents(r.Fees + r.Rewards)
 	}
 	return out, nil
 }
 
-// earned sums an account's FEE and REWARD entries of a day.
+// earned reads what an account earned on a day (FEE and REWARD entries) from its account day.
 func (s *Service) earned(ctx context.Context, id uuid.UUID, day calendar.Date) (money.Cents, error) {
-	var sum []struct {
-		Sum int64 `json:"sum"`
+	m, err := s.earnedMany(ctx, []uuid.UUID{id}, day)
+	return m[id], err
+}
+
+// entryCount is how many entries an account has, of one business day or in all: the day's
+// account day or the account's count, which grow with the entries.
+func (s *Service) entryCount(ctx context.Context, id uuid.UUID, day *calendar.Date) (int, error) {
+	var (
+		counts []int64
+		err    error
+	)
+	if day != nil {
+		err = s.client.AccountDay.Query().Where(accountday.AccountID(id), accountday.Day(day.String())).
+			Select(accountday.FieldEntries).Scan(ctx, &counts)
+	} else {
+		err = s.client.Account.Query().Where(account.PublicID(id)).Select(account.FieldEntryCount).Scan(ctx, &counts)
 	}
-	err := s.client.Entry.Query().
-		Where(entry.AccountID(id), entry.Day(day.String()), entry.TypeIn(entry.TypeFEE, entry.TypeREWARD)).
-		Aggregate(accountingdb.Sum(entry.FieldAmount)).Scan(ctx, &sum)
 	if err != nil {
-		return 0, fmt.Errorf("accounting: summing today's entries: %w", err)
+		return 0, fmt.Errorf("accounting: counting entries: %w", err)
 	}
-	if len(sum) == 0 {
+	if len(counts) == 0 {
 		return 0, nil
 	}
-	return money.Cents(sum[0].Sum), nil
+	return int(counts[0]), nil
 }
 
 // Entries returns an account's audit log, newest first — the order entries were applied, so
@@ -171,9 +179,9 @@ func (s *Service) Entries(ctx context.Context, actor identity.Actor, id uuid.UUI
 	if day != nil {
 		q = q.Where(entry.Day(day.String()))
 	}
-	total, err := page.Total(req, func() (int, error) { return q.Clone().Count(ctx) })
+	total, err := page.Total(req, func() (int, error) { return s.entryCount(ctx, id, day) })
 	if err != nil {
-		return page.Page[Entry]{}, fmt.Errorf("accounting: counting entries: %w", err)
+		return page.Page[Entry]{}, err
 	}
 	if req.After > 0 {
 		q = q.Where(entry.IDLT(int(req.After)))
@@ -262,7 +270,8 @@ func checkRange(from, to calendar.Date) (int, error) {
 	return n, nil
 }
 
-// Days returns one element per date in [from, to], oldest first (R-ACC-9).
+// Days returns one element per date in [from, to], oldest first, read from the account's
+// account days (R-ACC-9).
 func (s *Service) Days(ctx context.Context, actor identity.Actor, id uuid.UUID, from, to calendar.Date) ([]BillingDay, error) {
 	if err := seeAccount(actor, id); err != nil {
 		return nil, err
@@ -271,10 +280,8 @@ func (s *Service) Days(ctx context.Context, actor identity.Actor, id uuid.UUID, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.client.QueryContext(ctx, s.sql(`SELECT day,
-			COALESCE(SUM(CASE WHEN type IN ('FEE', 'REWARD') THEN amount ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN type = 'PAYOUT' THEN -amount ELSE 0 END), 0)
-		FROM entries WHERE account_id = $1 AND day >= $2 AND day <= $3 GROUP BY day`),
+	rows, err := s.client.QueryContext(ctx, s.sql(`SELECT day, fees + rewards, -payouts
+		FROM account_days WHERE account_id = $1 AND day >= $2 AND day <= $3`),
 		id.String(), from.String(), to.String())
 	if err != nil {
 		return nil, fmt.Errorf("accounting: summing days: %w", err)
@@ -302,7 +309,8 @@ func (s *Service) Days(ctx context.Context, actor identity.Actor, id uuid.UUID, 
 }
 
 // ManagementEarnings returns the company's earnings per date in [from, to], oldest first:
-// −(sum of the day's FEE and REWARD entries) = fees − rewards (R-ACC-6); ADMIN and ACCOUNTANT.
+// −(sum of the day's FEE and REWARD entries) = fees − rewards (R-ACC-6), read from the company
+// days; ADMIN and ACCOUNTANT.
 func (s *Service) ManagementEarnings(ctx context.Context, actor identity.Actor, from, to calendar.Date) ([]CompanyDay, error) {
 	if err := seeCompany(actor); err != nil {
 		return nil, err
@@ -311,8 +319,8 @@ func (s *Service) ManagementEarnings(ctx context.Context, actor identity.Actor, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.client.QueryContext(ctx, s.sql(`SELECT day, COALESCE(SUM(amount), 0) FROM entries
-		WHERE day >= $1 AND day <= $2 AND type IN ('FEE', 'REWARD') GROUP BY day`), from.String(), to.String())
+	rows, err := s.client.QueryContext(ctx, s.sql(`SELECT day, fees + rewards FROM company_days
+		WHERE day >= $1 AND day <= $2`), from.String(), to.String())
 	if err != nil {
 		return nil, fmt.Errorf("accounting: summing earnings: %w", err)
 	}

@@ -29,6 +29,8 @@ const (
 	FieldVersion = "version"
 	// FieldBalance holds the string denoting the balance field in the database.
 	FieldBalance = "balance"
+	// FieldEntryCount holds the string denoting the entry_count field in the database.
+	FieldEntryCount = "entry_count"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// Table holds the table name of the account in the database.
@@ -46,6 +48,7 @@ var Columns = []string{
 	FieldActive,
 	FieldVersion,
 	FieldBalance,
+	FieldEntryCount,
 	FieldCreatedAt,
 }
 
@@ -74,6 +77,8 @@ var (
 	DefaultVersion int64
 	// DefaultBalance holds the default value on creation for the "balance" field.
 	DefaultBalance int64
+	// DefaultEntryCount holds the default value on creation for the "entry_count" field.
+	DefaultEntryCount int64
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 )
@@ -124,6 +129,11 @@ func ByVersion(opts ...sql.OrderTermOption) OrderOption {
 // ByBalance orders the results by the balance field.
 func ByBalance(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldBalance, opts...).ToFunc()
+}
+
+// ByEntryCount orders the results by the entry_count field.
+func ByEntryCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEntryCount, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

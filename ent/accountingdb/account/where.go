@@ -95,6 +95,11 @@ func Balance(v int64) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldBalance, v))
 }
 
+// EntryCount applies equality check predicate on the "entry_count" field. It's identical to EntryCountEQ.
+func EntryCount(v int64) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldEntryCount, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldCreatedAt, v))
@@ -488,6 +493,46 @@ func BalanceLT(v int64) predicate.Account {
 // BalanceLTE applies the LTE predicate on the "balance" field.
 func BalanceLTE(v int64) predicate.Account {
 	return predicate.Account(sql.FieldLTE(FieldBalance, v))
+}
+
+// EntryCountEQ applies the EQ predicate on the "entry_count" field.
+func EntryCountEQ(v int64) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldEntryCount, v))
+}
+
+// EntryCountNEQ applies the NEQ predicate on the "entry_count" field.
+func EntryCountNEQ(v int64) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldEntryCount, v))
+}
+
+// EntryCountIn applies the In predicate on the "entry_count" field.
+func EntryCountIn(vs ...int64) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldEntryCount, vs...))
+}
+
+// EntryCountNotIn applies the NotIn predicate on the "entry_count" field.
+func EntryCountNotIn(vs ...int64) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldEntryCount, vs...))
+}
+
+// EntryCountGT applies the GT predicate on the "entry_count" field.
+func EntryCountGT(v int64) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldEntryCount, v))
+}
+
+// EntryCountGTE applies the GTE predicate on the "entry_count" field.
+func EntryCountGTE(v int64) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldEntryCount, v))
+}
+
+// EntryCountLT applies the LT predicate on the "entry_count" field.
+func EntryCountLT(v int64) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldEntryCount, v))
+}
+
+// EntryCountLTE applies the LTE predicate on the "entry_count" field.
+func EntryCountLTE(v int64) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldEntryCount, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

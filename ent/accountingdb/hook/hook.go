@@ -21,6 +21,30 @@ func (f AccountFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accou
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.AccountMutation", m)
 }
 
+// The AccountDayFunc type is an adapter to allow the use of ordinary
+// function as AccountDay mutator.
+type AccountDayFunc func(context.Context, *accountingdb.AccountDayMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountDayFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.AccountDayMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.AccountDayMutation", m)
+}
+
+// The CompanyDayFunc type is an adapter to allow the use of ordinary
+// function as CompanyDay mutator.
+type CompanyDayFunc func(context.Context, *accountingdb.CompanyDayMutation) (accountingdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CompanyDayFunc) Mutate(ctx context.Context, m accountingdb.Mutation) (accountingdb.Value, error) {
+	if mv, ok := m.(*accountingdb.CompanyDayMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *accountingdb.CompanyDayMutation", m)
+}
+
 // The DayCloseFunc type is an adapter to allow the use of ordinary
 // function as DayClose mutator.
 type DayCloseFunc func(context.Context, *accountingdb.DayCloseMutation) (accountingdb.Value, error)

@@ -20,6 +20,7 @@ var (
 		{Name: "active", Type: field.TypeBool, Default: true},
 		{Name: "version", Type: field.TypeInt64, Default: 0},
 		{Name: "balance", Type: field.TypeInt64, Default: 0},
+		{Name: "entry_count", Type: field.TypeInt64, Default: 0},
 		{Name: "created_at", Type: field.TypeTime},
 	}
 	// AccountsTable holds the schema information for the "accounts" table.
@@ -27,6 +28,43 @@ var (
 		Name:       "accounts",
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
+	}
+	// AccountDaysColumns holds the columns for the "account_days" table.
+	AccountDaysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "account_id", Type: field.TypeUUID},
+		{Name: "day", Type: field.TypeString},
+		{Name: "fees", Type: field.TypeInt64, Default: 0},
+		{Name: "rewards", Type: field.TypeInt64, Default: 0},
+		{Name: "payouts", Type: field.TypeInt64, Default: 0},
+		{Name: "entries", Type: field.TypeInt64, Default: 0},
+	}
+	// AccountDaysTable holds the schema information for the "account_days" table.
+	AccountDaysTable = &schema.Table{
+		Name:       "account_days",
+		Columns:    AccountDaysColumns,
+		PrimaryKey: []*schema.Column{AccountDaysColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accountday_account_id_day",
+				Unique:  true,
+				Columns: []*schema.Column{AccountDaysColumns[1], AccountDaysColumns[2]},
+			},
+		},
+	}
+	// CompanyDaysColumns holds the columns for the "company_days" table.
+	CompanyDaysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "day", Type: field.TypeString, Unique: true},
+		{Name: "fees", Type: field.TypeInt64, Default: 0},
+		{Name: "rewards", Type: field.TypeInt64, Default: 0},
+		{Name: "entries", Type: field.TypeInt64, Default: 0},
+	}
+	// CompanyDaysTable holds the schema information for the "company_days" table.
+	CompanyDaysTable = &schema.Table{
+		Name:       "company_days",
+		Columns:    CompanyDaysColumns,
+		PrimaryKey: []*schema.Column{CompanyDaysColumns[0]},
 	}
 	// DayClosesColumns holds the columns for the "day_closes" table.
 	DayClosesColumns = []*schema.Column{
@@ -96,17 +134,14 @@ var (
 		PrimaryKey: []*schema.Column{EntriesColumns[0]},
 		Indexes: []*schema.Index{
 			{
+				Name:    "entry_account_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{EntriesColumns[2], EntriesColumns[0]},
+			},
+			{
 				Name:    "entry_account_id_day",
 				Unique:  false,
 				Columns: []*schema.Column{EntriesColumns[2], EntriesColumns[8]},
-			},
-			{
-				Name:    "entry_earnings_day_type",
-				Unique:  false,
-				Columns: []*schema.Column{EntriesColumns[8], EntriesColumns[3]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "type IN ('FEE', 'REWARD')",
-				},
 			},
 		},
 	}
@@ -212,6 +247,8 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountsTable,
+		AccountDaysTable,
+		CompanyDaysTable,
 		DayClosesTable,
 		DeadLettersTable,
 		EntriesTable,

@@ -9,6 +9,12 @@ import (
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
+// AccountDay is the predicate function for accountday builders.
+type AccountDay func(*sql.Selector)
+
+// CompanyDay is the predicate function for companyday builders.
+type CompanyDay func(*sql.Selector)
+
 // DayClose is the predicate function for dayclose builders.
 type DayClose func(*sql.Selector)
 

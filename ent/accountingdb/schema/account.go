@@ -14,7 +14,7 @@ import (
 type Account struct{ ent.Schema }
 
 // Fields of the billing account. Balance is integer cents and always equals the sum of the
-// account's entries (R-ACC-3).
+// account's entries (R-ACC-3); entry_count is how many entries it has, grown with each.
 func (Account) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("public_id", uuidType()).Unique().Immutable(),
@@ -25,6 +25,7 @@ func (Account) Fields() []ent.Field {
 		field.Bool("active").Default(true),
 		field.Int64("version").Default(0),
 		field.Int64("balance").Default(0),
+		field.Int64("entry_count").Default(0),
 		field.Time("created_at").Default(time.Now).Immutable(),
 	}
 }

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"entgo.io/ent"
-	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 )
@@ -28,13 +27,12 @@ func (Entry) Fields() []ent.Field {
 	}
 }
 
-// Indexes for the audit log by account and day, and the company figures by day. The company
-// figures sum FEE and REWARD entries only (R-ACC-6), so their index holds only those: a close's
-// payouts — 100 000 entries of one day and type in one sweep — add nothing to it.
+// Indexes for the audit log, newest first: of an account (account_id, id: a page is the index's
+// first rows, however long the ledger) and of an account's day. The per-day figures read the
+// rollups (AccountDay, CompanyDay), not the entries.
 func (Entry) Indexes() []ent.Index {
 	return []ent.Index{
+		index.Fields("account_id", "id"),
 		index.Fields("account_id", "day"),
-		index.Fields("day", "type").StorageKey("entry_earnings_day_type").
-			Annotations(entsql.IndexWhere("type IN ('FEE', 'REWARD')")),
 	}
 }
