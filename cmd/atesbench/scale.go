@@ -101,7 +101,10 @@ type loadHook struct {
 //	{"task counters", func(ctx context.Context, s *scaleStores) error { return tasks.Recount(ctx, s.tasks) }},
 //
 // (s holds every context's storage.DB, Ent client and service). Each is timed in the report.
-var afterLoad = []loadHook{}
+var afterLoad = []loadHook{
+	{"task counters", func(ctx context.Context, s *scaleStores) error { return tasks.Recount(ctx, s.tasks) }},
+	{"ledger rollups", func(ctx context.Context, s *scaleStores) error { return accounting.RebuildRollups(ctx, s.accountDB) }},
+}
 
 type scaleConfig struct {
 	sizes      []int
@@ -110,6 +113,7 @@ type scaleConfig struct {
 	keep       bool
 	iterations int
 	warmup     int
+	openShare  float64
 	log        *slog.Logger
 }
 
@@ -123,11 +127,12 @@ func runScale(ctx context.Context, args []string, out io.Writer) error {
 	keep := fs.Bool("keep", false, "reuse a database of the same size built by an earlier run, and keep it afterwards")
 	iterations := fs.Int("iterations", 200, "timed requests per read")
 	warmup := fs.Int("warmup", 20, "untimed requests per read before timing")
+	openShare := fs.Float64("open", 0.055, "share of the year's tasks still open at its end (0.055: 55 000 of 1 000 000)")
 	verbose := fs.Bool("v", false, "log the services' messages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := scaleConfig{keep: *keep, iterations: *iterations, warmup: *warmup, dsn: *dsn}
+	cfg := scaleConfig{keep: *keep, iterations: *iterations, warmup: *warmup, dsn: *dsn, openShare: *openShare}
 	switch *d {
 	case "postgres", "postgresql", "pg":
 		cfg.dialect = dialect.Postgres
@@ -148,6 +153,9 @@ func runScale(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("scale: -sizes: %q is not a task count of at least 100", f)
 		}
 		cfg.sizes = append(cfg.sizes, n)
+	}
+	if cfg.openShare < 0 || cfg.openShare > 1 {
+		return errors.New("scale: -open must be between 0 and 1")
 	}
 	if cfg.iterations < 1 || cfg.warmup < 0 {
 		return errors.New("scale: -iterations must be positive and -warmup not negative")
@@ -343,7 +351,7 @@ type scalePlan struct {
 	byID map[uuid.UUID]int32
 }
 
-func newScalePlan(n, poolSize int) *scalePlan {
+func newScalePlan(n, poolSize int, openShare float64) *scalePlan {
 	r := rand.New(rand.NewPCG(scaleSeed, uint64(n)))
 	start := scaleYearStart.Start(time.UTC)
 	end := start.AddDate(0, 0, scaleYearDays)
@@ -363,7 +371,7 @@ func newScalePlan(n, poolSize int) *scalePlan {
 		p.byID[id] = int32(i)
 		p.assignee[i] = uint8(r.IntN(poolSize))
 		p.created[i] = start.Add(time.Duration(float64(span) * float64(i) / float64(n))).Truncate(time.Microsecond)
-		if r.IntN(2) == 0 {
+		if r.Float64() >= openShare {
 			c := p.created[i].Add(time.Duration(r.Int64N(int64(scaleCompleteMax))))
 			if !c.Before(end) {
 				c = end.Add(-time.Second)
@@ -440,7 +448,7 @@ func scaleOne(ctx context.Context, cfg scaleConfig, n int, out io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	plan := newScalePlan(n, len(pool))
+	plan := newScalePlan(n, len(pool), cfg.openShare)
 	b := scaleBuild{n: n, popugs: time.Since(began)}
 	built, err := s.tasksClient.Task.Query().Count(ctx)
 	if err != nil {
