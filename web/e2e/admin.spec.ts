@@ -1,5 +1,5 @@
 // ADMIN and ACCOUNTANT screens: accounts, accounting, analytics, GraphiQL (R-WEB-5…8, R-WEB-10).
-import { test, expect, signIn, checkA11y, visit } from './browser';
+import { test, expect, signIn, checkA11y, visit, signOut } from './browser';
 import { ADMIN, startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;
@@ -126,7 +126,7 @@ test('GraphiQL sends the admin\'s token by itself; docs work; others get a messa
   await expect(gq.locator('.graphiql-doc-explorer')).toContainText('Query', { timeout: 15_000 });
   await gq.locator('.graphiql-doc-explorer').getByText('Query', { exact: true }).first().click();
   await expect(gq.locator('.graphiql-doc-explorer')).toContainText('myTasks');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOut(page);
 
   await signIn(page, gw, 'kesha');
   await expect(page.getByRole('link', { name: 'GraphiQL' })).toHaveCount(0);
