@@ -8,8 +8,12 @@ export default defineConfig({
   // One file at a time: each starts its own ates binary, and the machine has two cores.
   workers: 1,
   fullyParallel: false,
-  timeout: 90_000,
-  expect: { timeout: 10_000 },
+  // Ceilings, not waits: every step waits for a state on screen or an answer and goes on as soon
+  // as it is there. They are set for a CI machine whose two cores are shared with other suites
+  // (a sign-in hashes a beak print with argon2id; at a load average of 20 that takes seconds).
+  timeout: 180_000,
+  expect: { timeout: 30_000 },
+  // A retry would hide a flaky test: each runs once and must pass.
   retries: 0,
   forbidOnly: !!process.env.CI,
   reporter: [['list']],

@@ -1,6 +1,6 @@
 // Sign in, sign up, sign out, sessions across reloads, languages (R-WEB-2, R-SESS-1, R-SESS-2,
 // R-WEB-9, R-WEB-10, R-WEB-1).
-import { test, expect, signIn, checkA11y } from './browser';
+import { test, expect, signIn, checkA11y, signOut } from './browser';
 import { ADMIN, PASSWORD, startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;
@@ -66,8 +66,7 @@ test('a reload keeps the session; signing out ends it (R-SESS-1, R-SESS-2)', asy
   await expect(page.getByRole('heading', { name: 'Task board' })).toBeVisible();
   await page.goto(`${gw.url}/account`);
   await expect(page.getByRole('heading', { name: 'My account' })).toBeVisible();
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect(page.getByRole('heading', { name: 'Sign in to aTES' })).toBeVisible();
+  await signOut(page);
   await page.goto(`${gw.url}/tasks`);
   await expect(page.getByRole('heading', { name: 'Sign in to aTES' })).toBeVisible();
   expect(page.url()).toContain('/login?next=%2Ftasks');

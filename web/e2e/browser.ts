@@ -42,6 +42,16 @@ export async function signIn(page: Page, gw: Gateway, username: string, password
   await expect(page.getByRole('heading', { name: 'Task board' })).toBeVisible();
 }
 
+/**
+ * Signs out by the header's button and waits until the app shows the sign-in screen: it does so
+ * only once the gateway has ended the session (logout answered), so a following sign-in or load
+ * cannot be restored from the refresh cookie of the session just left.
+ */
+export async function signOut(page: Page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByRole('heading', { name: 'Sign in to aTES' })).toBeVisible();
+}
+
 /** axe-core on what the page shows now (R-WEB-10): no serious or critical violation. */
 export async function checkA11y(page: Page, screen: string) {
   const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();

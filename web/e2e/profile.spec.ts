@@ -1,6 +1,6 @@
 // Self-service: name, email and beak print (contract v2: updateProfile, changePassword; R-SESS-3),
 // and what a popug sees of screens that are not theirs (R-WEB-2, R-WEB-10).
-import { test, expect, signIn, checkA11y, visit } from './browser';
+import { test, expect, signIn, checkA11y, visit, signOut } from './browser';
 import { PASSWORD, startGateway, type Gateway } from './gateway';
 
 let gw: Gateway;
@@ -32,7 +32,7 @@ test('a popug changes name, email and beak print, and signs in with the new one'
   await page.getByLabel('Current beak print').fill(PASSWORD);
   await page.getByRole('button', { name: 'Change beak print' }).click();
   await expect(page.getByText(/Beak print changed/)).toBeVisible();
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOut(page);
   await signIn(page, gw, 'kesha', 'new-beak-print-1');
   const me = (await gw.gql('{ me { fullName email } }', {}, (await gw.login('kesha', 'new-beak-print-1')).token)).me;
   expect(me).toEqual({ fullName: 'Kesha the Great', email: 'great@uberpopug.com' });

@@ -61,6 +61,47 @@ describe('session', () => {
     expect(s.current.status).toBe('signedOut');
   });
 
+  it('a sign-in stands when the load\'s refresh answers after it (refused or not)', async () => {
+    for (const late of [
+      { errors: [{ message: 'no session', extensions: { code: 'UNAUTHENTICATED' } }] },
+      { data: { refreshSession: { ...auth('old'), account: { ...account, id: 'a0', username: 'other' } } } },
+    ]) {
+      let answerRefresh: (r: Response) => void = () => {};
+      vi.stubGlobal('fetch', (_url: string, init: RequestInit) =>
+        String(init.body).includes('refreshSession')
+          ? new Promise<Response>((r) => (answerRefresh = r))
+          : Promise.resolve(json({ data: { login: auth('fresh') } })),
+      );
+      const { Session } = await import('./session');
+      const s = new Session();
+      const onLoad = s.refresh();
+      await s.login('popug', 'beak-print-123');
+      expect(s.current.status).toBe('signedIn');
+      answerRefresh(json(late));
+      expect(await onLoad).toBe('fresh');
+      expect(s.current).toEqual({ status: 'signedIn', account });
+      expect(await s.accessToken()).toBe('fresh');
+    }
+  });
+
+  it('a refresh that answers after a sign-out does not sign the tab back in', async () => {
+    let answerRefresh: (r: Response) => void = () => {};
+    vi.stubGlobal('fetch', (_url: string, init: RequestInit) =>
+      String(init.body).includes('refreshSession')
+        ? new Promise<Response>((r) => (answerRefresh = r))
+        : Promise.resolve(json({ data: { login: auth('t1'), logout: true } })),
+    );
+    const { Session } = await import('./session');
+    const s = new Session();
+    await s.login('popug', 'beak-print-123');
+    const pending = s.refresh();
+    s.signedOutElsewhere();
+    answerRefresh(json({ data: { refreshSession: auth('t2') } }));
+    expect(await pending).toBeNull();
+    expect(s.current.status).toBe('signedOut');
+    expect(await s.accessToken()).toBeNull();
+  });
+
   it('refreshes before a token about to expire is used', async () => {
     let n = 0;
     vi.stubGlobal('fetch', async () => json({ data: { refreshSession: auth(`t${++n}`, n === 1 ? 3_000 : 600_000) } }));

@@ -29,6 +29,8 @@ export class Session {
   private state: SessionState = { status: 'loading', account: null };
   private listeners = new Set<Listener>();
   private refreshing: Promise<string | null> | null = null;
+  /** Counts sign-ins and sign-outs: a refresh that outlived one answers for an older session. */
+  private epoch = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly now: () => number;
   private readonly channel: BroadcastChannel | null;
@@ -70,6 +72,7 @@ export class Session {
   }
 
   private clear(ended?: 'expired') {
+    this.epoch++;
     clearTimeout(this.timer);
     this.token = null;
     this.expiresAt = 0;
@@ -97,12 +100,17 @@ export class Session {
   refresh(): Promise<string | null> {
     if (this.refreshing) return this.refreshing;
     const wasSignedIn = this.state.status === 'signedIn';
+    const epoch = this.epoch;
     this.refreshing = (async () => {
       try {
         const d = await gqlFetch(RefreshSessionDocument);
+        // Signed in or out while this was on its way (the load's refresh answering after the
+        // sign-in form did): what was decided since stands.
+        if (this.epoch !== epoch) return this.token;
         this.accept(d.refreshSession);
         return this.token;
       } catch (e) {
+        if (this.epoch !== epoch) return this.token;
         const code = codeOf(e);
         if (code === 'NETWORK' || code === 'UNAVAILABLE' || code === 'INTERNAL') {
           // The gateway is away, not the session: keep what we have and try again soon.
@@ -124,11 +132,13 @@ export class Session {
 
   async login(username: string, password: string): Promise<void> {
     const d = await gqlFetch(LoginDocument, { username, password });
+    this.epoch++;
     this.accept(d.login);
   }
 
   async signUp(input: SignUpInput): Promise<void> {
     const d = await gqlFetch(SignUpDocument, { input });
+    this.epoch++;
     this.accept(d.signUp);
   }
 
