@@ -10,8 +10,8 @@ import (
 
 // TestTotalCountOnlyWhenSelected: R-API-5, R-TASK-1, R-TASK-6 — every connection counts its
 // list only when the client selects totalCount (directly or through a fragment); the task
-// lists, filtered or not, read their totals from the counters and never count tasks; the
-// totals are right.
+// lists, filtered or not, read their totals from the counters and a ledger's entries from its
+// account's entry count (R-ACC-3), never counting rows; the totals are right.
 func TestTotalCountOnlyWhenSelected(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, on GatewayOption) {
@@ -43,7 +43,7 @@ func TestTotalCountOnlyWhenSelected(t *testing.T) {
 			{"accounts", `accounts(first: 1)`, g.AdminToken, g.AuthQueries, true, 2},
 			{"searchAccounts", `searchAccounts(search: "kiwi", first: 1)`, g.AdminToken, g.AuthQueries, true, 1},
 			{"billingAccounts", `billingAccounts(first: 1)`, g.AdminToken, g.AccountingQueries, true, 1},
-			{"billingAccount.entries", fmt.Sprintf(`billingAccount(accountId: %q) { entries(first: 1)`, w.ID), g.AdminToken, g.AccountingQueries, true, 4},
+			{"billingAccount.entries", fmt.Sprintf(`billingAccount(accountId: %q) { entries(first: 1)`, w.ID), g.AdminToken, g.AccountingQueries, false, 4},
 		}
 		for _, c := range cases {
 			query := func(selection string) (string, []string) {

@@ -46,7 +46,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-var schemaMu sync.Mutex
 
 // harness is a task tracker on a fresh real database, with a fake clock and a seeded random
 // source, so draws are the same on every run.
@@ -97,10 +96,9 @@ func MustService(tb testing.TB, db *storage.DB, opts ...option) *harness {
 		drv = recordingDriver{drv, o.statements}
 	}
 	client := tasksdb.NewClient(tasksdb.Driver(drv))
-	// Ent's migration writes the generated package-level table list: one at a time.
-	schemaMu.Lock()
-	err := tasks.Migrate(ctx, db)
-	schemaMu.Unlock()
+	// Ent's migration writes the generated package-level table list: one at a time, as every
+	// other migration in this process (storage.DB.Migrate).
+	err := db.Migrate(ctx, func(ctx context.Context) error { return tasks.Migrate(ctx, db) })
 	if err != nil {
 		tb.Fatalf("creating the tasks schema: %v", err)
 	}

@@ -16,8 +16,6 @@ import (
 // mustMigrate runs tasks.Migrate as a start does.
 func mustMigrate(tb testing.TB, db *storage.DB) {
 	tb.Helper()
-	schemaMu.Lock()
-	defer schemaMu.Unlock()
 	if err := db.Migrate(context.Background(), func(ctx context.Context) error { return tasks.Migrate(ctx, db) }); err != nil {
 		tb.Fatalf("tasks.Migrate: %v", err)
 	}
