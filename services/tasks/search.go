@@ -47,12 +47,19 @@ func (s *Service) Search(ctx context.Context, actor identity.Actor, search strin
 		strings.Contains(search, searchSeparator) {
 		return page.Page[Task]{}, errs.InvalidField("search", "search must be 1 to %d characters", MaxSearchLen)
 	}
-	q := s.client.Task.Query().Where(searchTextContains(strings.ToLower(search)))
+	needle := strings.ToLower(search)
+	q := s.client.Task.Query().Where(searchTextContains(needle))
+	// No counter knows how many tasks match a text: the total counts them (when asked for).
+	// Every task has exactly one search text, stored with it, so without a status the
+	// matching search texts are counted alone, without joining the tasks.
+	count := func() (int, error) {
+		return s.client.TaskSearch.Query().Where(tasksearch.SearchTextContains(needle)).Count(ctx)
+	}
 	if status != nil {
 		q = q.Where(task.StatusEQ(task.Status(*status)))
+		count = func() (int, error) { return q.Clone().Count(ctx) }
 	}
-	// No counter knows how many tasks match a text: the total counts them (when asked for).
-	return s.listPage(ctx, q, req, func() (int, error) { return q.Clone().Count(ctx) })
+	return s.listPage(ctx, q, req, count)
 }
 
 // searchTextContains holds for the tasks whose search text (task_search) contains needle:

@@ -80,6 +80,18 @@ func TestSearch(t *testing.T) {
 		if rest := titles("beak", nil, page.Request{First: 2, After: first.Keys[1]}); !slices.Equal(rest, []string{beak.Title}) {
 			t.Fatalf("second page %q", rest)
 		}
+		// The totals: counted from the search texts alone without a status, joined with the
+		// tasks with one; wildcards literal in both.
+		for _, c := range []struct {
+			search string
+			status *tasks.Status
+			want   int
+		}{{"beak", &open, 2}, {"%", nil, 1}, {"%", &open, 1}, {"nothing like this", nil, 0}} {
+			got, err := h.svc.Search(ctx, p, c.search, c.status, page.Request{First: 1})
+			if err != nil || got.TotalCount != c.want {
+				t.Errorf("Search(%q, %v) total %d, %v; want %d", c.search, c.status, got.TotalCount, err, c.want)
+			}
+		}
 		for _, bad := range []string{"", "   ", strings.Repeat("a", tasks.MaxSearchLen+1), "\x1f"} {
 			_, err := h.svc.Search(ctx, p, bad, nil, all)
 			mustCode(t, err, errs.Invalid)
