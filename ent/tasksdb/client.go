@@ -20,6 +20,7 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb/processedevent"
 	"github.com/uberpopug/ates/ent/tasksdb/task"
 	"github.com/uberpopug/ates/ent/tasksdb/taskcount"
+	"github.com/uberpopug/ates/ent/tasksdb/tasksearch"
 
 	stdsql "database/sql"
 )
@@ -41,6 +42,8 @@ type Client struct {
 	Task *TaskClient
 	// TaskCount is the client for interacting with the TaskCount builders.
 	TaskCount *TaskCountClient
+	// TaskSearch is the client for interacting with the TaskSearch builders.
+	TaskSearch *TaskSearchClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -58,6 +61,7 @@ func (c *Client) init() {
 	c.ProcessedEvent = NewProcessedEventClient(c.config)
 	c.Task = NewTaskClient(c.config)
 	c.TaskCount = NewTaskCountClient(c.config)
+	c.TaskSearch = NewTaskSearchClient(c.config)
 }
 
 type (
@@ -156,6 +160,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ProcessedEvent: NewProcessedEventClient(cfg),
 		Task:           NewTaskClient(cfg),
 		TaskCount:      NewTaskCountClient(cfg),
+		TaskSearch:     NewTaskSearchClient(cfg),
 	}, nil
 }
 
@@ -181,6 +186,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ProcessedEvent: NewProcessedEventClient(cfg),
 		Task:           NewTaskClient(cfg),
 		TaskCount:      NewTaskCountClient(cfg),
+		TaskSearch:     NewTaskSearchClient(cfg),
 	}, nil
 }
 
@@ -211,6 +217,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Account, c.DeadLetter, c.OutboxEvent, c.ProcessedEvent, c.Task, c.TaskCount,
+		c.TaskSearch,
 	} {
 		n.Use(hooks...)
 	}
@@ -221,6 +228,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Account, c.DeadLetter, c.OutboxEvent, c.ProcessedEvent, c.Task, c.TaskCount,
+		c.TaskSearch,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -241,6 +249,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Task.mutate(ctx, m)
 	case *TaskCountMutation:
 		return c.TaskCount.mutate(ctx, m)
+	case *TaskSearchMutation:
+		return c.TaskSearch.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("tasksdb: unknown mutation type %T", m)
 	}
@@ -1044,14 +1054,148 @@ func (c *TaskCountClient) mutate(ctx context.Context, m *TaskCountMutation) (Val
 	}
 }
 
+// TaskSearchClient is a client for the TaskSearch schema.
+type TaskSearchClient struct {
+	config
+}
+
+// NewTaskSearchClient returns a client for the TaskSearch from the given config.
+func NewTaskSearchClient(c config) *TaskSearchClient {
+	return &TaskSearchClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `tasksearch.Hooks(f(g(h())))`.
+func (c *TaskSearchClient) Use(hooks ...Hook) {
+	c.hooks.TaskSearch = append(c.hooks.TaskSearch, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `tasksearch.Intercept(f(g(h())))`.
+func (c *TaskSearchClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TaskSearch = append(c.inters.TaskSearch, interceptors...)
+}
+
+// Create returns a builder for creating a TaskSearch entity.
+func (c *TaskSearchClient) Create() *TaskSearchCreate {
+	mutation := newTaskSearchMutation(c.config, OpCreate)
+	return &TaskSearchCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TaskSearch entities.
+func (c *TaskSearchClient) CreateBulk(builders ...*TaskSearchCreate) *TaskSearchCreateBulk {
+	return &TaskSearchCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TaskSearchClient) MapCreateBulk(slice any, setFunc func(*TaskSearchCreate, int)) *TaskSearchCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TaskSearchCreateBulk{err: fmt.Errorf("calling to TaskSearchClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TaskSearchCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TaskSearchCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TaskSearch.
+func (c *TaskSearchClient) Update() *TaskSearchUpdate {
+	mutation := newTaskSearchMutation(c.config, OpUpdate)
+	return &TaskSearchUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TaskSearchClient) UpdateOne(_m *TaskSearch) *TaskSearchUpdateOne {
+	mutation := newTaskSearchMutation(c.config, OpUpdateOne, withTaskSearch(_m))
+	return &TaskSearchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TaskSearchClient) UpdateOneID(id int) *TaskSearchUpdateOne {
+	mutation := newTaskSearchMutation(c.config, OpUpdateOne, withTaskSearchID(id))
+	return &TaskSearchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TaskSearch.
+func (c *TaskSearchClient) Delete() *TaskSearchDelete {
+	mutation := newTaskSearchMutation(c.config, OpDelete)
+	return &TaskSearchDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TaskSearchClient) DeleteOne(_m *TaskSearch) *TaskSearchDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TaskSearchClient) DeleteOneID(id int) *TaskSearchDeleteOne {
+	builder := c.Delete().Where(tasksearch.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TaskSearchDeleteOne{builder}
+}
+
+// Query returns a query builder for TaskSearch.
+func (c *TaskSearchClient) Query() *TaskSearchQuery {
+	return &TaskSearchQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTaskSearch},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TaskSearch entity by its id.
+func (c *TaskSearchClient) Get(ctx context.Context, id int) (*TaskSearch, error) {
+	return c.Query().Where(tasksearch.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TaskSearchClient) GetX(ctx context.Context, id int) *TaskSearch {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *TaskSearchClient) Hooks() []Hook {
+	return c.hooks.TaskSearch
+}
+
+// Interceptors returns the client interceptors.
+func (c *TaskSearchClient) Interceptors() []Interceptor {
+	return c.inters.TaskSearch
+}
+
+func (c *TaskSearchClient) mutate(ctx context.Context, m *TaskSearchMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TaskSearchCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TaskSearchUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TaskSearchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TaskSearchDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("tasksdb: unknown TaskSearch mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task, TaskCount []ent.Hook
+		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task, TaskCount,
+		TaskSearch []ent.Hook
 	}
 	inters struct {
-		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task,
-		TaskCount []ent.Interceptor
+		Account, DeadLetter, OutboxEvent, ProcessedEvent, Task, TaskCount,
+		TaskSearch []ent.Interceptor
 	}
 )
 

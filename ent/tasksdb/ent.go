@@ -18,6 +18,7 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb/processedevent"
 	"github.com/uberpopug/ates/ent/tasksdb/task"
 	"github.com/uberpopug/ates/ent/tasksdb/taskcount"
+	"github.com/uberpopug/ates/ent/tasksdb/tasksearch"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -84,6 +85,7 @@ func checkColumn(t, c string) error {
 			processedevent.Table: processedevent.ValidColumn,
 			task.Table:           task.ValidColumn,
 			taskcount.Table:      taskcount.ValidColumn,
+			tasksearch.Table:     tasksearch.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -19,6 +19,7 @@ import (
 	"github.com/uberpopug/ates/ent/tasksdb/processedevent"
 	"github.com/uberpopug/ates/ent/tasksdb/task"
 	"github.com/uberpopug/ates/ent/tasksdb/taskcount"
+	"github.com/uberpopug/ates/ent/tasksdb/tasksearch"
 )
 
 const (
@@ -36,6 +37,7 @@ const (
 	TypeProcessedEvent = "ProcessedEvent"
 	TypeTask           = "Task"
 	TypeTaskCount      = "TaskCount"
+	TypeTaskSearch     = "TaskSearch"
 )
 
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
@@ -2617,7 +2619,6 @@ type TaskMutation struct {
 	assignee_id   *uuid.UUID
 	created_at    *time.Time
 	completed_at  *time.Time
-	search_text   *string
 	clearedFields map[string]struct{}
 	done          bool
 	oldValue      func(context.Context) (*Task, error)
@@ -3036,55 +3037,6 @@ func (m *TaskMutation) ResetCompletedAt() {
 	delete(m.clearedFields, task.FieldCompletedAt)
 }
 
-// SetSearchText sets the "search_text" field.
-func (m *TaskMutation) SetSearchText(s string) {
-	m.search_text = &s
-}
-
-// SearchText returns the value of the "search_text" field in the mutation.
-func (m *TaskMutation) SearchText() (r string, exists bool) {
-	v := m.search_text
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldSearchText returns the old "search_text" field's value of the Task entity.
-// If the Task object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *TaskMutation) OldSearchText(ctx context.Context) (v *string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldSearchText is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldSearchText requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldSearchText: %w", err)
-	}
-	return oldValue.SearchText, nil
-}
-
-// ClearSearchText clears the value of the "search_text" field.
-func (m *TaskMutation) ClearSearchText() {
-	m.search_text = nil
-	m.clearedFields[task.FieldSearchText] = struct{}{}
-}
-
-// SearchTextCleared returns if the "search_text" field was cleared in this mutation.
-func (m *TaskMutation) SearchTextCleared() bool {
-	_, ok := m.clearedFields[task.FieldSearchText]
-	return ok
-}
-
-// ResetSearchText resets all changes to the "search_text" field.
-func (m *TaskMutation) ResetSearchText() {
-	m.search_text = nil
-	delete(m.clearedFields, task.FieldSearchText)
-}
-
 // Where appends a list predicates to the TaskMutation builder.
 func (m *TaskMutation) Where(ps ...predicate.Task) {
 	m.predicates = append(m.predicates, ps...)
@@ -3119,7 +3071,7 @@ func (m *TaskMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TaskMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 8)
 	if m.public_id != nil {
 		fields = append(fields, task.FieldPublicID)
 	}
@@ -3143,9 +3095,6 @@ func (m *TaskMutation) Fields() []string {
 	}
 	if m.completed_at != nil {
 		fields = append(fields, task.FieldCompletedAt)
-	}
-	if m.search_text != nil {
-		fields = append(fields, task.FieldSearchText)
 	}
 	return fields
 }
@@ -3171,8 +3120,6 @@ func (m *TaskMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case task.FieldCompletedAt:
 		return m.CompletedAt()
-	case task.FieldSearchText:
-		return m.SearchText()
 	}
 	return nil, false
 }
@@ -3198,8 +3145,6 @@ func (m *TaskMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCreatedAt(ctx)
 	case task.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
-	case task.FieldSearchText:
-		return m.OldSearchText(ctx)
 	}
 	return nil, fmt.Errorf("unknown Task field %s", name)
 }
@@ -3265,13 +3210,6 @@ func (m *TaskMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCompletedAt(v)
 		return nil
-	case task.FieldSearchText:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetSearchText(v)
-		return nil
 	}
 	return fmt.Errorf("unknown Task field %s", name)
 }
@@ -3308,9 +3246,6 @@ func (m *TaskMutation) ClearedFields() []string {
 	if m.FieldCleared(task.FieldCompletedAt) {
 		fields = append(fields, task.FieldCompletedAt)
 	}
-	if m.FieldCleared(task.FieldSearchText) {
-		fields = append(fields, task.FieldSearchText)
-	}
 	return fields
 }
 
@@ -3330,9 +3265,6 @@ func (m *TaskMutation) ClearField(name string) error {
 		return nil
 	case task.FieldCompletedAt:
 		m.ClearCompletedAt()
-		return nil
-	case task.FieldSearchText:
-		m.ClearSearchText()
 		return nil
 	}
 	return fmt.Errorf("unknown Task nullable field %s", name)
@@ -3365,9 +3297,6 @@ func (m *TaskMutation) ResetField(name string) error {
 		return nil
 	case task.FieldCompletedAt:
 		m.ResetCompletedAt()
-		return nil
-	case task.FieldSearchText:
-		m.ResetSearchText()
 		return nil
 	}
 	return fmt.Errorf("unknown Task field %s", name)
@@ -3889,4 +3818,420 @@ func (m *TaskCountMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *TaskCountMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown TaskCount edge %s", name)
+}
+
+// TaskSearchMutation represents an operation that mutates the TaskSearch nodes in the graph.
+type TaskSearchMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	task_id       *int
+	addtask_id    *int
+	search_text   *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*TaskSearch, error)
+	predicates    []predicate.TaskSearch
+}
+
+var _ ent.Mutation = (*TaskSearchMutation)(nil)
+
+// tasksearchOption allows management of the mutation configuration using functional options.
+type tasksearchOption func(*TaskSearchMutation)
+
+// newTaskSearchMutation creates new mutation for the TaskSearch entity.
+func newTaskSearchMutation(c config, op Op, opts ...tasksearchOption) *TaskSearchMutation {
+	m := &TaskSearchMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTaskSearch,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTaskSearchID sets the ID field of the mutation.
+func withTaskSearchID(id int) tasksearchOption {
+	return func(m *TaskSearchMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TaskSearch
+		)
+		m.oldValue = func(ctx context.Context) (*TaskSearch, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TaskSearch.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTaskSearch sets the old TaskSearch of the mutation.
+func withTaskSearch(node *TaskSearch) tasksearchOption {
+	return func(m *TaskSearchMutation) {
+		m.oldValue = func(context.Context) (*TaskSearch, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TaskSearchMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TaskSearchMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("tasksdb: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TaskSearchMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TaskSearchMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TaskSearch.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTaskID sets the "task_id" field.
+func (m *TaskSearchMutation) SetTaskID(i int) {
+	m.task_id = &i
+	m.addtask_id = nil
+}
+
+// TaskID returns the value of the "task_id" field in the mutation.
+func (m *TaskSearchMutation) TaskID() (r int, exists bool) {
+	v := m.task_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaskID returns the old "task_id" field's value of the TaskSearch entity.
+// If the TaskSearch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskSearchMutation) OldTaskID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaskID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaskID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaskID: %w", err)
+	}
+	return oldValue.TaskID, nil
+}
+
+// AddTaskID adds i to the "task_id" field.
+func (m *TaskSearchMutation) AddTaskID(i int) {
+	if m.addtask_id != nil {
+		*m.addtask_id += i
+	} else {
+		m.addtask_id = &i
+	}
+}
+
+// AddedTaskID returns the value that was added to the "task_id" field in this mutation.
+func (m *TaskSearchMutation) AddedTaskID() (r int, exists bool) {
+	v := m.addtask_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTaskID resets all changes to the "task_id" field.
+func (m *TaskSearchMutation) ResetTaskID() {
+	m.task_id = nil
+	m.addtask_id = nil
+}
+
+// SetSearchText sets the "search_text" field.
+func (m *TaskSearchMutation) SetSearchText(s string) {
+	m.search_text = &s
+}
+
+// SearchText returns the value of the "search_text" field in the mutation.
+func (m *TaskSearchMutation) SearchText() (r string, exists bool) {
+	v := m.search_text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSearchText returns the old "search_text" field's value of the TaskSearch entity.
+// If the TaskSearch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskSearchMutation) OldSearchText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSearchText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSearchText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSearchText: %w", err)
+	}
+	return oldValue.SearchText, nil
+}
+
+// ResetSearchText resets all changes to the "search_text" field.
+func (m *TaskSearchMutation) ResetSearchText() {
+	m.search_text = nil
+}
+
+// Where appends a list predicates to the TaskSearchMutation builder.
+func (m *TaskSearchMutation) Where(ps ...predicate.TaskSearch) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TaskSearchMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TaskSearchMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TaskSearch, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TaskSearchMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TaskSearchMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TaskSearch).
+func (m *TaskSearchMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TaskSearchMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.task_id != nil {
+		fields = append(fields, tasksearch.FieldTaskID)
+	}
+	if m.search_text != nil {
+		fields = append(fields, tasksearch.FieldSearchText)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TaskSearchMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case tasksearch.FieldTaskID:
+		return m.TaskID()
+	case tasksearch.FieldSearchText:
+		return m.SearchText()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TaskSearchMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case tasksearch.FieldTaskID:
+		return m.OldTaskID(ctx)
+	case tasksearch.FieldSearchText:
+		return m.OldSearchText(ctx)
+	}
+	return nil, fmt.Errorf("unknown TaskSearch field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TaskSearchMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case tasksearch.FieldTaskID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaskID(v)
+		return nil
+	case tasksearch.FieldSearchText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSearchText(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TaskSearch field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TaskSearchMutation) AddedFields() []string {
+	var fields []string
+	if m.addtask_id != nil {
+		fields = append(fields, tasksearch.FieldTaskID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TaskSearchMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case tasksearch.FieldTaskID:
+		return m.AddedTaskID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TaskSearchMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case tasksearch.FieldTaskID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTaskID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TaskSearch numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TaskSearchMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TaskSearchMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TaskSearchMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown TaskSearch nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TaskSearchMutation) ResetField(name string) error {
+	switch name {
+	case tasksearch.FieldTaskID:
+		m.ResetTaskID()
+		return nil
+	case tasksearch.FieldSearchText:
+		m.ResetSearchText()
+		return nil
+	}
+	return fmt.Errorf("unknown TaskSearch field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TaskSearchMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TaskSearchMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TaskSearchMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TaskSearchMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TaskSearchMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TaskSearchMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TaskSearchMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown TaskSearch unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TaskSearchMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown TaskSearch edge %s", name)
 }

@@ -33,9 +33,7 @@ type Task struct {
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
-	CompletedAt *time.Time `json:"completed_at,omitempty"`
-	// SearchText holds the value of the "search_text" field.
-	SearchText   *string `json:"search_text,omitempty"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -46,7 +44,7 @@ func (*Task) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case task.FieldID:
 			values[i] = new(sql.NullInt64)
-		case task.FieldTitle, task.FieldJiraID, task.FieldDescription, task.FieldStatus, task.FieldSearchText:
+		case task.FieldTitle, task.FieldJiraID, task.FieldDescription, task.FieldStatus:
 			values[i] = new(sql.NullString)
 		case task.FieldCreatedAt, task.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
@@ -123,13 +121,6 @@ func (_m *Task) assignValues(columns []string, values []any) error {
 				_m.CompletedAt = new(time.Time)
 				*_m.CompletedAt = value.Time
 			}
-		case task.FieldSearchText:
-			if value, ok := values[i].(*sql.NullString); !ok {
-				return fmt.Errorf("unexpected type %T for field search_text", values[i])
-			} else if value.Valid {
-				_m.SearchText = new(string)
-				*_m.SearchText = value.String
-			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -192,11 +183,6 @@ func (_m *Task) String() string {
 	if v := _m.CompletedAt; v != nil {
 		builder.WriteString("completed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
-	}
-	builder.WriteString(", ")
-	if v := _m.SearchText; v != nil {
-		builder.WriteString("search_text=")
-		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

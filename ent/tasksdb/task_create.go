@@ -95,20 +95,6 @@ func (_c *TaskCreate) SetNillableCompletedAt(v *time.Time) *TaskCreate {
 	return _c
 }
 
-// SetSearchText sets the "search_text" field.
-func (_c *TaskCreate) SetSearchText(v string) *TaskCreate {
-	_c.mutation.SetSearchText(v)
-	return _c
-}
-
-// SetNillableSearchText sets the "search_text" field if the given value is not nil.
-func (_c *TaskCreate) SetNillableSearchText(v *string) *TaskCreate {
-	if v != nil {
-		_c.SetSearchText(*v)
-	}
-	return _c
-}
-
 // Mutation returns the TaskMutation object of the builder.
 func (_c *TaskCreate) Mutation() *TaskMutation {
 	return _c.mutation
@@ -239,10 +225,6 @@ func (_c *TaskCreate) createSpec() (*Task, *sqlgraph.CreateSpec) {
 		_spec.SetField(task.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
 	}
-	if value, ok := _c.mutation.SearchText(); ok {
-		_spec.SetField(task.FieldSearchText, field.TypeString, value)
-		_node.SearchText = &value
-	}
 	return _node, _spec
 }
 
@@ -362,9 +344,6 @@ func (u *TaskUpsertOne) UpdateNewValues() *TaskUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(task.FieldCreatedAt)
-		}
-		if _, exists := u.create.mutation.SearchText(); exists {
-			s.SetIgnore(task.FieldSearchText)
 		}
 	}))
 	return u
@@ -636,9 +615,6 @@ func (u *TaskUpsertBulk) UpdateNewValues() *TaskUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(task.FieldCreatedAt)
-			}
-			if _, exists := b.mutation.SearchText(); exists {
-				s.SetIgnore(task.FieldSearchText)
 			}
 		}
 	}))

@@ -26,6 +26,8 @@ type Tx struct {
 	Task *TaskClient
 	// TaskCount is the client for interacting with the TaskCount builders.
 	TaskCount *TaskCountClient
+	// TaskSearch is the client for interacting with the TaskSearch builders.
+	TaskSearch *TaskSearchClient
 
 	// lazily loaded.
 	client     *Client
@@ -163,6 +165,7 @@ func (tx *Tx) init() {
 	tx.ProcessedEvent = NewProcessedEventClient(tx.config)
 	tx.Task = NewTaskClient(tx.config)
 	tx.TaskCount = NewTaskCountClient(tx.config)
+	tx.TaskSearch = NewTaskSearchClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

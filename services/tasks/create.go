@@ -97,10 +97,13 @@ const countAssignable = "SELECT count(*) FROM accounts WHERE " + assignableSQL
 // insertDrawnSQL stores a task assigned to the assignable popug at an offset in id order (on
 // SQLite: PostgreSQL creates through createSQL): the draw and the insert are one statement, one
 // round trip fewer than reading the popug first.
-const insertDrawnSQL = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at, search_text)
-SELECT ?1, ?2, ?3, ?4, 'OPEN', a.public_id, ?5, ?7
+const insertDrawnSQL = `INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
+SELECT ?1, ?2, ?3, ?4, 'OPEN', a.public_id, ?5
 FROM accounts AS a WHERE ` + assignableSQL + ` ORDER BY a.id LIMIT 1 OFFSET ?6
-RETURNING assignee_id`
+RETURNING id, assignee_id`
+
+// insertSearchSQL stores a new task's search text.
+const insertSearchSQL = "INSERT INTO task_search (task_id, search_text) VALUES (?, ?)"
 
 // insertDrawn stores t assigned to an assignable popug drawn uniformly (R-TASK-2, R-TASK-3) and
 // returns the assignee: it counts the assignable popugs, draws an offset among them in id
@@ -117,13 +120,19 @@ func (s *Service) insertDrawn(ctx context.Context, tx *tasksdb.Tx, t Task) (uuid
 		if count == 0 {
 			return uuid.Nil, errNoAssignee
 		}
-		var assignee uuid.UUID
-		err := scanOne(ctx, tx, insertDrawnSQL, []any{t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, s.rand.IntN(count), SearchText(t.Title, t.JiraID, t.Description)}, &assignee)
+		var (
+			key      int64
+			assignee uuid.UUID
+		)
+		err := scanOne(ctx, tx, insertDrawnSQL, []any{t.ID, t.Title, t.JiraID, t.Description, t.CreatedAt, s.rand.IntN(count)}, &key, &assignee)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return uuid.Nil, fmt.Errorf("tasks: storing task: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, insertSearchSQL, key, SearchText(t.Title, t.JiraID, t.Description)); err != nil {
+			return uuid.Nil, fmt.Errorf("tasks: storing the task's search text: %w", err)
 		}
 		return assignee, nil
 	}

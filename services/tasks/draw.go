@@ -142,12 +142,14 @@ const createEvents = 2
 var createSQL = `WITH replica AS (
 	SELECT count(*) AS accounts, coalesce(sum(version), 0)::bigint AS versions FROM accounts
 ), task AS (
-	INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at, search_text)
-	SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz, $9::text
+	INSERT INTO tasks (public_id, title, jira_id, description, status, assignee_id, created_at)
+	SELECT $1::uuid, $2::text, $3::text, $4::text, 'OPEN', a.public_id, $5::timestamptz
 	FROM replica, accounts AS a
 	WHERE replica.accounts = $6::bigint AND replica.versions = $7::bigint AND a.public_id = $8::uuid
 		AND ` + assignableSQLQualified + `
-	RETURNING public_id, assignee_id
+	RETURNING id, public_id, assignee_id
+), searched AS (
+	INSERT INTO task_search (task_id, search_text) SELECT id, $9::text FROM task
 ), counted AS (
 	` + countCreatedSQL + `
 )

@@ -2,12 +2,13 @@ package tasks
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"entgo.io/ent/dialect"
 
 	"github.com/uberpopug/ates/ent/tasksdb"
-	"github.com/uberpopug/ates/ent/tasksdb/task"
 	"github.com/uberpopug/ates/services/storage"
 )
 
@@ -16,7 +17,8 @@ import (
 // status) index that (assignee_id, status, id) replaced), create the partial index of open
 // tasks, and, on PostgreSQL, leave 30 % of every tasks page free: a reassignment or a
 // completion writes a new row version, which then stays on its row's page instead of dirtying
-// another. Counters (task_counts) are filled from the tasks when the table is new. A start on
+// another. The search texts of a database from before task_search move there (moveSearchText).
+// Counters (task_counts) are filled from the tasks when the table is new. A start on
 // an up-to-date database changes no table or index. The caller serializes migrations
 // (storage.DB.Migrate).
 func Migrate(ctx context.Context, db *storage.DB) error {
@@ -39,20 +41,22 @@ func Migrate(ctx context.Context, db *storage.DB) error {
 		if err := leaveRoomOnPages(ctx, db); err != nil {
 			return err
 		}
-		// searchTasks: a trigram index answers LIKE '%…%' without reading every task.
+	}
+	if err := moveSearchText(ctx, db); err != nil {
+		return err
+	}
+	if db.Dialect == dialect.Postgres {
+		// searchTasks: a trigram index answers LIKE '%…%' without reading every search text.
 		for _, q := range []string{
 			"CREATE EXTENSION IF NOT EXISTS pg_trgm",
-			"CREATE INDEX IF NOT EXISTS task_search_text ON tasks USING gin (search_text gin_trgm_ops)",
+			"CREATE INDEX IF NOT EXISTS task_search_trgm ON task_search USING gin (search_text gin_trgm_ops)",
 		} {
 			if _, err := db.SQL.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("tasks: indexing the search text: %w", err)
 			}
 		}
 	}
-	if err := fillCounts(ctx, db); err != nil {
-		return err
-	}
-	return fillSearchText(ctx, db)
+	return fillCounts(ctx, db)
 }
 
 // leaveRoomOnPages sets the tasks table's fillfactor to 70 unless it is so already (ALTER TABLE
@@ -85,27 +89,87 @@ func fillCounts(ctx context.Context, db *storage.DB) error {
 	return Recount(ctx, db)
 }
 
-// fillSearchText computes the search text of tasks stored before it existed, a thousand per
-// transaction. A partial index holds just those tasks, so once none is left a start finds so
-// at once.
-func fillSearchText(ctx context.Context, db *storage.DB) error {
-	if _, err := db.SQL.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS task_search_pending ON tasks (id) WHERE search_text IS NULL"); err != nil {
-		return fmt.Errorf("tasks: indexing tasks without a search text: %w", err)
+// moveSearchText moves the search texts of a database from before task_search out of the
+// tasks (their column search_text) into task_search, computes those the tasks lacked (stored
+// before there was a search text), then drops the column with its indexes (task_search_text,
+// the trigram index; task_search_pending, of the tasks without one). A start that finds no
+// such column does nothing more than look. Each step is idempotent, so a start interrupted
+// midway finishes the move at the next.
+func moveSearchText(ctx context.Context, db *storage.DB) error {
+	q := "SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'search_text'"
+	if db.Dialect == dialect.Postgres {
+		q = `SELECT count(*) FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = 'tasks' AND column_name = 'search_text'`
 	}
-	client := tasksdb.NewClient(tasksdb.Driver(db.Driver()))
+	var n int
+	if err := db.SQL.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("tasks: looking for the old search text column: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := db.SQL.ExecContext(ctx, `INSERT INTO task_search (task_id, search_text)
+		SELECT id, search_text FROM tasks WHERE search_text IS NOT NULL ON CONFLICT (task_id) DO NOTHING`); err != nil {
+		return fmt.Errorf("tasks: moving the search texts: %w", err)
+	}
+	if err := fillSearchText(ctx, db); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		"DROP INDEX IF EXISTS task_search_text",
+		"DROP INDEX IF EXISTS task_search_pending",
+		"ALTER TABLE tasks DROP COLUMN search_text",
+	} {
+		if _, err := db.SQL.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("tasks: dropping the old search text column: %w", err)
+		}
+	}
+	return nil
+}
+
+// fillSearchText computes the search text of the tasks that have none in task_search (stored
+// before tasks had a search text), a thousand per transaction; it runs only while the old
+// column is being moved.
+func fillSearchText(ctx context.Context, db *storage.DB) error {
 	for {
-		rows, err := client.Task.Query().Where(task.SearchTextIsNil()).Order(tasksdb.Asc(task.FieldID)).Limit(1000).All(ctx)
+		rows, err := db.SQL.QueryContext(ctx, `SELECT t.id, t.title, t.jira_id, t.description FROM tasks AS t
+			WHERE NOT EXISTS (SELECT 1 FROM task_search AS s WHERE s.task_id = t.id) ORDER BY t.id LIMIT 1000`)
 		if err != nil {
 			return fmt.Errorf("tasks: reading tasks without a search text: %w", err)
 		}
-		if len(rows) == 0 {
+		type pending struct {
+			id   int64
+			text string
+		}
+		var todo []pending
+		for rows.Next() {
+			var (
+				p                  pending
+				title, description string
+				jiraID             sql.NullString
+			)
+			if err := rows.Scan(&p.id, &title, &jiraID, &description); err != nil {
+				rows.Close()
+				return fmt.Errorf("tasks: reading tasks without a search text: %w", err)
+			}
+			var j *string
+			if jiraID.Valid {
+				j = &jiraID.String
+			}
+			p.text = SearchText(title, j, description)
+			todo = append(todo, p)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("tasks: reading tasks without a search text: %w", err)
+		}
+		if len(todo) == 0 {
 			return nil
 		}
-		err = storage.InTx(ctx, client.Tx, func(tx *tasksdb.Tx) error {
-			for _, r := range rows {
-				// search_text is immutable for the API; the migration writes it once.
-				if _, err := tx.ExecContext(ctx, storage.Rebind(db.Dialect, "UPDATE tasks SET search_text = $1 WHERE id = $2 AND search_text IS NULL"),
-					SearchText(r.Title, r.JiraID, r.Description), r.ID); err != nil {
+		begin := func(ctx context.Context) (*sql.Tx, error) { return db.SQL.BeginTx(ctx, nil) }
+		err = storage.InTx(ctx, begin, func(tx *sql.Tx) error {
+			for _, p := range todo {
+				if _, err := tx.ExecContext(ctx, storage.Rebind(db.Dialect,
+					"INSERT INTO task_search (task_id, search_text) VALUES ($1, $2) ON CONFLICT (task_id) DO NOTHING"), p.id, p.text); err != nil {
 					return err
 				}
 			}

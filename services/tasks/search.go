@@ -6,10 +6,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/uberpopug/ates/ent/tasksdb"
+	"github.com/uberpopug/ates/ent/tasksdb/predicate"
 	"github.com/uberpopug/ates/ent/tasksdb/task"
+	"github.com/uberpopug/ates/ent/tasksdb/tasksearch"
 	"github.com/uberpopug/ates/services/errs"
 	"github.com/uberpopug/ates/services/identity"
 	"github.com/uberpopug/ates/services/page"
@@ -44,12 +47,30 @@ func (s *Service) Search(ctx context.Context, actor identity.Actor, search strin
 		strings.Contains(search, searchSeparator) {
 		return page.Page[Task]{}, errs.InvalidField("search", "search must be 1 to %d characters", MaxSearchLen)
 	}
-	q := s.client.Task.Query().Where(task.SearchTextContains(strings.ToLower(search)))
+	needle := strings.ToLower(search)
+	q := s.client.Task.Query().Where(searchTextContains(needle))
+	// No counter knows how many tasks match a text: the total counts them (when asked for).
+	// Every task has exactly one search text, stored with it, so without a status the
+	// matching search texts are counted alone, without joining the tasks.
+	count := func() (int, error) {
+		return s.client.TaskSearch.Query().Where(tasksearch.SearchTextContains(needle)).Count(ctx)
+	}
 	if status != nil {
 		q = q.Where(task.StatusEQ(task.Status(*status)))
+		count = func() (int, error) { return q.Clone().Count(ctx) }
 	}
-	// No counter knows how many tasks match a text: the total counts them (when asked for).
-	return s.listPage(ctx, q, req, func() (int, error) { return q.Clone().Count(ctx) })
+	return s.listPage(ctx, q, req, count)
+}
+
+// searchTextContains holds for the tasks whose search text (task_search) contains needle:
+// tasks.id IN (SELECT task_id FROM task_search WHERE search_text LIKE '%needle%'), the pattern
+// escaped as Ent escapes it. On PostgreSQL the trigram index of task_search answers the LIKE.
+func searchTextContains(needle string) predicate.Task {
+	return func(s *entsql.Selector) {
+		t := entsql.Table(tasksearch.Table)
+		s.Where(entsql.In(s.C(task.FieldID),
+			entsql.Select(t.C(tasksearch.FieldTaskID)).From(t).Where(entsql.Contains(t.C(tasksearch.FieldSearchText), needle))))
+	}
 }
 
 // listPage reads one page of q newest first (by id), with the total from count when the

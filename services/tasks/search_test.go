@@ -80,6 +80,18 @@ func TestSearch(t *testing.T) {
 		if rest := titles("beak", nil, page.Request{First: 2, After: first.Keys[1]}); !slices.Equal(rest, []string{beak.Title}) {
 			t.Fatalf("second page %q", rest)
 		}
+		// The totals: counted from the search texts alone without a status, joined with the
+		// tasks with one; wildcards literal in both.
+		for _, c := range []struct {
+			search string
+			status *tasks.Status
+			want   int
+		}{{"beak", &open, 2}, {"%", nil, 1}, {"%", &open, 1}, {"nothing like this", nil, 0}} {
+			got, err := h.svc.Search(ctx, p, c.search, c.status, page.Request{First: 1})
+			if err != nil || got.TotalCount != c.want {
+				t.Errorf("Search(%q, %v) total %d, %v; want %d", c.search, c.status, got.TotalCount, err, c.want)
+			}
+		}
 		for _, bad := range []string{"", "   ", strings.Repeat("a", tasks.MaxSearchLen+1), "\x1f"} {
 			_, err := h.svc.Search(ctx, p, bad, nil, all)
 			mustCode(t, err, errs.Invalid)
@@ -89,27 +101,48 @@ func TestSearch(t *testing.T) {
 	})
 }
 
-// TestSearchTextFilledForOlderTasks: tasks stored before tasks had a search text get one at
-// migration, and are found.
-func TestSearchTextFilledForOlderTasks(t *testing.T) {
+// TestSearchTextMovedOutOfTasks: a database from before task_search, whose tasks held their
+// search text in a column of their own (NULL for tasks stored before there was a search text),
+// gets every task's search text in task_search at migration, loses the column, and its tasks
+// are found; a second migration changes nothing.
+func TestSearchTextMovedOutOfTasks(t *testing.T) {
 	t.Parallel()
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		h := MustService(t, db)
 		p := h.MustPopug(t, identity.Worker)
 		old := h.MustCreate(t, p, "Ancient Task")
-		if _, err := db.SQL.Exec(`UPDATE tasks SET search_text = NULL`); err != nil {
-			t.Fatal(err)
+		kept := h.MustCreate(t, p, "Kept Task")
+		// The old layout: the text in tasks.search_text, none for the oldest task.
+		for _, q := range []string{
+			"DELETE FROM task_search",
+			"ALTER TABLE tasks ADD COLUMN search_text text",
+			"UPDATE tasks SET search_text = 'kept task' WHERE public_id = '" + kept.ID.String() + "'",
+		} {
+			if _, err := db.SQL.Exec(q); err != nil {
+				t.Fatal(err)
+			}
 		}
 		ctx := context.Background()
-		if got, _ := h.svc.Search(ctx, p, "ancient", nil, page.Request{First: 10}); len(got.Items) != 0 {
+		if got, _ := h.svc.Search(ctx, p, "task", nil, page.Request{First: 10}); len(got.Items) != 0 {
 			t.Fatalf("found before the migration: %+v", got.Items)
 		}
-		if err := db.Migrate(ctx, func(ctx context.Context) error { return tasks.Migrate(ctx, db) }); err != nil {
-			t.Fatal(err)
+		mustMigrate(t, db)
+		for search, want := range map[string]uuid.UUID{"ancient": old.ID, "kept": kept.ID} {
+			got, err := h.svc.Search(ctx, p, search, nil, page.Request{First: 10})
+			if err != nil || len(got.Items) != 1 || got.Items[0].ID != want {
+				t.Fatalf("%q after the migration: %+v, %v", search, got.Items, err)
+			}
 		}
-		got, err := h.svc.Search(ctx, p, "ancient", nil, page.Request{First: 10})
-		if err != nil || len(got.Items) != 1 || got.Items[0].ID != old.ID {
-			t.Fatalf("after the migration: %+v, %v", got.Items, err)
+		if _, err := db.SQL.Exec("SELECT search_text FROM tasks"); err == nil {
+			t.Fatal("tasks still has a search_text column after the migration")
+		}
+		var n int
+		if err := db.SQL.QueryRow("SELECT count(*) FROM task_search").Scan(&n); err != nil || n != 2 {
+			t.Fatalf("task_search holds %d rows (%v), want 2", n, err)
+		}
+		mustMigrate(t, db)
+		if err := db.SQL.QueryRow("SELECT count(*) FROM task_search").Scan(&n); err != nil || n != 2 {
+			t.Fatalf("after a second migration task_search holds %d rows (%v), want 2", n, err)
 		}
 	})
 }

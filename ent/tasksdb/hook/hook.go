@@ -81,6 +81,18 @@ func (f TaskCountFunc) Mutate(ctx context.Context, m tasksdb.Mutation) (tasksdb.
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *tasksdb.TaskCountMutation", m)
 }
 
+// The TaskSearchFunc type is an adapter to allow the use of ordinary
+// function as TaskSearch mutator.
+type TaskSearchFunc func(context.Context, *tasksdb.TaskSearchMutation) (tasksdb.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TaskSearchFunc) Mutate(ctx context.Context, m tasksdb.Mutation) (tasksdb.Value, error) {
+	if mv, ok := m.(*tasksdb.TaskSearchMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *tasksdb.TaskSearchMutation", m)
+}
+
 // Condition is a hook condition function.
 type Condition func(context.Context, tasksdb.Mutation) bool
 

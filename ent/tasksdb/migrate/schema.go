@@ -120,7 +120,6 @@ var (
 		{Name: "assignee_id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
-		{Name: "search_text", Type: field.TypeString, Nullable: true, Size: 2147483647},
 	}
 	// TasksTable holds the schema information for the "tasks" table.
 	TasksTable = &schema.Table{
@@ -155,6 +154,25 @@ var (
 			},
 		},
 	}
+	// TaskSearchColumns holds the columns for the "task_search" table.
+	TaskSearchColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "task_id", Type: field.TypeInt},
+		{Name: "search_text", Type: field.TypeString, Size: 2147483647},
+	}
+	// TaskSearchTable holds the schema information for the "task_search" table.
+	TaskSearchTable = &schema.Table{
+		Name:       "task_search",
+		Columns:    TaskSearchColumns,
+		PrimaryKey: []*schema.Column{TaskSearchColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "tasksearch_task_id",
+				Unique:  true,
+				Columns: []*schema.Column{TaskSearchColumns[1]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountsTable,
@@ -163,6 +181,7 @@ var (
 		ProcessedEventsTable,
 		TasksTable,
 		TaskCountsTable,
+		TaskSearchTable,
 	}
 )
 
@@ -178,5 +197,8 @@ func init() {
 	}
 	TaskCountsTable.Annotation = &entsql.Annotation{
 		Table: "task_counts",
+	}
+	TaskSearchTable.Annotation = &entsql.Annotation{
+		Table: "task_search",
 	}
 }

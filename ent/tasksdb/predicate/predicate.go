@@ -23,3 +23,6 @@ type Task func(*sql.Selector)
 
 // TaskCount is the predicate function for taskcount builders.
 type TaskCount func(*sql.Selector)
+
+// TaskSearch is the predicate function for tasksearch builders.
+type TaskSearch func(*sql.Selector)

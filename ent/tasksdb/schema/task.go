@@ -21,11 +21,6 @@ func (Task) Fields() []ent.Field {
 		field.UUID("assignee_id", uuid.UUID{}),
 		field.Time("created_at").Immutable(),
 		field.Time("completed_at").Optional().Nillable(),
-		// search_text is what searchTasks looks in: title, Jira id and description, case-folded
-		// in Go (Unicode, the same on both databases); NULL only on a task stored before it
-		// existed, until the migration fills it in. PostgreSQL indexes it with pg_trgm
-		// (tasks.Migrate).
-		field.Text("search_text").Optional().Nillable().Immutable(),
 	}
 }
 
@@ -36,7 +31,8 @@ func (Task) Fields() []ent.Field {
 // open tasks — the shuffle's batches and the OPEN board — are read through a partial index
 // tasks.Migrate creates (task_open). Every index costs each reassignment an entry (an indexed
 // column changes, so no HOT update), hence no index on status alone nor on (assignee_id, id).
-// Totals come from task_counts, never from counting these indexes.
+// Totals come from task_counts, never from counting these indexes. The search text, with its
+// trigram index, is in task_search (TaskSearch), so a reassignment does not touch it.
 func (Task) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("assignee_id", "status", "id"),
