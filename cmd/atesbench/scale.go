@@ -616,15 +616,24 @@ func buildScale(ctx context.Context, s *scaleStores, p *scalePlan, pool []auth.A
 			builders := make([]*tasksdb.TaskCreate, 0, hi-taskFrom)
 			for i := taskFrom; i < hi; i++ {
 				tc := s.tasksClient.Task.Create().SetPublicID(p.ids[i]).SetTitle(p.title(i)).SetNillableJiraID(p.jira(i)).
-					SetDescription(p.description(i)).SetAssigneeID(pool[p.assignee[i]].ID).SetCreatedAt(p.created[i]).
-					SetSearchText(tasks.SearchText(p.title(i), p.jira(i), p.description(i)))
+					SetDescription(p.description(i)).SetAssigneeID(pool[p.assignee[i]].ID).SetCreatedAt(p.created[i])
 				if !p.completed[i].IsZero() {
 					tc.SetStatus(task.StatusDONE).SetCompletedAt(p.completed[i])
 				}
 				builders = append(builders, tc)
 			}
-			if err := s.tasksClient.Task.CreateBulk(builders...).Exec(ctx); err != nil {
+			created, err := s.tasksClient.Task.CreateBulk(builders...).Save(ctx)
+			if err != nil {
 				return fmt.Errorf("tasks %d…%d: %w", taskFrom+1, hi, err)
+			}
+			// Each task's search text, as createTask writes it beside the task.
+			texts := make([]*tasksdb.TaskSearchCreate, len(created))
+			for j, t := range created {
+				i := taskFrom + j
+				texts[j] = s.tasksClient.TaskSearch.Create().SetTaskID(t.ID).SetSearchText(tasks.SearchText(p.title(i), p.jira(i), p.description(i)))
+			}
+			if err := s.tasksClient.TaskSearch.CreateBulk(texts...).Exec(ctx); err != nil {
+				return fmt.Errorf("search texts of tasks %d…%d: %w", taskFrom+1, hi, err)
 			}
 			taskFrom = hi
 		}
