@@ -17,9 +17,8 @@ import (
 // Events published together travel as a CloudEvents batch: one AMQP message whose body is the
 // batched content mode of CloudEvents 1.0 (a JSON array of structured-mode events), readable by
 // any consumer of the exchange with a JSON parser and nothing of aTES. The broker's cost is per
-// AMQP message (~90–130 µs of its CPU for a persistent message published, confirmed, delivered
-// and acknowledged), so batching the outbox relay's events multiplies what a broker on two
-// cores carries.
+// AMQP message (a persistent message published, confirmed, delivered and acknowledged; figures
+// in docs/benchmarks.md), so batching the outbox relay's events multiplies what it carries.
 //
 // An aTES envelope maps onto a CloudEvent attribute by attribute, and back without loss:
 //
