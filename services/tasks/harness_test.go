@@ -46,7 +46,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-
 // harness is a task tracker on a fresh real database, with a fake clock and a seeded random
 // source, so draws are the same on every run.
 type harness struct {
