@@ -1,5 +1,5 @@
 // The task board (R-WEB-3, R-TASK-1, R-TASK-6, R-LIVE-1).
-import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useMutation, useQuery } from 'urql';
 import {
@@ -140,6 +140,9 @@ export function TaskBoard() {
     // Rows on the page stay (with their new state) until the settling refetch; new ones only when they match.
     return [...added.filter(matches), ...base];
   }, [conn, patches, matches]);
+  // Rows render in a transition React can interrupt: a page of 100 rows does not hold the main
+  // thread for the whole render.
+  const shownRows = useDeferredValue(rows, []);
 
   // Assignees to filter by: every account for an admin; for others, the popugs seen on the board.
   const [assignees] = useQuery({ query: AssigneesDocument, pause: me.role !== 'ADMIN' });
@@ -251,7 +254,7 @@ export function TaskBoard() {
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
-          {rows.map((task) => (
+          {shownRows.map((task) => (
             <TaskRow key={task.id} task={task} me={me.id} lang={i18n.language} timeZone={timeZone} busy={busy === task.id} onComplete={onComplete} />
           ))}
         </Table.Tbody>
