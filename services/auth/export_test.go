@@ -9,3 +9,6 @@ func EndedSessions(r *Revocations) int { return r.endedSessions() }
 
 // MaxEndedSessions is the bound of remembered ended sessions.
 const MaxEndedSessions = maxEndedSessions
+
+// HashesWaiting is how many calls wait in the hasher's queue for a slot.
+func HashesWaiting(s *Service) int64 { return s.hasher.waiting.Load() }

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/metrics"
@@ -114,12 +115,15 @@ func TestHasherQueueRespectsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	waiting := make(chan error, 1)
 	go func() { _, err := h.svc.Login(ctx, "second", "beak-print", "192.0.2.2"); waiting <- err }()
-	// The second login has counted its attempt once its throttle records exist; then it waits.
-	for h.mustCountWhere(t, "login_limits", "key = 'u:second' AND failures = 1") == 0 {
+	// The second login has counted its attempt, then waits in the hasher's queue.
+	for auth.HashesWaiting(h.svc) == 0 {
 		runtime.Gosched()
 	}
+	if n := h.mustCountWhere(t, "login_limits", "key = 'u:second' AND failures = 1"); n == 0 {
+		t.Fatal("the waiting login has not counted its attempt")
+	}
 	cancel()
-	if err := <-waiting; err != context.Canceled {
+	if err := <-waiting; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the waiting login: %v, want context.Canceled", err)
 	}
 	if n := h.mustCountWhere(t, "login_limits", "key LIKE '%second%'"); n != 0 {

@@ -201,9 +201,20 @@ func TestRealPostgresRestartUnderConsumer(t *testing.T) {
 	for range total {
 		msgs = append(msgs, MustDelivery(t, MustAccountCreated(t)).Message)
 	}
+	// A quarter is published before the outage and the rest only once the server is down, so
+	// the outage always meets events to deliver, however fast the consumer is.
 	published := make(chan error, 1)
+	stopped := make(chan struct{})
 	go func() {
 		for i := 0; i < total; i += chunk {
+			if i == total/4 {
+				select {
+				case <-stopped:
+				case <-ctx.Done():
+					published <- ctx.Err()
+					return
+				}
+			}
 			if err := b.Publish(ctx, msgs[i:i+chunk]...); err != nil { // returns once consumed
 				published <- err
 				return
@@ -214,6 +225,7 @@ func TestRealPostgresRestartUnderConsumer(t *testing.T) {
 
 	waitUntil(ctx, t, "a quarter of the events applied", func() bool { return effectsOn(t, db, name) >= total/4 })
 	srv.Stop(t)
+	close(stopped)
 	// Down long enough that the old way — every failure an attempt — would have spent the
 	// attempts of many events several times over.
 	waitUntil(ctx, t, "the consumer waiting out the outage", func() bool {
