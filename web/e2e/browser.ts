@@ -54,6 +54,9 @@ export async function signOut(page: Page) {
 
 /** axe-core on what the page shows now (R-WEB-10): no serious or critical violation. */
 export async function checkA11y(page: Page, screen: string) {
+  // Colours are judged as they settle: a modal fading in has translucent text until its
+  // transition ends.
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'));
   const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
   const bad = r.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
